@@ -1,0 +1,565 @@
+//! SMTP authentication (RFC 4954): the [`Auth`] mechanism trait, shaped like
+//! Go's `smtp.Auth`, and the built-in mechanisms.
+//!
+//! The session never owns a mechanism: when an AUTH step needs one it emits
+//! [`Event::AuthNeeded`](crate::Event::AuthNeeded) and the driver lends it
+//! through [`Client::handle_auth`](crate::Client::handle_auth). So a
+//! mechanism may be any type, live anywhere, and be reused.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use md5::Md5;
+
+/// What a mechanism learns about the server before it starts (Go's
+/// `smtp.ServerInfo`).
+#[derive(Debug, Clone, Copy)]
+pub struct ServerInfo<'a> {
+    /// The host name the caller connected to (not what the server claims).
+    pub name: &'a str,
+    /// Whether the connection is protected by TLS.
+    pub tls: bool,
+    /// The AUTH mechanisms the server advertised, upper-case.
+    pub mechanisms: &'a [String],
+}
+
+/// How a mechanism begins: its name and an optional initial response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthStart {
+    /// The SASL mechanism name, such as `PLAIN`.
+    pub mechanism: String,
+    /// The initial response (RFC 4954 §4), sent on the AUTH line; an empty
+    /// response is sent as `=`. `None` sends no initial response.
+    pub initial_response: Option<Secret<Vec<u8>>>,
+}
+
+impl fmt::Debug for AuthStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthStart")
+            .field("mechanism", &self.mechanism)
+            .field("initial_response", &self.initial_response)
+            .finish()
+    }
+}
+
+/// An SMTP authentication mechanism (Go's `smtp.Auth`).
+///
+/// `start` is called once with what is known about the server; `next` is
+/// called for each `334` challenge with the decoded challenge and
+/// `more = true`, and once more with the text of the final `235` and
+/// `more = false`, so a mechanism that authenticates the server (SCRAM) can
+/// check it. An error from `start` stops before anything is sent; an error
+/// from `next` with `more = true` cancels the exchange with `*`; an error
+/// with `more = false` fails the session, since the server could not prove
+/// itself.
+pub trait Auth {
+    /// Begins the exchange.
+    fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError>;
+
+    /// Answers a challenge (`more = true`) or checks the success message
+    /// (`more = false`, the return value is ignored).
+    fn next(&mut self, challenge: &[u8], more: bool) -> Result<Secret<Vec<u8>>, AuthError>;
+}
+
+impl<A: Auth + ?Sized> Auth for &mut A {
+    fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        (**self).start(server)
+    }
+    fn next(&mut self, challenge: &[u8], more: bool) -> Result<Secret<Vec<u8>>, AuthError> {
+        (**self).next(challenge, more)
+    }
+}
+
+impl<A: Auth + ?Sized> Auth for Box<A> {
+    fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        (**self).start(server)
+    }
+    fn next(&mut self, challenge: &[u8], more: bool) -> Result<Secret<Vec<u8>>, AuthError> {
+        (**self).next(challenge, more)
+    }
+}
+
+/// Why a mechanism refused to go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// PLAIN (or LOGIN) would send the password in clear to a remote host
+    /// (Go: "unencrypted connection").
+    InsecureConnection,
+    /// The server's name is not the host the credentials are for (Go:
+    /// "wrong host name").
+    WrongHost,
+    /// A challenge the mechanism did not expect (Go: "unexpected server
+    /// challenge").
+    UnexpectedChallenge,
+    /// The server failed to prove itself in its final message.
+    ServerNotVerified,
+    /// A user-defined mechanism's own failure.
+    Other(String),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InsecureConnection => f.write_str("unencrypted connection"),
+            Self::WrongHost => f.write_str("wrong host name"),
+            Self::UnexpectedChallenge => f.write_str("unexpected server challenge"),
+            Self::ServerNotVerified => f.write_str("server failed to verify itself"),
+            Self::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// A value that must not leak: its `Debug` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself; call only where it must be used.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> From<T> for Secret<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// True for the names Go's `isLocalhost` accepts.
+pub fn is_localhost(name: &str) -> bool {
+    matches!(name, "localhost" | "127.0.0.1" | "::1" | "[::1]")
+}
+
+/// PLAIN (RFC 4616), with Go's safety rule: the password is sent only over
+/// TLS or to localhost, and only to the host named here.
+///
+/// ```
+/// use smtp_proto::{Auth, AuthError, PlainAuth, ServerInfo};
+///
+/// let mut plain = PlainAuth::new("", "user", "pencil", "mail.example.com");
+/// let info = ServerInfo { name: "mail.example.com", tls: false, mechanisms: &[] };
+/// assert_eq!(plain.start(&info).unwrap_err(), AuthError::InsecureConnection);
+/// let info = ServerInfo { name: "mail.example.com", tls: true, mechanisms: &[] };
+/// let start = plain.start(&info).unwrap();
+/// assert_eq!(start.initial_response.unwrap().expose(), b"\0user\0pencil");
+/// ```
+#[derive(Clone)]
+pub struct PlainAuth {
+    identity: String,
+    username: String,
+    password: Secret<String>,
+    host: String,
+    allow_insecure: bool,
+}
+
+impl PlainAuth {
+    /// Credentials for `host`; `identity` is usually empty (act as
+    /// `username`).
+    pub fn new(identity: &str, username: &str, password: &str, host: &str) -> Self {
+        Self {
+            identity: identity.to_owned(),
+            username: username.to_owned(),
+            password: Secret(password.to_owned()),
+            host: host.to_owned(),
+            allow_insecure: false,
+        }
+    }
+
+    /// Sends the password even without TLS to a remote host. Only for
+    /// connections already protected another way (an SSH tunnel, a VPN, a
+    /// Unix socket).
+    pub fn allow_insecure_transport(mut self) -> Self {
+        self.allow_insecure = true;
+        self
+    }
+}
+
+impl fmt::Debug for PlainAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlainAuth")
+            .field("identity", &self.identity)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+/// Go's checks before sending a password: TLS or loopback, and the right host.
+fn check_password_transport(
+    server: &ServerInfo<'_>,
+    host: &str,
+    allow_insecure: bool,
+) -> Result<(), AuthError> {
+    if !server.tls && !is_localhost(server.name) && !allow_insecure {
+        return Err(AuthError::InsecureConnection);
+    }
+    if server.name != host {
+        return Err(AuthError::WrongHost);
+    }
+    Ok(())
+}
+
+impl Auth for PlainAuth {
+    fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        check_password_transport(server, &self.host, self.allow_insecure)?;
+        let mut resp = Vec::with_capacity(
+            self.identity.len() + self.username.len() + self.password.0.len() + 2,
+        );
+        resp.extend_from_slice(self.identity.as_bytes());
+        resp.push(0);
+        resp.extend_from_slice(self.username.as_bytes());
+        resp.push(0);
+        resp.extend_from_slice(self.password.0.as_bytes());
+        Ok(AuthStart {
+            mechanism: "PLAIN".into(),
+            initial_response: Some(Secret(resp)),
+        })
+    }
+
+    fn next(&mut self, _challenge: &[u8], more: bool) -> Result<Secret<Vec<u8>>, AuthError> {
+        if more {
+            Err(AuthError::UnexpectedChallenge)
+        } else {
+            Ok(Secret(Vec::new()))
+        }
+    }
+}
+
+/// LOGIN (draft-murchison-sasl-login): user name, then password, each in
+/// answer to a challenge. Same transport rule as [`PlainAuth`].
+#[derive(Clone)]
+pub struct LoginAuth {
+    username: String,
+    password: Secret<String>,
+    host: String,
+    step: u8,
+    allow_insecure: bool,
+}
+
+impl LoginAuth {
+    /// Credentials for `host`.
+    pub fn new(username: &str, password: &str, host: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: Secret(password.to_owned()),
+            host: host.to_owned(),
+            step: 0,
+            allow_insecure: false,
+        }
+    }
+
+    /// See [`PlainAuth::allow_insecure_transport`].
+    pub fn allow_insecure_transport(mut self) -> Self {
+        self.allow_insecure = true;
+        self
+    }
+}
+
+impl fmt::Debug for LoginAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginAuth")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl Auth for LoginAuth {
+    fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        check_password_transport(server, &self.host, self.allow_insecure)?;
+        self.step = 0;
+        Ok(AuthStart {
+            mechanism: "LOGIN".into(),
+            initial_response: None,
+        })
+    }
+
+    fn next(&mut self, _challenge: &[u8], more: bool) -> Result<Secret<Vec<u8>>, AuthError> {
+        if !more {
+            return Ok(Secret(Vec::new()));
+        }
+        // Answer by position, not by prompt text: servers word the prompts
+        // differently ("Username:", "User Name", localised ones).
+        self.step += 1;
+        match self.step {
+            1 => Ok(Secret(self.username.as_bytes().to_vec())),
+            2 => Ok(Secret(self.password.0.as_bytes().to_vec())),
+            _ => Err(AuthError::UnexpectedChallenge),
+        }
+    }
+}
+
+/// CRAM-MD5 (RFC 2195). The password never crosses the wire, so no transport
+/// rule applies (as in Go).
+#[derive(Clone)]
+pub struct CramMd5Auth {
+    username: String,
+    secret: Secret<String>,
+}
+
+impl CramMd5Auth {
+    /// Credentials.
+    pub fn new(username: &str, secret: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            secret: Secret(secret.to_owned()),
+        }
+    }
+}
+
+impl fmt::Debug for CramMd5Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CramMd5Auth")
+            .field("username", &self.username)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+impl Auth for CramMd5Auth {
+    fn start(&mut self, _server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        Ok(AuthStart {
+            mechanism: "CRAM-MD5".into(),
+            initial_response: None,
+        })
+    }
+
+    fn next(&mut self, challenge: &[u8], more: bool) -> Result<Secret<Vec<u8>>, AuthError> {
+        if !more {
+            return Ok(Secret(Vec::new()));
+        }
+        let mut mac = Hmac::<Md5>::new_from_slice(self.secret.0.as_bytes())
+            .map_err(|_| AuthError::Other("HMAC key rejected".into()))?;
+        mac.update(challenge);
+        let digest = mac.finalize().into_bytes();
+        let mut resp = Vec::with_capacity(self.username.len() + 33);
+        resp.extend_from_slice(self.username.as_bytes());
+        resp.push(b' ');
+        for b in digest {
+            resp.extend_from_slice(format!("{b:02x}").as_bytes());
+        }
+        Ok(Secret(resp))
+    }
+}
+
+/// XOAUTH2 (Google/Microsoft): `user=…^Aauth=Bearer token^A^A` as the initial
+/// response. When the server answers with a `334` error challenge (a base64
+/// JSON document), the client replies with an empty line and the server then
+/// sends the final failure reply.
+#[derive(Clone)]
+pub struct XOAuth2 {
+    username: String,
+    token: Secret<String>,
+}
+
+impl XOAuth2 {
+    /// A user and an OAuth 2.0 access token.
+    pub fn new(username: &str, access_token: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            token: Secret(access_token.to_owned()),
+        }
+    }
+}
+
+impl fmt::Debug for XOAuth2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XOAuth2")
+            .field("username", &self.username)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Auth for XOAuth2 {
+    fn start(&mut self, _server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        let resp = format!(
+            "user={}\x01auth=Bearer {}\x01\x01",
+            self.username, self.token.0
+        );
+        Ok(AuthStart {
+            mechanism: "XOAUTH2".into(),
+            initial_response: Some(Secret(resp.into_bytes())),
+        })
+    }
+
+    fn next(&mut self, _challenge: &[u8], _more: bool) -> Result<Secret<Vec<u8>>, AuthError> {
+        Ok(Secret(Vec::new()))
+    }
+}
+
+/// OAUTHBEARER (RFC 7628). On an error challenge the client sends the
+/// single byte `0x01` as RFC 7628 §3.2.3 requires, and the server ends the
+/// exchange with a failure reply.
+#[derive(Clone)]
+pub struct OAuthBearer {
+    username: String,
+    token: Secret<String>,
+    host: String,
+    port: u16,
+}
+
+impl OAuthBearer {
+    /// A user, a bearer token, and the host and port connected to (sent in
+    /// the GS2 header as RFC 7628 recommends).
+    pub fn new(username: &str, token: &str, host: &str, port: u16) -> Self {
+        Self {
+            username: username.to_owned(),
+            token: Secret(token.to_owned()),
+            host: host.to_owned(),
+            port,
+        }
+    }
+}
+
+impl fmt::Debug for OAuthBearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthBearer")
+            .field("username", &self.username)
+            .field("token", &self.token)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Auth for OAuthBearer {
+    fn start(&mut self, _server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        // RFC 5801 saslname: ',' and '=' in the authzid are escaped.
+        let user = self.username.replace('=', "=3D").replace(',', "=2C");
+        let resp = format!(
+            "n,a={user},\x01host={}\x01port={}\x01auth=Bearer {}\x01\x01",
+            self.host, self.port, self.token.0
+        );
+        Ok(AuthStart {
+            mechanism: "OAUTHBEARER".into(),
+            initial_response: Some(Secret(resp.into_bytes())),
+        })
+    }
+
+    fn next(&mut self, _challenge: &[u8], more: bool) -> Result<Secret<Vec<u8>>, AuthError> {
+        Ok(Secret(if more { vec![0x01] } else { Vec::new() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, tls: bool) -> ServerInfo<'_> {
+        ServerInfo {
+            name,
+            tls,
+            mechanisms: &[],
+        }
+    }
+
+    #[test]
+    fn plain_follows_go_rules() {
+        let mut a = PlainAuth::new("", "user", "pass", "localhost");
+        assert!(a.start(&info("localhost", false)).is_ok());
+        let mut a = PlainAuth::new("", "user", "pass", "127.0.0.1");
+        assert!(a.start(&info("127.0.0.1", false)).is_ok());
+        let mut a = PlainAuth::new("", "user", "pass", "mx.example.com");
+        assert_eq!(
+            a.start(&info("mx.example.com", false)).unwrap_err(),
+            AuthError::InsecureConnection
+        );
+        assert_eq!(
+            a.start(&info("other.example.com", true)).unwrap_err(),
+            AuthError::WrongHost
+        );
+        let start = a.start(&info("mx.example.com", true)).unwrap();
+        assert_eq!(start.mechanism, "PLAIN");
+        assert_eq!(
+            a.next(b"", true).unwrap_err(),
+            AuthError::UnexpectedChallenge
+        );
+        let mut a = PlainAuth::new("", "u", "p", "mx").allow_insecure_transport();
+        assert!(a.start(&info("mx", false)).is_ok());
+    }
+
+    #[test]
+    fn rfc4616_example() {
+        // RFC 4616 §4: authzid "", authcid "tim", password "tanstaaftanstaaf".
+        let mut a = PlainAuth::new("", "tim", "tanstaaftanstaaf", "localhost");
+        let start = a.start(&info("localhost", false)).unwrap();
+        assert_eq!(
+            start.initial_response.unwrap().expose(),
+            b"\0tim\0tanstaaftanstaaf"
+        );
+    }
+
+    #[test]
+    fn rfc2195_example() {
+        let mut a = CramMd5Auth::new("tim", "tanstaaftanstaaf");
+        a.start(&info("x", false)).unwrap();
+        let resp = a
+            .next(b"<1896.697170952@postoffice.reston.mci.net>", true)
+            .unwrap();
+        assert_eq!(resp.expose(), b"tim b913a602c7eda7a495b4e6e7334d3890");
+    }
+
+    #[test]
+    fn login_answers_by_position() {
+        let mut a = LoginAuth::new("user", "pw", "localhost");
+        assert!(
+            a.start(&info("localhost", false))
+                .unwrap()
+                .initial_response
+                .is_none()
+        );
+        assert_eq!(a.next(b"Username:", true).unwrap().expose(), b"user");
+        assert_eq!(a.next(b"Password:", true).unwrap().expose(), b"pw");
+        assert!(a.next(b"?", true).is_err());
+        let mut a = LoginAuth::new("user", "pw", "remote");
+        assert_eq!(
+            a.start(&info("remote", false)).unwrap_err(),
+            AuthError::InsecureConnection
+        );
+    }
+
+    #[test]
+    fn oauth_payloads_and_redaction() {
+        let mut x = XOAuth2::new("me@example.com", "ya29.tok");
+        let s = x.start(&info("x", true)).unwrap();
+        assert_eq!(
+            s.initial_response.unwrap().expose(),
+            b"user=me@example.com\x01auth=Bearer ya29.tok\x01\x01"
+        );
+        assert!(!format!("{x:?}").contains("ya29"));
+        let mut o = OAuthBearer::new("a,b=c", "tok", "mx", 587);
+        let s = o.start(&info("x", true)).unwrap();
+        assert_eq!(
+            s.initial_response.unwrap().expose(),
+            b"n,a=a=2Cb=3Dc,\x01host=mx\x01port=587\x01auth=Bearer tok\x01\x01"
+        );
+        assert_eq!(o.next(b"{}", true).unwrap().expose(), b"\x01");
+        for dbg in [
+            format!("{:?}", PlainAuth::new("", "u", "hunter2", "h")),
+            format!("{:?}", LoginAuth::new("u", "hunter2", "h")),
+            format!("{:?}", CramMd5Auth::new("u", "hunter2")),
+            format!("{o:?}"),
+        ] {
+            assert!(!dbg.contains("hunter2") && !dbg.contains("tok\""), "{dbg}");
+            assert!(dbg.contains("[redacted]"));
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The server's EHLO capabilities (RFC 5321 §4.1.1.1).
+
+use crate::reply::Reply;
+
+/// What the server advertised in its EHLO (or LHLO) reply.
+///
+/// Keywords are matched case-insensitively. A HELO reply yields no
+/// extensions. After a STARTTLS upgrade the session drops its capabilities
+/// and learns them anew from the second EHLO.
+///
+/// ```
+/// use smtp_proto::{Capabilities, Reply, ReplyCode};
+///
+/// let reply = Reply::new(ReplyCode::OK, vec![
+///     "mx.example.com greets you".into(),
+///     "SIZE 35882577".into(),
+///     "AUTH PLAIN LOGIN".into(),
+///     "pipelining".into(),
+/// ]);
+/// let caps = Capabilities::from_ehlo(&reply);
+/// assert_eq!(caps.domain(), "mx.example.com");
+/// assert_eq!(caps.extension("size"), Some("35882577"));
+/// assert_eq!(caps.max_message_size(), Some(35882577));
+/// assert!(caps.pipelining());
+/// assert!(caps.supports_auth("plain"));
+/// assert_eq!(caps.extension("CHUNKING"), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    domain: String,
+    greeting: String,
+    /// Upper-cased keyword and its parameters (the rest of the line).
+    extensions: Vec<(String, String)>,
+    auth: Vec<String>,
+}
+
+impl Capabilities {
+    /// Parses an EHLO/LHLO reply: the first line names the server, each
+    /// further line is `keyword [parameters]`. Lines whose keyword is not a
+    /// valid `ehlo-keyword` are ignored rather than trusted.
+    pub fn from_ehlo(reply: &Reply) -> Self {
+        let mut lines = reply.lines().iter();
+        let first = lines.next().map(String::as_str).unwrap_or_default();
+        let (domain, greeting) = first.split_once(' ').unwrap_or((first, ""));
+        let mut caps = Self {
+            domain: domain.to_owned(),
+            greeting: greeting.to_owned(),
+            extensions: Vec::new(),
+            auth: Vec::new(),
+        };
+        for line in lines {
+            let line = line.trim_end();
+            // The obsolete `AUTH=PLAIN LOGIN` form, still sent by some servers.
+            let (keyword, params) = match line.get(..5) {
+                Some(p) if p.eq_ignore_ascii_case("AUTH=") => ("AUTH", &line[5..]),
+                _ => line.split_once(' ').unwrap_or((line, "")),
+            };
+            if !is_ehlo_keyword(keyword) {
+                continue;
+            }
+            let keyword = keyword.to_ascii_uppercase();
+            let params = params.trim_start();
+            if keyword == "AUTH" {
+                for mech in params.split_ascii_whitespace() {
+                    let mech = mech.to_ascii_uppercase();
+                    if !caps.auth.contains(&mech) {
+                        caps.auth.push(mech);
+                    }
+                }
+            }
+            match caps.extensions.iter_mut().find(|(k, _)| *k == keyword) {
+                // Keep the first occurrence's parameters, but AUTH merges.
+                Some((_, existing)) if keyword == "AUTH" => *existing = caps.auth.join(" "),
+                Some(_) => {}
+                None => caps.extensions.push((keyword, params.to_owned())),
+            }
+        }
+        caps
+    }
+
+    /// The domain the server named in the first line of its EHLO reply.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The rest of the first line, after the domain.
+    pub fn greeting(&self) -> &str {
+        &self.greeting
+    }
+
+    /// Go's `Extension(name)`: `Some(parameters)` (possibly empty) when the
+    /// keyword was advertised, matched case-insensitively.
+    pub fn extension(&self, name: &str) -> Option<&str> {
+        self.extensions
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the keyword was advertised.
+    pub fn supports(&self, name: &str) -> bool {
+        self.extension(name).is_some()
+    }
+
+    /// All advertised keywords (upper-case) with their parameters, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.extensions
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `SIZE` (RFC 1870) was advertised.
+    pub fn size(&self) -> bool {
+        self.supports("SIZE")
+    }
+
+    /// The largest message the server accepts, from `SIZE n`; `None` when
+    /// SIZE is absent, has no number, or is `0` (no fixed limit).
+    pub fn max_message_size(&self) -> Option<u64> {
+        self.extension("SIZE")?
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+    }
+
+    /// The AUTH mechanisms offered (upper-case), merged from `AUTH` and the
+    /// obsolete `AUTH=` form.
+    pub fn auth_mechanisms(&self) -> &[String] {
+        &self.auth
+    }
+
+    /// Whether the AUTH mechanism is offered (case-insensitive).
+    pub fn supports_auth(&self, mechanism: &str) -> bool {
+        self.auth.iter().any(|m| m.eq_ignore_ascii_case(mechanism))
+    }
+
+    /// `PIPELINING` (RFC 2920).
+    pub fn pipelining(&self) -> bool {
+        self.supports("PIPELINING")
+    }
+
+    /// `8BITMIME` (RFC 6152).
+    pub fn eight_bit_mime(&self) -> bool {
+        self.supports("8BITMIME")
+    }
+
+    /// `SMTPUTF8` (RFC 6531).
+    pub fn smtputf8(&self) -> bool {
+        self.supports("SMTPUTF8")
+    }
+
+    /// `STARTTLS` (RFC 3207).
+    pub fn starttls(&self) -> bool {
+        self.supports("STARTTLS")
+    }
+
+    /// `CHUNKING` (RFC 3030).
+    pub fn chunking(&self) -> bool {
+        self.supports("CHUNKING")
+    }
+
+    /// `BINARYMIME` (RFC 3030).
+    pub fn binary_mime(&self) -> bool {
+        self.supports("BINARYMIME")
+    }
+
+    /// `DSN` (RFC 3461).
+    pub fn dsn(&self) -> bool {
+        self.supports("DSN")
+    }
+
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    pub fn enhanced_status_codes(&self) -> bool {
+        self.supports("ENHANCEDSTATUSCODES")
+    }
+
+    /// `REQUIRETLS` (RFC 8689).
+    pub fn requiretls(&self) -> bool {
+        self.supports("REQUIRETLS")
+    }
+
+    /// `MT-PRIORITY` (RFC 6710).
+    pub fn mt_priority(&self) -> bool {
+        self.supports("MT-PRIORITY")
+    }
+
+    /// `DELIVERBY` (RFC 2852).
+    pub fn deliver_by(&self) -> bool {
+        self.supports("DELIVERBY")
+    }
+}
+
+/// `ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`.
+fn is_ehlo_keyword(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::ReplyCode;
+
+    fn caps(lines: &[&str]) -> Capabilities {
+        Capabilities::from_ehlo(&Reply::new(
+            ReplyCode::OK,
+            lines.iter().map(|s| s.to_string()).collect(),
+        ))
+    }
+
+    #[test]
+    fn gmail_like_reply() {
+        let c = caps(&[
+            "smtp.gmail.com at your service, [203.0.113.5]",
+            "SIZE 35882577",
+            "8BITMIME",
+            "STARTTLS",
+            "ENHANCEDSTATUSCODES",
+            "PIPELINING",
+            "CHUNKING",
+            "SMTPUTF8",
+        ]);
+        assert_eq!(c.domain(), "smtp.gmail.com");
+        assert_eq!(c.greeting(), "at your service, [203.0.113.5]");
+        assert!(c.eight_bit_mime() && c.starttls() && c.enhanced_status_codes());
+        assert!(c.pipelining() && c.chunking() && c.smtputf8() && c.size());
+        assert!(!c.dsn() && !c.binary_mime() && !c.requiretls());
+        assert_eq!(c.max_message_size(), Some(35882577));
+        assert!(c.auth_mechanisms().is_empty());
+    }
+
+    #[test]
+    fn auth_forms_merge_and_case_is_ignored() {
+        let c = caps(&[
+            "mx",
+            "auth=LOGIN PLAIN",
+            "AUTH PLAIN login CRAM-MD5",
+            "size",
+        ]);
+        assert_eq!(c.auth_mechanisms(), ["LOGIN", "PLAIN", "CRAM-MD5"]);
+        assert_eq!(c.extension("Auth"), Some("LOGIN PLAIN CRAM-MD5"));
+        assert!(c.supports_auth("cram-md5"));
+        assert_eq!(c.extension("SIZE"), Some(""));
+        assert_eq!(c.max_message_size(), None);
+    }
+
+    #[test]
+    fn bad_keywords_are_ignored_and_zero_size_is_unlimited() {
+        let c = caps(&[
+            "mx",
+            "-BAD",
+            "",
+            "X_Y 1",
+            "SIZE 0",
+            "DELIVERBY 240",
+            "MT-PRIORITY MIXER",
+        ]);
+        assert_eq!(c.iter().count(), 3);
+        assert_eq!(c.max_message_size(), None);
+        assert!(c.deliver_by() && c.mt_priority());
+    }
+}

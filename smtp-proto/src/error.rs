@@ -1,0 +1,379 @@
+//! Typed errors that say whose fault a failure is.
+
+use std::fmt;
+
+use crate::auth::AuthError;
+use crate::reply::{Reply, ReplyCode};
+use crate::session::CommandKind;
+
+/// Everything that can go wrong in a session, sorted by who is at fault.
+///
+/// - [`Error::Rejected`]: the server answered with a negative (or, for the
+///   command, wrong) reply. [`Error::is_transient`] / [`Error::is_permanent`]
+///   tell 4xx from 5xx.
+/// - [`Error::Protocol`]: the server broke the protocol. Always fatal.
+/// - [`Error::InvalidInput`], [`Error::Usage`], [`Error::Unsupported`],
+///   [`Error::Auth`]: the caller's argument, call order, or request cannot be
+///   served; nothing was sent for the command.
+/// - [`Error::NoRecipientAccepted`]: every recipient was refused, so no
+///   message was sent.
+///
+/// I/O, TLS and timeouts are the adapters' business; their error types wrap
+/// this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server refused the command (4xx/5xx) or answered it with a reply
+    /// that does not fit it.
+    Rejected(Rejection),
+    /// The server violated the protocol; the session is broken.
+    Protocol(ProtocolError),
+    /// An argument is malformed (for example contains CR or LF); nothing was
+    /// sent.
+    InvalidInput(InvalidInput),
+    /// The call is not legal in the session's current state; nothing was sent.
+    Usage(UsageError),
+    /// The request needs an extension the server did not advertise, or breaks
+    /// a limit it advertised; nothing was sent for the command.
+    Unsupported(Unsupported),
+    /// The authentication mechanism refused to go on (for example PLAIN over
+    /// an unencrypted connection to a remote host).
+    Auth(AuthError),
+    /// All recipients were refused, so the message was not sent.
+    NoRecipientAccepted,
+}
+
+impl Error {
+    /// The server's reply, when the server refused the command.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Self::Rejected(r) => Some(&r.reply),
+            _ => None,
+        }
+    }
+
+    /// True for a 4xx reply: trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.reply().is_some_and(Reply::is_transient)
+    }
+
+    /// True for a 5xx reply: the server will refuse again.
+    pub fn is_permanent(&self) -> bool {
+        self.reply().is_some_and(Reply::is_permanent)
+    }
+
+    /// True when the error ended the session: protocol violations and a
+    /// `421` reply (the server is closing the connection).
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Self::Protocol(_) => true,
+            Self::Rejected(r) => r.reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected(r) => write!(f, "{r}"),
+            Self::Protocol(e) => write!(f, "server protocol violation: {e}"),
+            Self::InvalidInput(e) => write!(f, "{e}"),
+            Self::Usage(e) => write!(f, "{e}"),
+            Self::Unsupported(e) => write!(f, "{e}"),
+            Self::Auth(e) => write!(f, "authentication: {e}"),
+            Self::NoRecipientAccepted => f.write_str("every recipient was refused; nothing sent"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Self::Protocol(e)
+    }
+}
+
+impl From<InvalidInput> for Error {
+    fn from(e: InvalidInput) -> Self {
+        Self::InvalidInput(e)
+    }
+}
+
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Self::Usage(e)
+    }
+}
+
+impl From<Unsupported> for Error {
+    fn from(e: Unsupported) -> Self {
+        Self::Unsupported(e)
+    }
+}
+
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Self {
+        Self::Auth(e)
+    }
+}
+
+/// The server's refusal of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The command the reply answers.
+    pub command: CommandKind,
+    /// The reply, with its code, enhanced code and text.
+    pub reply: Reply,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "server refused {}: {}", self.command, self.reply)
+    }
+}
+
+/// How the server broke the protocol. Each is fatal to the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A reply line does not have the form `NNN[ -]text`.
+    MalformedReply {
+        /// What was wrong.
+        detail: &'static str,
+    },
+    /// A reply code outside 200–599.
+    InvalidCode {
+        /// The code as sent.
+        code: u16,
+    },
+    /// A continuation line's code differs from the first line's.
+    MismatchedCodes {
+        /// The code of the reply's first line.
+        first: ReplyCode,
+        /// The code of the offending line.
+        line: ReplyCode,
+    },
+    /// A NUL byte inside a reply.
+    NulInReply,
+    /// A reply line longer than the configured limit.
+    LineTooLong {
+        /// The limit, in bytes including CRLF.
+        limit: usize,
+    },
+    /// A reply with more lines than the configured limit.
+    TooManyLines {
+        /// The limit.
+        limit: usize,
+    },
+    /// A reply larger than the configured limit.
+    ReplyTooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A reply arrived when no command was waiting for one.
+    UnexpectedReply {
+        /// The reply's code.
+        code: ReplyCode,
+    },
+    /// The reply code does not belong to the command (for example `354` to
+    /// `MAIL`, or `250` to `DATA`).
+    UnexpectedCode {
+        /// The command.
+        command: CommandKind,
+        /// The code received.
+        code: ReplyCode,
+    },
+    /// Bytes arrived after the `220` reply to STARTTLS and before the TLS
+    /// handshake: a response-injection attempt, or a broken server.
+    DataAfterStartTls,
+    /// The connection closed while a reply was awaited.
+    ConnectionClosed,
+    /// A `334` challenge was not valid base64.
+    InvalidChallenge,
+    /// The server sent more `334` challenges than the configured limit.
+    TooManyChallenges {
+        /// The limit.
+        limit: u32,
+    },
+    /// An LMTP server accepted DATA although no recipient was accepted.
+    LmtpDataWithoutRecipients,
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MalformedReply { detail } => write!(f, "malformed reply: {detail}"),
+            Self::InvalidCode { code } => write!(f, "invalid reply code {code:03}"),
+            Self::MismatchedCodes { first, line } => {
+                write!(f, "reply line with code {line} inside a {first} reply")
+            }
+            Self::NulInReply => f.write_str("NUL byte in a reply"),
+            Self::LineTooLong { limit } => write!(f, "reply line longer than {limit} bytes"),
+            Self::TooManyLines { limit } => write!(f, "reply with more than {limit} lines"),
+            Self::ReplyTooLong { limit } => write!(f, "reply longer than {limit} bytes"),
+            Self::UnexpectedReply { code } => write!(f, "unsolicited reply {code}"),
+            Self::UnexpectedCode { command, code } => {
+                write!(f, "reply {code} does not fit {command}")
+            }
+            Self::DataAfterStartTls => {
+                f.write_str("bytes received between the STARTTLS reply and the TLS handshake")
+            }
+            Self::ConnectionClosed => f.write_str("connection closed by the server"),
+            Self::InvalidChallenge => f.write_str("AUTH challenge is not valid base64"),
+            Self::TooManyChallenges { limit } => write!(f, "more than {limit} AUTH challenges"),
+            Self::LmtpDataWithoutRecipients => {
+                f.write_str("LMTP server accepted DATA with no accepted recipient")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// A malformed argument, named so the caller knows which one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInput {
+    argument: &'static str,
+    reason: &'static str,
+}
+
+impl InvalidInput {
+    /// An error for `argument` (for example "address") with a short reason.
+    pub const fn new(argument: &'static str, reason: &'static str) -> Self {
+        Self { argument, reason }
+    }
+
+    /// The same error, naming a more specific argument (for example `"to"`
+    /// instead of `"address"`).
+    pub const fn for_argument(self, argument: &'static str) -> Self {
+        Self {
+            argument,
+            reason: self.reason,
+        }
+    }
+
+    /// The argument's name.
+    pub fn argument(&self) -> &'static str {
+        self.argument
+    }
+
+    /// What is wrong with it.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.argument, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidInput {}
+
+/// A call that is not legal in the session's current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// EHLO/HELO/LHLO after the greeting exchange was already started (Go:
+    /// "smtp: Hello called after other methods").
+    HelloAlreadySent,
+    /// RCPT, DATA or BDAT without a preceding MAIL.
+    NoMailTransaction,
+    /// MAIL, STARTTLS or AUTH inside an open mail transaction.
+    TransactionInProgress,
+    /// DATA or BDAT before any RCPT.
+    NoRecipients,
+    /// DATA or BDAT when every recipient was already refused.
+    NoRecipientAccepted,
+    /// A command while the message body is being sent.
+    BodyInProgress,
+    /// Body bytes when no DATA was accepted.
+    NotInBody,
+    /// BDAT after DATA in the same transaction, or DATA after BDAT.
+    MixedBodyCommands,
+    /// AUTH after a successful AUTH.
+    AlreadyAuthenticated,
+    /// STARTTLS on a connection that already uses TLS.
+    TlsAlreadyActive,
+    /// The session waits for the TLS handshake; only
+    /// `handle_tls_established` is legal.
+    AwaitingTlsHandshake,
+    /// `handle_tls_established` without a preceding STARTTLS `220`.
+    NoTlsUpgradePending,
+    /// `handle_auth` when no AUTH step waits for the mechanism.
+    NoAuthPending,
+    /// The session is closed (after QUIT, a fatal error, or `abort`).
+    SessionClosed,
+    /// `BODY=BINARYMIME` needs BDAT; DATA cannot carry binary content.
+    BinaryMimeNeedsBdat,
+    /// A non-ASCII recipient in a transaction whose MAIL did not ask for
+    /// SMTPUTF8.
+    Utf8RecipientWithoutSmtputf8,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::HelloAlreadySent => "hello called after other commands",
+            Self::NoMailTransaction => "no MAIL command before this one",
+            Self::TransactionInProgress => "a mail transaction is open (send RSET first)",
+            Self::NoRecipients => "no RCPT command before DATA/BDAT",
+            Self::NoRecipientAccepted => "every recipient was refused",
+            Self::BodyInProgress => "the message body is being sent; finish it first",
+            Self::NotInBody => "no DATA was accepted, so no body can be sent",
+            Self::MixedBodyCommands => "DATA and BDAT cannot be mixed in one transaction",
+            Self::AlreadyAuthenticated => "already authenticated",
+            Self::TlsAlreadyActive => "TLS is already active",
+            Self::AwaitingTlsHandshake => "waiting for the TLS handshake",
+            Self::NoTlsUpgradePending => "no STARTTLS upgrade is pending",
+            Self::NoAuthPending => "no AUTH step is waiting for the mechanism",
+            Self::SessionClosed => "the session is closed",
+            Self::BinaryMimeNeedsBdat => "BODY=BINARYMIME needs BDAT (CHUNKING), not DATA",
+            Self::Utf8RecipientWithoutSmtputf8 => {
+                "non-ASCII recipient but MAIL was sent without SMTPUTF8"
+            }
+        })
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A request the server cannot serve as advertised in its EHLO reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// The server did not advertise the extension (named as in EHLO).
+    Extension(&'static str),
+    /// The server does not offer this AUTH mechanism.
+    Mechanism(String),
+    /// The message is larger than the server's advertised `SIZE`.
+    MessageTooLarge {
+        /// The declared message size.
+        size: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+    /// REQUIRETLS (RFC 8689) needs a TLS connection.
+    RequireTlsWithoutTls,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Extension(name) => write!(f, "the server does not support {name}"),
+            Self::Mechanism(name) => write!(f, "the server does not offer AUTH {name}"),
+            Self::MessageTooLarge { size, limit } => {
+                write!(
+                    f,
+                    "message of {size} bytes exceeds the server's limit of {limit}"
+                )
+            }
+            Self::RequireTlsWithoutTls => f.write_str("REQUIRETLS needs a TLS connection"),
+        }
+    }
+}
+
+impl std::error::Error for Unsupported {}

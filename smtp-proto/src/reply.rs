@@ -1,0 +1,688 @@
+//! Server replies (RFC 5321 §4.2) and their incremental, bounded parser.
+
+use std::fmt;
+
+use crate::error::ProtocolError;
+
+/// A three-digit SMTP reply code, always in the range 200–599.
+///
+/// RFC 5321 §4.2 defines the first digit as the class of the reply:
+/// 2 = positive completion, 3 = positive intermediate, 4 = transient
+/// negative, 5 = permanent negative. Codes with any other first digit are
+/// refused by the parser as a protocol violation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplyCode(u16);
+
+impl ReplyCode {
+    /// `220 <domain> Service ready`.
+    pub const SERVICE_READY: Self = Self(220);
+    /// `221 <domain> Service closing transmission channel`.
+    pub const CLOSING: Self = Self(221);
+    /// `235 Authentication succeeded` (RFC 4954).
+    pub const AUTH_SUCCEEDED: Self = Self(235);
+    /// `250 Requested mail action okay, completed`.
+    pub const OK: Self = Self(250);
+    /// `251 User not local; will forward`.
+    pub const WILL_FORWARD: Self = Self(251);
+    /// `252 Cannot VRFY user, but will accept message and attempt delivery`.
+    pub const CANNOT_VERIFY: Self = Self(252);
+    /// `334` server challenge (RFC 4954).
+    pub const AUTH_CHALLENGE: Self = Self(334);
+    /// `354 Start mail input; end with <CRLF>.<CRLF>`.
+    pub const START_MAIL_INPUT: Self = Self(354);
+    /// `421 Service not available, closing transmission channel`.
+    pub const SERVICE_NOT_AVAILABLE: Self = Self(421);
+
+    /// Makes a reply code from a number, if it is in 200–599.
+    pub const fn new(code: u16) -> Option<Self> {
+        if code >= 200 && code <= 599 {
+            Some(Self(code))
+        } else {
+            None
+        }
+    }
+
+    /// The numeric value.
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    /// The first digit: 2, 3, 4 or 5.
+    pub const fn class(self) -> u8 {
+        (self.0 / 100) as u8
+    }
+
+    /// 2xx: the command was accepted and completed.
+    pub const fn is_positive_completion(self) -> bool {
+        self.class() == 2
+    }
+
+    /// 3xx: the command was accepted and the server waits for more (354, 334).
+    pub const fn is_positive_intermediate(self) -> bool {
+        self.class() == 3
+    }
+
+    /// 4xx: the command failed, but trying again later may succeed.
+    pub const fn is_transient(self) -> bool {
+        self.class() == 4
+    }
+
+    /// 5xx: the command failed and repeating it as is will fail again.
+    pub const fn is_permanent(self) -> bool {
+        self.class() == 5
+    }
+}
+
+impl fmt::Debug for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An enhanced mail system status code (RFC 3463), such as `5.1.1`.
+///
+/// Present on a [`Reply`] only when the server advertised
+/// `ENHANCEDSTATUSCODES` (RFC 2034) and the code's class matches the reply
+/// code's first digit.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnhancedCode {
+    class: u8,
+    subject: u16,
+    detail: u16,
+}
+
+impl EnhancedCode {
+    /// Makes a code; `class` must be 2, 4 or 5 and the others at most 999.
+    pub const fn new(class: u8, subject: u16, detail: u16) -> Option<Self> {
+        if (class == 2 || class == 4 || class == 5) && subject <= 999 && detail <= 999 {
+            Some(Self {
+                class,
+                subject,
+                detail,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// 2 (success), 4 (persistent transient failure) or 5 (permanent failure).
+    pub const fn class(self) -> u8 {
+        self.class
+    }
+
+    /// The subject: 0 other, 1 addressing, 2 mailbox, 3 mail system, 4 network,
+    /// 5 protocol, 6 content, 7 security or policy.
+    pub const fn subject(self) -> u16 {
+        self.subject
+    }
+
+    /// The detail number within the subject.
+    pub const fn detail(self) -> u16 {
+        self.detail
+    }
+
+    /// Parses `class.subject.detail` at the start of `text`, followed by a
+    /// space or the end of the text. Returns the code and the rest of the text.
+    fn parse_prefix(text: &str) -> Option<(Self, &str)> {
+        let end = text.find(' ').unwrap_or(text.len());
+        let mut parts = text[..end].split('.');
+        let class = parse_digits(parts.next()?, 1)?;
+        let subject = parse_digits(parts.next()?, 3)?;
+        let detail = parse_digits(parts.next()?, 3)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let code = Self::new(u8::try_from(class).ok()?, subject, detail)?;
+        Some((code, text[end..].trim_start_matches(' ')))
+    }
+}
+
+fn parse_digits(s: &str, max_len: usize) -> Option<u16> {
+    if s.is_empty() || s.len() > max_len || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl fmt::Debug for EnhancedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for EnhancedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// A complete server reply: the code, the enhanced status code when the
+/// server uses them, and the text of every line.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Reply {
+    code: ReplyCode,
+    enhanced: Option<EnhancedCode>,
+    lines: Vec<String>,
+}
+
+impl Reply {
+    /// Builds a reply from its parts; `lines` holds the text after the code
+    /// and separator of each line. An empty `lines` is treated as one empty
+    /// line.
+    pub fn new(code: ReplyCode, lines: Vec<String>) -> Self {
+        let lines = if lines.is_empty() {
+            vec![String::new()]
+        } else {
+            lines
+        };
+        Self {
+            code,
+            enhanced: None,
+            lines,
+        }
+    }
+
+    /// The reply code.
+    pub fn code(&self) -> ReplyCode {
+        self.code
+    }
+
+    /// The enhanced status code (RFC 3463), if the server advertised
+    /// `ENHANCEDSTATUSCODES` and the first line carries one.
+    pub fn enhanced_code(&self) -> Option<EnhancedCode> {
+        self.enhanced
+    }
+
+    /// The text of each line, as sent (after `NNN-` / `NNN `), including any
+    /// enhanced status code. Invalid UTF-8 is replaced with U+FFFD.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// The text of all lines joined with `\n`.
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+
+    /// The text of all lines with the enhanced status code removed from each
+    /// line, joined with `\n`. Falls back to [`Reply::text`] when the reply
+    /// has no enhanced code.
+    pub fn message(&self) -> String {
+        if self.enhanced.is_none() {
+            return self.text();
+        }
+        let stripped: Vec<&str> = self
+            .lines
+            .iter()
+            .map(|l| EnhancedCode::parse_prefix(l).map_or(l.as_str(), |(_, rest)| rest))
+            .collect();
+        stripped.join("\n")
+    }
+
+    /// 2xx.
+    pub fn is_positive_completion(&self) -> bool {
+        self.code.is_positive_completion()
+    }
+
+    /// 3xx.
+    pub fn is_positive_intermediate(&self) -> bool {
+        self.code.is_positive_intermediate()
+    }
+
+    /// 4xx: a transient failure; the same command may succeed later.
+    pub fn is_transient(&self) -> bool {
+        self.code.is_transient()
+    }
+
+    /// 5xx: a permanent failure.
+    pub fn is_permanent(&self) -> bool {
+        self.code.is_permanent()
+    }
+
+    /// Parses the enhanced code from the first line if its class matches the
+    /// reply class (RFC 3463 §2: they must agree).
+    pub(crate) fn detect_enhanced_code(&mut self) {
+        self.enhanced = self
+            .lines
+            .first()
+            .and_then(|l| EnhancedCode::parse_prefix(l))
+            .map(|(code, _)| code)
+            .filter(|code| code.class() == self.code.class());
+    }
+
+    /// Writes the reply as it appeared on the wire, without CRLFs, one line
+    /// per call to `line`.
+    pub(crate) fn for_each_wire_line(&self, mut line: impl FnMut(String)) {
+        let last = self.lines.len().saturating_sub(1);
+        for (i, text) in self.lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            line(format!("{}{}{}", self.code, sep, text));
+        }
+    }
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("code", &self.code)
+            .field("enhanced", &self.enhanced)
+            .field("lines", &self.lines)
+            .finish()
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        for line in &self.lines {
+            write!(f, " {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Bounds on what the reply parser accepts. Every limit is enforced while
+/// bytes arrive, so the parser never holds more than these in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Longest reply line, counting the code and the line ending.
+    /// Default 4096: RFC 5321 §4.5.3.1.5 says 512, but real servers send
+    /// longer EHLO and error lines, so the default is generous yet bounded.
+    pub max_line_len: usize,
+    /// Most lines in one reply. Default 128: the largest EHLO replies seen in
+    /// the field have about 30 lines.
+    pub max_lines: usize,
+    /// Most bytes in one reply, all lines together. Default 64 KiB.
+    pub max_reply_len: usize,
+    /// Most `334` challenges answered in one AUTH exchange before the client
+    /// cancels it. Default 16: the multi-step mechanisms in use need 2–3.
+    pub max_auth_rounds: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_line_len: 4096,
+            max_lines: 128,
+            max_reply_len: 64 * 1024,
+            max_auth_rounds: 16,
+        }
+    }
+}
+
+/// An incremental reply parser: feed it bytes in chunks of any size, get
+/// complete replies out.
+///
+/// Lines end with CRLF; a bare LF is accepted as a line ending too (as Go's
+/// `textproto` and most clients do), while a CR anywhere else in a line, a NUL
+/// byte, a code outside 200–599, a separator other than `-` or space, and a
+/// continuation line whose code differs from the first line's are protocol
+/// errors. A line holding only the code (`250`) ends a reply.
+///
+/// ```
+/// use smtp_proto::ReplyParser;
+///
+/// let mut parser = ReplyParser::default();
+/// let input = b"250-mail.example.com\r\n250 SIZE 1000\r\n";
+/// let (used, reply) = parser.parse(&input[..10]).unwrap();
+/// assert_eq!((used, reply), (10, None));
+/// let (used, reply) = parser.parse(&input[10..]).unwrap();
+/// let reply = reply.unwrap();
+/// assert_eq!(used, input.len() - 10);
+/// assert_eq!(reply.code().get(), 250);
+/// assert_eq!(reply.lines(), ["mail.example.com", "SIZE 1000"]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ReplyParser {
+    limits: Limits,
+    /// Bytes of an unfinished line.
+    partial: Vec<u8>,
+    /// The reply being assembled, if at least one continuation line arrived.
+    current: Option<Partial>,
+    enhanced_codes: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Partial {
+    code: ReplyCode,
+    lines: Vec<String>,
+    len: usize,
+}
+
+impl ReplyParser {
+    /// A parser with the given limits.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Whether to detect RFC 3463 enhanced status codes in the replies that
+    /// follow (set once the server advertised `ENHANCEDSTATUSCODES`).
+    pub fn set_enhanced_codes(&mut self, on: bool) {
+        self.enhanced_codes = on;
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// True when no partial line or partial reply is buffered.
+    pub fn is_idle(&self) -> bool {
+        self.partial.is_empty() && self.current.is_none()
+    }
+
+    /// Forgets any partial line or reply (used when the transport changes, as
+    /// after STARTTLS, so nothing from before carries over).
+    pub fn reset(&mut self) {
+        self.partial = Vec::new();
+        self.current = None;
+    }
+
+    /// Consumes bytes up to and including the end of the first complete
+    /// reply and returns how many bytes were used and that reply. When no
+    /// reply completes, all of `input` is used (and buffered, within the
+    /// limits) and `None` is returned. Stopping after each reply lets the
+    /// caller act between replies (for example, refuse bytes that follow the
+    /// `220` to STARTTLS).
+    ///
+    /// After an error the parser's state is unspecified; the session that
+    /// owns it treats every parse error as fatal.
+    pub fn parse(&mut self, input: &[u8]) -> Result<(usize, Option<Reply>), ProtocolError> {
+        let mut pos = 0;
+        while pos < input.len() {
+            let rest = &input[pos..];
+            let Some(nl) = memchr::memchr(b'\n', rest) else {
+                if self.partial.len() + rest.len() >= self.limits.max_line_len {
+                    return Err(ProtocolError::LineTooLong {
+                        limit: self.limits.max_line_len,
+                    });
+                }
+                self.partial.extend_from_slice(rest);
+                return Ok((input.len(), None));
+            };
+            pos += nl + 1;
+            if self.partial.len() + nl + 1 > self.limits.max_line_len {
+                return Err(ProtocolError::LineTooLong {
+                    limit: self.limits.max_line_len,
+                });
+            }
+            let reply = if self.partial.is_empty() {
+                self.handle_line(&rest[..nl])?
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&rest[..nl]);
+                let reply = self.handle_line(&line);
+                // Keep the allocation for the next partial line.
+                line.clear();
+                self.partial = line;
+                reply?
+            };
+            if reply.is_some() {
+                return Ok((pos, reply));
+            }
+        }
+        Ok((pos, None))
+    }
+
+    fn handle_line(&mut self, line: &[u8]) -> Result<Option<Reply>, ProtocolError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.contains(&0) {
+            return Err(ProtocolError::NulInReply);
+        }
+        if line.contains(&b'\r') {
+            return Err(ProtocolError::MalformedReply {
+                detail: "bare CR inside a reply line",
+            });
+        }
+        let code = parse_code(line)?;
+        let last = match line.get(3) {
+            None | Some(b' ') => true,
+            Some(b'-') => false,
+            Some(_) => {
+                return Err(ProtocolError::MalformedReply {
+                    detail: "the reply code must be followed by a space, '-' or the line end",
+                });
+            }
+        };
+        let text = String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned();
+        let partial = self.current.get_or_insert_with(|| Partial {
+            code,
+            lines: Vec::new(),
+            len: 0,
+        });
+        if partial.code != code {
+            return Err(ProtocolError::MismatchedCodes {
+                first: partial.code,
+                line: code,
+            });
+        }
+        partial.len += line.len() + 2;
+        if partial.len > self.limits.max_reply_len {
+            return Err(ProtocolError::ReplyTooLong {
+                limit: self.limits.max_reply_len,
+            });
+        }
+        if partial.lines.len() >= self.limits.max_lines {
+            return Err(ProtocolError::TooManyLines {
+                limit: self.limits.max_lines,
+            });
+        }
+        partial.lines.push(text);
+        if !last {
+            return Ok(None);
+        }
+        let Some(done) = self.current.take() else {
+            return Ok(None);
+        };
+        let mut reply = Reply::new(done.code, done.lines);
+        if self.enhanced_codes {
+            reply.detect_enhanced_code();
+        }
+        Ok(Some(reply))
+    }
+}
+
+fn parse_code(line: &[u8]) -> Result<ReplyCode, ProtocolError> {
+    let digits = line.get(..3).ok_or(ProtocolError::MalformedReply {
+        detail: "a reply line must start with a three-digit code",
+    })?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ProtocolError::MalformedReply {
+            detail: "a reply line must start with a three-digit code",
+        });
+    }
+    let value = digits
+        .iter()
+        .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+    ReplyCode::new(value).ok_or(ProtocolError::InvalidCode { code: value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(parser: &mut ReplyParser, mut input: &[u8]) -> Result<Vec<Reply>, ProtocolError> {
+        let mut out = Vec::new();
+        while !input.is_empty() {
+            let (used, reply) = parser.parse(input)?;
+            input = &input[used..];
+            out.extend(reply);
+        }
+        Ok(out)
+    }
+
+    fn parse_bytewise(input: &[u8]) -> Result<Vec<Reply>, ProtocolError> {
+        let mut parser = ReplyParser::default();
+        let mut out = Vec::new();
+        for b in input {
+            let (used, reply) = parser.parse(std::slice::from_ref(b))?;
+            assert_eq!(used, 1);
+            out.extend(reply);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn single_and_multi_line() {
+        let input =
+            b"220 mx.example.com ESMTP\r\n250-mx.example.com\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+        let replies = parse_all(&mut ReplyParser::default(), input).unwrap();
+        assert_eq!(replies.len(), 2);
+        assert_eq!(replies[0].code(), ReplyCode::SERVICE_READY);
+        assert_eq!(replies[0].lines(), ["mx.example.com ESMTP"]);
+        assert_eq!(
+            replies[1].lines(),
+            ["mx.example.com", "PIPELINING", "8BITMIME"]
+        );
+        assert_eq!(parse_bytewise(input).unwrap(), replies);
+        for split in 0..input.len() {
+            let mut p = ReplyParser::default();
+            let mut got = parse_all(&mut p, &input[..split]).unwrap();
+            got.extend(parse_all(&mut p, &input[split..]).unwrap());
+            assert_eq!(got, replies, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn bare_code_ends_reply_and_bare_lf_is_accepted() {
+        let replies = parse_all(&mut ReplyParser::default(), b"250-a\n250\r\n354\n").unwrap();
+        assert_eq!(replies[0].lines(), ["a", ""]);
+        assert_eq!(replies[1].code().get(), 354);
+        assert_eq!(replies[1].lines(), [""]);
+    }
+
+    #[test]
+    fn stops_after_each_reply() {
+        let mut p = ReplyParser::default();
+        let (used, reply) = p.parse(b"220 go ahead\r\n250 AUTH EVIL\r\n").unwrap();
+        assert_eq!(used, 14);
+        assert_eq!(reply.unwrap().text(), "go ahead");
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn protocol_errors() {
+        type Check = fn(&ProtocolError) -> bool;
+        let cases: &[(&[u8], Check)] = &[
+            (b"099 x\r\n", |e| {
+                matches!(e, ProtocolError::InvalidCode { code: 99 })
+            }),
+            (b"600 x\r\n", |e| {
+                matches!(e, ProtocolError::InvalidCode { code: 600 })
+            }),
+            (b"2x0 x\r\n", |e| {
+                matches!(e, ProtocolError::MalformedReply { .. })
+            }),
+            (b"25\r\n", |e| {
+                matches!(e, ProtocolError::MalformedReply { .. })
+            }),
+            (b"250x\r\n", |e| {
+                matches!(e, ProtocolError::MalformedReply { .. })
+            }),
+            (b"250-a\r\n251 b\r\n", |e| {
+                matches!(e, ProtocolError::MismatchedCodes { .. })
+            }),
+            (b"250 a\0b\r\n", |e| matches!(e, ProtocolError::NulInReply)),
+            (b"250 a\rb\r\n", |e| {
+                matches!(e, ProtocolError::MalformedReply { .. })
+            }),
+        ];
+        for (input, check) in cases {
+            let err = parse_all(&mut ReplyParser::default(), input).unwrap_err();
+            assert!(check(&err), "{input:?} gave {err:?}");
+            let err = parse_bytewise(input).unwrap_err();
+            assert!(check(&err), "bytewise {input:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn line_limit_fires_without_buffering_more() {
+        let limits = Limits {
+            max_line_len: 16,
+            ..Limits::default()
+        };
+        let mut p = ReplyParser::new(limits.clone());
+        // 14 bytes + CRLF = 16: fits exactly.
+        let (_, r) = p.parse(b"250 0123456789\r\n").unwrap();
+        assert!(r.is_some());
+        let mut p = ReplyParser::new(limits.clone());
+        assert!(matches!(
+            p.parse(b"250 01234567890\r\n"),
+            Err(ProtocolError::LineTooLong { limit: 16 })
+        ));
+        // Without any line ending, the error fires once the limit is reached.
+        let mut p = ReplyParser::new(limits);
+        let mut fed = 0;
+        let err = loop {
+            match p.parse(b"2") {
+                Ok(_) => fed += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, ProtocolError::LineTooLong { .. }));
+        assert!(fed < 16);
+    }
+
+    #[test]
+    fn line_count_and_size_limits() {
+        let mut p = ReplyParser::new(Limits {
+            max_lines: 3,
+            ..Limits::default()
+        });
+        let err = parse_all(&mut p, b"250-a\r\n250-b\r\n250-c\r\n250 d\r\n").unwrap_err();
+        assert!(matches!(err, ProtocolError::TooManyLines { limit: 3 }));
+        let mut p = ReplyParser::new(Limits {
+            max_reply_len: 20,
+            ..Limits::default()
+        });
+        let err = parse_all(&mut p, b"250-aaaaa\r\n250-bbbbb\r\n250 c\r\n").unwrap_err();
+        assert!(matches!(err, ProtocolError::ReplyTooLong { limit: 20 }));
+    }
+
+    #[test]
+    fn enhanced_codes_only_when_enabled_and_matching() {
+        let mut p = ReplyParser::default();
+        let r = parse_all(&mut p, b"550 5.1.1 No such user\r\n")
+            .unwrap()
+            .remove(0);
+        assert_eq!(r.enhanced_code(), None);
+        p.set_enhanced_codes(true);
+        let r = parse_all(&mut p, b"550-5.1.1 No such user\r\n550 5.1.1 here\r\n")
+            .unwrap()
+            .remove(0);
+        assert_eq!(r.enhanced_code(), EnhancedCode::new(5, 1, 1));
+        assert_eq!(r.message(), "No such user\nhere");
+        assert_eq!(r.to_string(), "550 5.1.1 No such user 5.1.1 here");
+        let r = parse_all(&mut p, b"450 5.1.1 class mismatch\r\n")
+            .unwrap()
+            .remove(0);
+        assert_eq!(r.enhanced_code(), None);
+        let r = parse_all(&mut p, b"250 2.0.0\r\n").unwrap().remove(0);
+        assert_eq!(
+            r.enhanced_code().map(|c| c.to_string()),
+            Some("2.0.0".into())
+        );
+        let r = parse_all(&mut p, b"250 2.0.0.1 x\r\n").unwrap().remove(0);
+        assert_eq!(r.enhanced_code(), None);
+        let r = parse_all(&mut p, b"250 2.1000.0 x\r\n").unwrap().remove(0);
+        assert_eq!(r.enhanced_code(), None);
+    }
+
+    #[test]
+    fn non_utf8_text_is_replaced() {
+        let r = parse_all(&mut ReplyParser::default(), b"250 caf\xe9\r\n")
+            .unwrap()
+            .remove(0);
+        assert_eq!(r.text(), "caf\u{fffd}");
+    }
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Idempotent installer for the SMTP interop test servers.
+#   - Debian packages: postfix (NOT configured as a system mail service),
+#     Cyrus SASL tools, swaks, openssl
+#   - Python venv (tests/interop/venv) with aiosmtpd
+#   - npm smtp-server into tests/interop/node_modules (from package-lock.json)
+# Safe to run repeatedly; every step is skipped when already done.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+AIOSMTPD_VERSION="1.4.6"
+
+log() { printf '[install] %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+
+# ---------------------------------------------------------------- apt ----
+APT_PKGS=(postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl openssl python3 ca-certificates)
+
+missing_pkgs() {
+    local p
+    for p in "${APT_PKGS[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            printf '%s\n' "$p"
+        fi
+    done
+}
+
+master_pids() {
+    # PIDs of any running Postfix master(8) daemon (read-only check).
+    local p exe
+    for p in /proc/[0-9]*; do
+        exe="$(readlink "$p/exe" 2>/dev/null || true)"
+        case "$exe" in
+            */postfix/master|*/postfix/sbin/master) printf '%s\n' "${p#/proc/}" ;;
+        esac
+    done
+}
+
+mapfile -t MISSING < <(missing_pkgs)
+if [ "${#MISSING[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${MISSING[*]}"
+    before_masters="$(master_pids | sort | tr '\n' ' ')"
+    # "No configuration": the package installs binaries only, writes no
+    # /etc/postfix/main.cf and therefore never starts a system mail service.
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+    apt_install() {
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+    }
+    if ! apt_install "${MISSING[@]}"; then
+        log "apt-get install failed; running apt-get update and retrying"
+        $SUDO apt-get update
+        apt_install "${MISSING[@]}"
+    fi
+    after_masters="$(master_pids | sort | tr '\n' ' ')"
+    if [ "$before_masters" != "$after_masters" ]; then
+        log "WARNING: a Postfix master process appeared during package install (before: '$before_masters' after: '$after_masters')."
+        log "WARNING: it was NOT started by these scripts' private instances; inspect it manually (we do not stop system services)."
+    fi
+else
+    log "Debian packages already installed"
+fi
+
+# Verify there is no system Postfix configuration / running system instance.
+if [ -e /etc/postfix/main.cf ]; then
+    log "note: /etc/postfix/main.cf exists (pre-existing system config); it is neither read nor modified by these scripts"
+fi
+for pid in $(master_pids); do
+    cfg="$(tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | sed -n 's/^MAIL_CONFIG=//p' || true)"
+    if [ -z "$cfg" ] || [ "$cfg" = /etc/postfix ]; then
+        log "WARNING: a system Postfix master (pid $pid) is running; the interop scripts do not need or touch it"
+    fi
+done
+
+for bin in /usr/sbin/postfix /usr/sbin/smtp-sink /usr/sbin/saslpasswd2 /usr/bin/swaks /usr/bin/openssl; do
+    [ -x "$bin" ] || { log "ERROR: $bin missing after install"; exit 1; }
+done
+
+# ----------------------------------------------------------- python -----
+VENV="$HERE/venv"
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import aiosmtpd, sys; sys.exit(0 if aiosmtpd.__version__ == '$AIOSMTPD_VERSION' else 1)" 2>/dev/null; then
+    log "python venv with aiosmtpd $AIOSMTPD_VERSION already present"
+else
+    PY=""
+    for cand in python3 /usr/bin/python3; do
+        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+            PY="$cand"; break
+        fi
+    done
+    if [ -z "$PY" ]; then
+        log "no python3 with venv/ensurepip; installing python3-venv"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
+            || { $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv; }
+        PY=/usr/bin/python3
+    fi
+    log "creating venv with $PY"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+
+# -------------------------------------------------------------- npm -----
+if ! command -v npm >/dev/null 2>&1; then
+    log "npm not found; installing nodejs + npm from Debian"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \
+        || { $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
+fi
+if (cd "$HERE" && node -e 'require("smtp-server")' >/dev/null 2>&1) && [ -f "$HERE/package-lock.json" ]; then
+    log "node smtp-server already installed"
+else
+    cd "$HERE"
+    if [ -f package-lock.json ]; then
+        log "npm ci (from package-lock.json)"
+        npm ci --no-audit --no-fund --loglevel=error
+    else
+        log "npm install (generating package-lock.json)"
+        npm install --no-audit --no-fund --loglevel=error
+    fi
+fi
+
+log "done"
