@@ -152,6 +152,7 @@ pub use error::{Error, InvalidInput, ProtocolError, Rejection, Unsupported, Usag
 pub use params::{BodyType, DeliverBy, DsnNotify, DsnReturn, MailParams, RcptParams};
 pub use reply::{EnhancedCode, Limits, Reply, ReplyCode, ReplyParser};
 pub use session::{
-    BodyTransfer, Client, CommandId, CommandKind, Config, Direction, Envelope, Event, Stage,
-    Timeouts, TlsPolicy, TransactionIds, TranscriptLine, Verification,
+    BodyTransfer, Client, CommandId, CommandKind, Config, Direction, Envelope, Event,
+    RecipientReport, SendReport, Stage, Timeouts, TlsPolicy, TransactionIds, TranscriptLine,
+    Verification,
 };

@@ -388,6 +388,74 @@ pub struct TransactionIds {
     pub data: Option<CommandId>,
 }
 
+/// What happened to each recipient of a transaction, and the final reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReport {
+    /// One entry per recipient, in envelope order.
+    pub recipients: Vec<RecipientReport>,
+    /// The server's reply to the end of the message (in LMTP, the last
+    /// successful per-recipient reply).
+    pub reply: Reply,
+}
+
+impl SendReport {
+    /// The recipients the server accepted (and, in LMTP, delivered to).
+    pub fn accepted(&self) -> impl Iterator<Item = &RecipientReport> {
+        self.recipients.iter().filter(|r| r.is_delivered())
+    }
+
+    /// The recipients refused at RCPT or, in LMTP, at delivery.
+    pub fn refused(&self) -> impl Iterator<Item = &RecipientReport> {
+        self.recipients.iter().filter(|r| !r.is_delivered())
+    }
+}
+
+/// One recipient's fate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientReport {
+    /// The address.
+    pub address: Mailbox,
+    /// The reply to its RCPT.
+    pub rcpt: Result<Reply, Error>,
+    /// LMTP only: the per-recipient delivery reply after the message.
+    pub delivery: Option<Result<Reply, Error>>,
+}
+
+impl RecipientReport {
+    /// Accepted at RCPT and not refused at LMTP delivery.
+    pub fn is_delivered(&self) -> bool {
+        self.rcpt.is_ok() && !matches!(self.delivery, Some(Err(_)))
+    }
+}
+
+impl TransactionIds {
+    /// Builds the report from the events collected for this transaction:
+    /// `rcpt_result` finds a command's completion, `delivery` an LMTP
+    /// delivery by RCPT id.
+    pub fn report(
+        &self,
+        envelope: &Envelope,
+        final_reply: Reply,
+        mut rcpt_result: impl FnMut(CommandId) -> Option<Result<Reply, Error>>,
+        mut delivery: impl FnMut(CommandId) -> Option<Result<Reply, Error>>,
+    ) -> SendReport {
+        let recipients = self
+            .rcpts
+            .iter()
+            .zip(&envelope.to)
+            .map(|(&id, (address, _))| RecipientReport {
+                address: address.clone(),
+                rcpt: rcpt_result(id).unwrap_or(Err(UsageError::SessionClosed.into())),
+                delivery: delivery(id),
+            })
+            .collect();
+        SendReport {
+            recipients,
+            reply: final_reply,
+        }
+    }
+}
+
 /// The result of [`Client::verify`], from the VRFY reply (RFC 5321 §3.5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verification {
@@ -724,6 +792,11 @@ impl Client {
         self.config.timeouts.data_block
     }
 
+    /// Turns [`Event::Transcript`] lines on or off.
+    pub fn set_transcript(&mut self, on: bool) {
+        self.config.transcript = on;
+    }
+
     // ----- outputs -----
 
     /// Bytes to write to the server, if any. Write all of them, in order,
@@ -903,6 +976,21 @@ impl Client {
         Ok(self.enqueue(QueuedCommand::Hello(kind, domain), false))
     }
 
+    /// Go's lazy hello: sends `EHLO` with [`Config::local_name`] if no hello
+    /// was sent yet and returns its id; `Ok(None)` when one was already sent;
+    /// the hello's error if it failed.
+    pub fn ensure_hello(&mut self) -> Result<Option<CommandId>, Error> {
+        self.check_open()?;
+        match &self.hello {
+            HelloState::NotSent => {
+                let domain = self.config.local_name.clone();
+                self.hello(domain).map(Some)
+            }
+            HelloState::Failed(e) => Err(e.clone()),
+            HelloState::Sent | HelloState::Done => Ok(None),
+        }
+    }
+
     /// STARTTLS (RFC 3207). When it succeeds, [`Event::Completed`] carries
     /// the `220`, the session pauses, and the driver must do the TLS
     /// handshake and call [`handle_tls_established`](Self::handle_tls_established).
@@ -919,7 +1007,7 @@ impl Client {
                 return Err(Unsupported::Extension("STARTTLS").into());
             }
         }
-        self.ensure_hello();
+        self.ensure_hello_internal();
         Ok(self.enqueue(QueuedCommand::StartTls, false))
     }
 
@@ -938,7 +1026,7 @@ impl Client {
                 return Err(Unsupported::Extension("AUTH").into());
             }
         }
-        self.ensure_hello();
+        self.ensure_hello_internal();
         self.plan.auth_queued = true;
         Ok(self.enqueue(QueuedCommand::Auth, false))
     }
@@ -959,7 +1047,7 @@ impl Client {
         {
             return Err(Unsupported::Extension("CHUNKING").into());
         }
-        self.ensure_hello();
+        self.ensure_hello_internal();
         self.plan.txn_counter += 1;
         let txn = self.plan.txn_counter;
         self.plan.txn = Some(TxnPlan {
@@ -1085,14 +1173,14 @@ impl Client {
     pub fn rset(&mut self) -> Result<CommandId, Error> {
         self.check_ready_for_command()?;
         self.plan.txn = None;
-        self.ensure_hello();
+        self.ensure_hello_internal();
         Ok(self.enqueue(QueuedCommand::Rset, false))
     }
 
     /// `NOOP`.
     pub fn noop(&mut self) -> Result<CommandId, Error> {
         self.check_ready_for_command()?;
-        self.ensure_hello();
+        self.ensure_hello_internal();
         Ok(self.enqueue(QueuedCommand::Noop, false))
     }
 
@@ -1110,7 +1198,7 @@ impl Client {
             )
             .into());
         }
-        self.ensure_hello();
+        self.ensure_hello_internal();
         Ok(self.enqueue(QueuedCommand::Vrfy(argument.to_owned()), false))
     }
 
@@ -1296,7 +1384,7 @@ impl Client {
         self.capabilities.clone()
     }
 
-    fn ensure_hello(&mut self) {
+    fn ensure_hello_internal(&mut self) {
         if self.hello == HelloState::NotSent {
             self.hello = HelloState::Sent;
             let kind = self.hello_kind();

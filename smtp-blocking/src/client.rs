@@ -1,0 +1,671 @@
+//! The blocking client: one drive loop around the `smtp-proto` core.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use smtp_proto::{
+    Auth, BodyTransfer, Capabilities, CommandId, CommandKind, Config, Direction, Domain, Envelope,
+    Event, Limits, MailParams, Mailbox, RcptParams, Reply, ReversePath, SendReport, Stage,
+    Timeouts, TlsPolicy, TranscriptLine, Verification,
+};
+
+use crate::data::DataWriter;
+use crate::error::Error;
+use crate::stream::{Stream, Transport};
+use crate::tls::{TlsConnectionState, default_tls_config};
+
+const READ_BUFFER: usize = 16 * 1024;
+
+/// A transcript sink: receives every `C:`/`S:` line, AUTH payloads redacted.
+pub type TranscriptSink = Box<dyn FnMut(&TranscriptLine) + Send>;
+
+/// Connection settings, shared by [`Client::connect_with`] and
+/// [`send_mail_with`](crate::send_mail_with).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// Every timeout, including connect and the TLS handshake.
+    pub timeouts: Timeouts,
+    /// The name sent with EHLO by the lazy hello (and by `send_mail`).
+    /// Default `localhost`.
+    pub local_name: Domain,
+    /// TLS settings; default [`default_tls_config`].
+    pub tls_config: Option<Arc<ClientConfig>>,
+    /// When `send_mail` upgrades with STARTTLS. Default opportunistic, as Go.
+    pub tls_policy: TlsPolicy,
+    /// Use PIPELINING when offered. Default on.
+    pub pipelining: bool,
+    /// Prefer BDAT when CHUNKING is offered. Default on.
+    pub prefer_chunking: bool,
+    /// Speak LMTP (RFC 2033).
+    pub lmtp: bool,
+    /// Parser limits.
+    pub limits: Limits,
+    /// Set `TCP_NODELAY` on connect. Default on: a client that writes a
+    /// command and waits must not sit in Nagle's algorithm.
+    pub nodelay: bool,
+    /// Log the transcript to `tracing` (target `smtp::transcript`, debug
+    /// level), AUTH payloads redacted. Default off.
+    pub transcript: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeouts: Timeouts::default(),
+            local_name: Domain::localhost(),
+            tls_config: None,
+            tls_policy: TlsPolicy::Opportunistic,
+            pipelining: true,
+            prefer_chunking: true,
+            lmtp: false,
+            limits: Limits::default(),
+            nodelay: true,
+            transcript: false,
+        }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("timeouts", &self.timeouts)
+            .field("local_name", &self.local_name)
+            .field("tls_policy", &self.tls_policy)
+            .field("pipelining", &self.pipelining)
+            .field("lmtp", &self.lmtp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    pub(crate) fn core_config(&self, server_name: &str, tls: bool) -> Config {
+        let mut config = Config::new(server_name);
+        config.local_name = self.local_name.clone();
+        config.tls = tls;
+        config.lmtp = self.lmtp;
+        config.pipelining = self.pipelining;
+        config.prefer_chunking = self.prefer_chunking;
+        config.limits = self.limits.clone();
+        config.timeouts = self.timeouts.clone();
+        config.transcript = self.transcript;
+        config
+    }
+
+    pub(crate) fn tls(&self) -> Arc<ClientConfig> {
+        self.tls_config.clone().unwrap_or_else(default_tls_config)
+    }
+}
+
+/// An SMTP client connection (Go's `smtp.Client`).
+///
+/// Every method asks the core, drives the connection until the core has the
+/// answer, and maps the result. A method that fails with a server refusal
+/// leaves the client usable; an I/O error, a timeout, a protocol violation
+/// or a `421` leaves it broken, and later calls fail fast.
+pub struct Client<S: Stream = TcpStream> {
+    transport: Transport<S>,
+    core: smtp_proto::Client,
+    host: String,
+    options: Options,
+    read_buf: Box<[u8]>,
+    completions: HashMap<CommandId, Result<Reply, smtp_proto::Error>>,
+    deliveries: HashMap<CommandId, Result<Reply, smtp_proto::Error>>,
+    transcript: Option<TranscriptSink>,
+    broken: bool,
+}
+
+impl<S: Stream> fmt::Debug for Client<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("host", &self.host)
+            .field("tls", &self.core.is_tls())
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client<TcpStream> {
+    /// Go's `Dial`: connects to `addr` (`host:port`), trying every resolved
+    /// address within the connect timeout, and reads the greeting.
+    ///
+    /// ```no_run
+    /// let mut client = smtp_blocking::Client::connect("mail.example.com:25")?;
+    /// client.hello("client.example.com")?;
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn connect(addr: &str) -> Result<Self, Error> {
+        Self::connect_with(addr, Options::default())
+    }
+
+    /// [`connect`](Self::connect) with settings.
+    pub fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
+        let (host, stream) = dial(addr, &options)?;
+        Self::with_options(stream, &host, options, false)
+    }
+
+    /// Implicit TLS (RFC 8314, usually port 465): connects, does the TLS
+    /// handshake verifying the certificate for the host part of `addr`, then
+    /// reads the greeting.
+    pub fn connect_tls(addr: &str) -> Result<Self, Error> {
+        Self::connect_tls_with(addr, Options::default())
+    }
+
+    /// [`connect_tls`](Self::connect_tls) with settings.
+    pub fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
+        let (host, stream) = dial(addr, &options)?;
+        let tls = handshake(stream, &host, options.tls(), options.timeouts.tls_handshake)?;
+        let mut client = Self::from_transport(Transport::Tls(Box::new(tls)), &host, options, true);
+        client.drive(CommandId::GREETING, None)?;
+        Ok(client)
+    }
+}
+
+impl<S: Stream> Client<S> {
+    /// Go's `NewClient`: runs SMTP over an existing stream (a proxied
+    /// socket, a Unix socket, a pipe) and reads the greeting. `host` is the
+    /// server's name, used for TLS verification and by AUTH mechanisms.
+    pub fn new(stream: S, host: &str) -> Result<Self, Error> {
+        Self::with_options(stream, host, Options::default(), false)
+    }
+
+    /// [`new`](Self::new) with settings; `tls` says the stream is already
+    /// encrypted by the caller (which lets PLAIN send credentials).
+    pub fn with_options(stream: S, host: &str, options: Options, tls: bool) -> Result<Self, Error> {
+        let mut client = Self::from_transport(Transport::Plain(stream), host, options, tls);
+        client.drive(CommandId::GREETING, None)?;
+        Ok(client)
+    }
+
+    fn from_transport(transport: Transport<S>, host: &str, options: Options, tls: bool) -> Self {
+        let core = smtp_proto::Client::new(options.core_config(host, tls));
+        Self {
+            transport,
+            core,
+            host: host.to_owned(),
+            options,
+            read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            completions: HashMap::new(),
+            deliveries: HashMap::new(),
+            transcript: None,
+            broken: false,
+        }
+    }
+
+    /// Sends every `C:`/`S:` line to `sink` (AUTH payloads redacted, the
+    /// body summarised); `None` stops it. Lines also go to `tracing` (target
+    /// `smtp::transcript`, debug level) while a sink is set or
+    /// [`Options::transcript`] is on.
+    pub fn set_transcript(&mut self, sink: Option<TranscriptSink>) {
+        self.core
+            .set_transcript(sink.is_some() || self.options.transcript);
+        self.transcript = sink;
+    }
+
+    /// Go's `Hello`: EHLO (HELO if refused) with `name`. Only before any
+    /// other command; otherwise `EHLO localhost` was already sent.
+    pub fn hello(&mut self, name: &str) -> Result<(), Error> {
+        let domain = Domain::new(name).map_err(|e| e.for_argument("name"))?;
+        let id = self.core.hello(domain)?;
+        self.drive(id, None).map(drop)
+    }
+
+    /// Go's `StartTLS`: upgrades this connection in place, verifying the
+    /// certificate for the host name given at connect, then says EHLO again.
+    ///
+    /// ```no_run
+    /// let mut client = smtp_blocking::Client::connect("mail.example.com:587")?;
+    /// client.starttls(None)?; // the default: webpki roots, verification on
+    /// assert!(client.tls_connection_state().is_some());
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn starttls(&mut self, config: Option<Arc<ClientConfig>>) -> Result<(), Error> {
+        self.lazy_hello()?;
+        let id = self.core.starttls()?;
+        self.drive(id, None)?;
+        let config = config.unwrap_or_else(|| self.options.tls());
+        let Transport::Plain(stream) = std::mem::replace(&mut self.transport, Transport::Upgrading)
+        else {
+            self.broken = true;
+            return Err(Error::Broken);
+        };
+        let tls = match handshake(
+            stream,
+            &self.host,
+            config,
+            self.options.timeouts.tls_handshake,
+        ) {
+            Ok(tls) => tls,
+            Err(e) => {
+                self.fail();
+                return Err(e);
+            }
+        };
+        self.transport = Transport::Tls(Box::new(tls));
+        let id = self.core.handle_tls_established()?;
+        self.drive(id, None).map(drop)
+    }
+
+    /// Go's `TLSConnectionState`: the TLS details, or `None` over plaintext.
+    pub fn tls_connection_state(&self) -> Option<TlsConnectionState> {
+        let conn = self.transport.tls()?;
+        Some(TlsConnectionState::from_connection(conn, &self.host))
+    }
+
+    /// Go's `Auth`: authenticates with `mechanism` (for example
+    /// [`PlainAuth`](smtp_proto::PlainAuth)). Unlike Go, a refused AUTH
+    /// leaves the session open, so another mechanism may be tried.
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Client, PlainAuth};
+    ///
+    /// let mut client = Client::connect("mail.example.com:587")?;
+    /// client.starttls(None)?;
+    /// client.auth(&mut PlainAuth::new("", "user", "password", "mail.example.com"))?;
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn auth(&mut self, mechanism: &mut dyn Auth) -> Result<(), Error> {
+        self.lazy_hello()?;
+        let id = self.core.auth()?;
+        self.drive(id, Some(mechanism)).map(drop)
+    }
+
+    /// Go's `Mail`: `MAIL FROM:<from>`, with `BODY=8BITMIME` when offered.
+    pub fn mail(&mut self, from: &str) -> Result<Reply, Error> {
+        self.mail_with(from, MailParams::default())
+    }
+
+    /// `MAIL FROM` with ESMTP options (SIZE, DSN, SMTPUTF8, ...).
+    pub fn mail_with(&mut self, from: &str, params: MailParams) -> Result<Reply, Error> {
+        let from = ReversePath::new(from).map_err(|e| e.for_argument("from"))?;
+        self.lazy_hello()?;
+        let id = self.core.mail(from, params)?;
+        self.drive(id, None)
+    }
+
+    /// Go's `Rcpt`: `RCPT TO:<to>`.
+    pub fn rcpt(&mut self, to: &str) -> Result<Reply, Error> {
+        self.rcpt_with(to, RcptParams::default())
+    }
+
+    /// `RCPT TO` with ESMTP options (DSN NOTIFY/ORCPT, ...).
+    pub fn rcpt_with(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error> {
+        let to = Mailbox::new(to).map_err(|e| e.for_argument("to"))?;
+        let id = self.core.rcpt(to, params)?;
+        self.drive(id, None)
+    }
+
+    /// Go's `Data`: sends DATA and returns a writer for the body. The writer
+    /// dot-stuffs as it streams; [`DataWriter::finish`] ends the message and
+    /// returns the server's reply. Dropping the writer unfinished leaves the
+    /// client broken (the server would take anything sent next as body).
+    pub fn data(&mut self) -> Result<DataWriter<'_, S>, Error> {
+        let id = self.core.data()?;
+        self.drive(id, None)?;
+        Ok(DataWriter::new(self, BodyTransfer::Data))
+    }
+
+    /// Sends the body by BDAT chunks (RFC 3030) instead of DATA; the server
+    /// must offer CHUNKING.
+    pub fn bdat(&mut self) -> Result<DataWriter<'_, S>, Error> {
+        self.check_usable()?;
+        Ok(DataWriter::new(self, BodyTransfer::Bdat))
+    }
+
+    /// Go's `Verify`: VRFY, classified as RFC 5321 §3.5.3 says.
+    pub fn verify(&mut self, address: &str) -> Result<Verification, Error> {
+        self.lazy_hello()?;
+        let id = self.core.verify(address)?;
+        self.drive(id, None).map(|r| Verification::from_reply(&r))
+    }
+
+    /// Go's `Reset`: RSET.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        self.lazy_hello()?;
+        let id = self.core.rset()?;
+        self.drive(id, None).map(drop)
+    }
+
+    /// Go's `Noop`: NOOP.
+    pub fn noop(&mut self) -> Result<(), Error> {
+        self.lazy_hello()?;
+        let id = self.core.noop()?;
+        self.drive(id, None).map(drop)
+    }
+
+    /// Go's `Extension`: `Some(parameters)` when the server advertised the
+    /// extension (sending the lazy EHLO first if needed).
+    pub fn extension(&mut self, name: &str) -> Option<&str> {
+        self.lazy_hello().ok()?;
+        self.core.extension(name)
+    }
+
+    /// The capabilities from the last EHLO, if the hello exchange completed.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.core.capabilities()
+    }
+
+    /// The core session, for inspection.
+    pub fn session(&self) -> &smtp_proto::Client {
+        &self.core
+    }
+
+    /// Go's `Quit`: QUIT, then closes the connection.
+    pub fn quit(mut self) -> Result<(), Error> {
+        let id = self.core.quit()?;
+        let result = self.drive(id, None).map(drop);
+        self.close_transport();
+        result
+    }
+
+    /// Go's `Close`: closes the connection without QUIT.
+    pub fn close(mut self) {
+        self.close_transport();
+    }
+
+    /// Sends one message on this connection: MAIL, every RCPT and DATA (one
+    /// write with PIPELINING) or BDAT, the body from `message`, and reports
+    /// what happened to each recipient. Fails only when no recipient was
+    /// accepted or the message itself was refused; the connection stays
+    /// usable for the next message.
+    pub fn send(&mut self, envelope: &Envelope, message: impl Read) -> Result<SendReport, Error> {
+        self.lazy_hello()?;
+        self.completions.clear();
+        self.deliveries.clear();
+        let transfer = self.core.body_transfer(envelope.params.body);
+        let ids = self.core.send_envelope(envelope, transfer)?;
+        let final_reply = match self.send_body(ids.data, transfer, message) {
+            Ok(reply) => reply,
+            Err(e) => return Err(self.envelope_error(&ids.rcpts, e)),
+        };
+        let report = ids.report(
+            envelope,
+            final_reply,
+            |id| self.completions.remove(&id),
+            |id| self.deliveries.remove(&id),
+        );
+        self.completions.clear();
+        self.deliveries.clear();
+        Ok(report)
+    }
+
+    fn send_body(
+        &mut self,
+        data: Option<CommandId>,
+        transfer: BodyTransfer,
+        message: impl Read,
+    ) -> Result<Reply, Error> {
+        if let Some(data) = data {
+            self.drive(data, None)?;
+        }
+        let mut writer = DataWriter::new(self, transfer);
+        writer.copy_from(message)?;
+        writer.finish()
+    }
+
+    /// With every recipient refused, the error that says so; otherwise `e`.
+    fn envelope_error(&mut self, rcpts: &[CommandId], e: Error) -> Error {
+        let refused = rcpts
+            .iter()
+            .all(|id| matches!(self.completions.get(id), Some(Err(_))));
+        self.completions.clear();
+        if refused && !rcpts.is_empty() {
+            Error::Smtp(smtp_proto::Error::NoRecipientAccepted)
+        } else {
+            e
+        }
+    }
+
+    fn lazy_hello(&mut self) -> Result<(), Error> {
+        self.check_usable()?;
+        if let Some(id) = self.core.ensure_hello()? {
+            self.drive(id, None)?;
+        }
+        Ok(())
+    }
+
+    fn check_usable(&self) -> Result<(), Error> {
+        if self.broken {
+            Err(Error::Broken)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn close_transport(&mut self) {
+        if let Transport::Tls(tls) = &mut self.transport {
+            tls.conn.send_close_notify();
+            let _ = tls.conn.complete_io(&mut tls.sock);
+        }
+        self.core.abort();
+    }
+
+    fn fail(&mut self) {
+        self.broken = true;
+        self.core.abort();
+    }
+
+    // ----- the drive loop -----
+
+    /// Writes what the core wants written and reads into it until command
+    /// `target` completes; the only place bytes move.
+    pub(crate) fn drive(
+        &mut self,
+        target: CommandId,
+        mut mechanism: Option<&mut dyn Auth>,
+    ) -> Result<Reply, Error> {
+        self.check_usable()?;
+        loop {
+            self.flush()?;
+            let mut done = None;
+            while let Some(event) = self.core.poll_event() {
+                match event {
+                    Event::Completed { id, result, .. } if id == target => done = Some(result),
+                    Event::Completed { id, result, kind } if kind != CommandKind::Greeting => {
+                        self.completions.insert(id, result);
+                    }
+                    Event::AuthNeeded { .. } => match mechanism.as_deref_mut() {
+                        Some(m) => self.core.handle_auth(m)?,
+                        None => {
+                            self.fail();
+                            return Err(Error::Broken);
+                        }
+                    },
+                    Event::LmtpDelivery {
+                        recipient, result, ..
+                    } => {
+                        self.deliveries.insert(recipient, result);
+                    }
+                    Event::Transcript(line) => self.emit_transcript(&line),
+                    _ => {}
+                }
+            }
+            if let Some(result) = done {
+                self.flush()?;
+                if self.core.error().is_some() {
+                    self.broken = true;
+                }
+                return result.map_err(Error::Smtp);
+            }
+            self.read_some()?;
+        }
+    }
+
+    pub(crate) fn flush(&mut self) -> Result<(), Error> {
+        if self.core.transmit_len() == 0 {
+            return Ok(());
+        }
+        let timeout = self.core.write_timeout();
+        if let Some(socket) = self.transport.socket() {
+            socket.set_write_timeout(Some(timeout)).map_err(Error::Io)?;
+        }
+        while let Some(bytes) = self.core.poll_transmit() {
+            if let Err(e) = self
+                .transport
+                .write_all(&bytes)
+                .and_then(|()| self.transport.flush())
+            {
+                self.fail();
+                return Err(Error::from_io(e, Stage::DataBlock));
+            }
+        }
+        Ok(())
+    }
+
+    fn read_some(&mut self) -> Result<(), Error> {
+        let Some(stage) = self.core.read_stage() else {
+            // Nothing awaited yet the target is not done: the session ended.
+            self.fail();
+            return Err(self
+                .core
+                .error()
+                .cloned()
+                .map_or(Error::Broken, Error::Smtp));
+        };
+        let timeout = self.options.timeouts.for_stage(stage);
+        if let Some(socket) = self.transport.socket() {
+            socket.set_read_timeout(Some(timeout)).map_err(Error::Io)?;
+        }
+        let n = loop {
+            match self.transport.read(&mut self.read_buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.fail();
+                    return Err(Error::from_io(e, stage));
+                }
+            }
+        };
+        let result = if n == 0 {
+            self.core.handle_eof()
+        } else {
+            self.core.handle_input(&self.read_buf[..n])
+        };
+        if result.is_err() {
+            // The core has already reported the error to the waiting
+            // command through an event; mark the transport unusable.
+            self.broken = true;
+        }
+        Ok(())
+    }
+
+    fn emit_transcript(&mut self, line: &TranscriptLine) {
+        let who = if line.direction == Direction::Client {
+            "C"
+        } else {
+            "S"
+        };
+        tracing::debug!(target: "smtp::transcript", "{who}: {}", line.text);
+        if let Some(sink) = self.transcript.as_mut() {
+            sink(line);
+        }
+    }
+
+    pub(crate) fn core_mut(&mut self) -> &mut smtp_proto::Client {
+        &mut self.core
+    }
+
+    pub(crate) fn mark_broken(&mut self) {
+        self.fail();
+    }
+
+    pub(crate) fn chunk_size(&self) -> usize {
+        self.core.config().bdat_chunk_size
+    }
+}
+
+/// Resolves `addr` and connects to the first address that answers.
+pub(crate) fn dial(addr: &str, options: &Options) -> Result<(String, TcpStream), Error> {
+    let host = host_of(addr);
+    let connect_err = |source| Error::Connect {
+        addr: addr.to_owned(),
+        source,
+    };
+    let addrs = addr.to_socket_addrs().map_err(connect_err)?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address resolved");
+    for sa in addrs {
+        match TcpStream::connect_timeout(&sa, options.timeouts.connect) {
+            Ok(stream) => {
+                stream.set_nodelay(options.nodelay).map_err(Error::Io)?;
+                return Ok((host, stream));
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => last = e,
+            Err(e) => last = e,
+        }
+    }
+    if last.kind() == io::ErrorKind::TimedOut {
+        return Err(Error::Timeout {
+            stage: Stage::Connect,
+        });
+    }
+    Err(connect_err(last))
+}
+
+/// The host part of `host:port` or `[v6]:port`.
+pub(crate) fn host_of(addr: &str) -> String {
+    if let Some(rest) = addr.strip_prefix('[') {
+        if let Some((host, _)) = rest.split_once(']') {
+            return host.to_owned();
+        }
+    }
+    match addr.rsplit_once(':') {
+        Some((host, _)) if !host.contains(':') => host.to_owned(),
+        _ => addr.to_owned(),
+    }
+}
+
+/// Runs the TLS handshake on `stream` within `timeout`.
+fn handshake<S: Stream>(
+    mut stream: S,
+    host: &str,
+    config: Arc<ClientConfig>,
+    timeout: Duration,
+) -> Result<StreamOwned<ClientConnection, S>, Error> {
+    let name = ServerName::try_from(host.to_owned()).map_err(|_| {
+        Error::Smtp(smtp_proto::InvalidInput::new("host", "not a valid TLS server name").into())
+    })?;
+    let mut conn = ClientConnection::new(config, name)
+        .map_err(|e| Error::Tls(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+    stream.set_read_timeout(Some(timeout)).map_err(Error::Io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(Error::Io)?;
+    while conn.is_handshaking() {
+        match conn.complete_io(&mut stream) {
+            Ok((0, 0)) if conn.is_handshaking() => {
+                let eof = io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed during the TLS handshake",
+                );
+                return Err(Error::Tls(eof));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout {
+                        stage: Stage::TlsHandshake,
+                    },
+                    _ => Error::Tls(e),
+                });
+            }
+        }
+    }
+    Ok(StreamOwned::new(conn, stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_parts() {
+        assert_eq!(host_of("mail.example.com:25"), "mail.example.com");
+        assert_eq!(host_of("127.0.0.1:2525"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:25"), "::1");
+        assert_eq!(host_of("localhost"), "localhost");
+    }
+}
