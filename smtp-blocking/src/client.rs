@@ -226,7 +226,7 @@ impl<S: Stream> Client<S> {
     /// # Ok::<(), smtp_blocking::Error>(())
     /// ```
     pub fn starttls(&mut self, config: Option<Arc<ClientConfig>>) -> Result<(), Error> {
-        self.lazy_hello()?;
+        self.check_usable()?;
         let id = self.core.starttls()?;
         self.drive(id, None)?;
         let config = config.unwrap_or_else(|| self.options.tls());
@@ -271,7 +271,7 @@ impl<S: Stream> Client<S> {
     /// # Ok::<(), smtp_blocking::Error>(())
     /// ```
     pub fn auth(&mut self, mechanism: &mut dyn Auth) -> Result<(), Error> {
-        self.lazy_hello()?;
+        self.check_usable()?;
         let id = self.core.auth()?;
         self.drive(id, Some(mechanism)).map(drop)
     }
@@ -284,7 +284,7 @@ impl<S: Stream> Client<S> {
     /// `MAIL FROM` with ESMTP options (SIZE, DSN, SMTPUTF8, ...).
     pub fn mail_with(&mut self, from: &str, params: MailParams) -> Result<Reply, Error> {
         let from = ReversePath::new(from).map_err(|e| e.for_argument("from"))?;
-        self.lazy_hello()?;
+        self.check_usable()?;
         let id = self.core.mail(from, params)?;
         self.drive(id, None)
     }
@@ -320,21 +320,21 @@ impl<S: Stream> Client<S> {
 
     /// Go's `Verify`: VRFY, classified as RFC 5321 §3.5.3 says.
     pub fn verify(&mut self, address: &str) -> Result<Verification, Error> {
-        self.lazy_hello()?;
+        self.check_usable()?;
         let id = self.core.verify(address)?;
         self.drive(id, None).map(|r| Verification::from_reply(&r))
     }
 
     /// Go's `Reset`: RSET.
     pub fn reset(&mut self) -> Result<(), Error> {
-        self.lazy_hello()?;
+        self.check_usable()?;
         let id = self.core.rset()?;
         self.drive(id, None).map(drop)
     }
 
     /// Go's `Noop`: NOOP.
     pub fn noop(&mut self) -> Result<(), Error> {
-        self.lazy_hello()?;
+        self.check_usable()?;
         let id = self.core.noop()?;
         self.drive(id, None).map(drop)
     }
@@ -382,7 +382,13 @@ impl<S: Stream> Client<S> {
         let ids = self.core.send_envelope(envelope, transfer)?;
         let final_reply = match self.send_body(ids.data, transfer, message) {
             Ok(reply) => reply,
-            Err(e) => return Err(self.envelope_error(&ids.rcpts, e)),
+            Err(Error::Smtp(e)) => {
+                let e = ids.explain_failure(e, |id| self.completions.get(&id));
+                self.completions.clear();
+                self.deliveries.clear();
+                return Err(Error::Smtp(e));
+            }
+            Err(e) => return Err(e),
         };
         let report = ids.report(
             envelope,
@@ -409,19 +415,8 @@ impl<S: Stream> Client<S> {
         writer.finish()
     }
 
-    /// With every recipient refused, the error that says so; otherwise `e`.
-    fn envelope_error(&mut self, rcpts: &[CommandId], e: Error) -> Error {
-        let refused = rcpts
-            .iter()
-            .all(|id| matches!(self.completions.get(id), Some(Err(_))));
-        self.completions.clear();
-        if refused && !rcpts.is_empty() {
-            Error::Smtp(smtp_proto::Error::NoRecipientAccepted)
-        } else {
-            e
-        }
-    }
-
+    /// Go's lazy hello, for the calls that need the EHLO reply before they
+    /// can decide anything (the core sends it on its own before commands).
     fn lazy_hello(&mut self) -> Result<(), Error> {
         self.check_usable()?;
         if let Some(id) = self.core.ensure_hello()? {

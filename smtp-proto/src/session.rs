@@ -429,6 +429,29 @@ impl RecipientReport {
 }
 
 impl TransactionIds {
+    /// The error that best explains a failed transaction: MAIL's own
+    /// failure if MAIL failed, [`Error::NoRecipientAccepted`] if the server
+    /// refused every RCPT, otherwise `err` itself. `result` looks up a
+    /// command's completion among the events collected.
+    pub fn explain_failure<'a>(
+        &self,
+        err: Error,
+        mut result: impl FnMut(CommandId) -> Option<&'a Result<Reply, Error>>,
+    ) -> Error {
+        if let Some(Err(mail_err)) = result(self.mail) {
+            return mail_err.clone();
+        }
+        let all_refused = !self.rcpts.is_empty()
+            && self
+                .rcpts
+                .iter()
+                .all(|&id| matches!(result(id), Some(Err(_))));
+        match err {
+            Error::Rejected(_) if all_refused && !err.is_fatal() => Error::NoRecipientAccepted,
+            err => err,
+        }
+    }
+
     /// Builds the report from the events collected for this transaction:
     /// `rcpt_result` finds a command's completion, `delivery` an LMTP
     /// delivery by RCPT id.
@@ -845,6 +868,17 @@ impl Client {
             input = &input[used..];
             if let Some(reply) = reply {
                 self.transcript_reply(&reply);
+                let tls_go_ahead = reply.code() == ReplyCode::SERVICE_READY
+                    && self
+                        .in_flight
+                        .front()
+                        .is_some_and(|f| f.kind == CommandKind::StartTls);
+                if tls_go_ahead && (!input.is_empty() || !self.parser.is_idle()) {
+                    // Bytes behind the 220 would be read as if they came
+                    // over TLS: a response injection. Fail before STARTTLS
+                    // is reported as successful.
+                    return Err(self.fatal(ProtocolError::DataAfterStartTls.into()));
+                }
                 self.handle_reply(reply);
                 if let Some(e) = &self.failure {
                     return Err(e.clone());
@@ -1226,9 +1260,6 @@ impl Client {
         if !smtputf8 && envelope.to.iter().any(|(m, _)| m.is_utf8()) {
             return Err(UsageError::Utf8RecipientWithoutSmtputf8.into());
         }
-        if transfer == BodyTransfer::Data && envelope.params.body == BodyType::BinaryMime {
-            return Err(UsageError::BinaryMimeNeedsBdat.into());
-        }
         if let Some(caps) = self.settled_capabilities() {
             self.scratch.clear();
             encode_mail_params(
@@ -1244,6 +1275,9 @@ impl Client {
             if transfer == BodyTransfer::Bdat && !caps.chunking() {
                 return Err(Unsupported::Extension("CHUNKING").into());
             }
+        }
+        if transfer == BodyTransfer::Data && envelope.params.body == BodyType::BinaryMime {
+            return Err(UsageError::BinaryMimeNeedsBdat.into());
         }
         let mail = self.mail(envelope.from.clone(), envelope.params.clone())?;
         let mut rcpts = Vec::with_capacity(envelope.to.len());
@@ -1491,13 +1525,25 @@ impl Client {
             QueuedCommand::Mail(from, params) => {
                 if self.wire.open {
                     // The previous transaction did not end cleanly: reset it
-                    // so this MAIL is not refused as nested.
-                    self.scratch.extend_from_slice(b"RSET");
-                    self.write_plain_line();
-                    let rset_id = self.alloc_id();
-                    self.push_in_flight(rset_id, CommandKind::Rset, true, 0);
+                    // first so this MAIL is not refused as nested. The RSET
+                    // goes through the queue like any command, so it obeys
+                    // the pipelining rules.
                     self.wire.open = false;
-                    self.scratch.clear();
+                    let rset = Queued {
+                        id: self.alloc_id(),
+                        internal: true,
+                        txn: 0,
+                        cmd: QueuedCommand::Rset,
+                    };
+                    let mail = Queued {
+                        id,
+                        internal,
+                        txn,
+                        cmd: QueuedCommand::Mail(from, params),
+                    };
+                    self.pending.push_front(mail);
+                    self.pending.push_front(rset);
+                    return;
                 }
                 self.scratch.extend_from_slice(b"MAIL FROM:<");
                 self.scratch.extend_from_slice(from.as_str().as_bytes());
@@ -1811,14 +1857,11 @@ impl Client {
         let code = reply.code();
         if code == ReplyCode::AUTH_CHALLENGE {
             if exchange.cancelled.is_some() {
-                self.fatal(
-                    ProtocolError::UnexpectedCode {
-                        command: cmd.kind,
-                        code,
-                    }
-                    .into(),
-                );
-                return;
+                let err = ProtocolError::UnexpectedCode {
+                    command: cmd.kind,
+                    code,
+                };
+                return self.fail_command(cmd, err.into());
             }
             exchange.rounds += 1;
             let limit = self.config.limits.max_auth_rounds;
@@ -1847,14 +1890,11 @@ impl Client {
         if reply.is_positive_completion() {
             if exchange.cancelled.is_some() {
                 // The server claims success for an exchange we cancelled.
-                self.fatal(
-                    ProtocolError::UnexpectedCode {
-                        command: cmd.kind,
-                        code,
-                    }
-                    .into(),
-                );
-                return;
+                let err = ProtocolError::UnexpectedCode {
+                    command: cmd.kind,
+                    code,
+                };
+                return self.fail_command(cmd, err.into());
             }
             exchange.stage = AuthStage::Final(reply);
             self.events.push_back(Event::AuthNeeded { id: exchange.id });
@@ -1902,6 +1942,12 @@ impl Client {
         self.stuffer = DotStuffer::new();
         self.body_len = 0;
         self.complete(cmd.id, cmd.kind, cmd.internal, Ok(reply));
+    }
+
+    /// Completes `cmd` with a fatal error, then ends the session.
+    fn fail_command(&mut self, cmd: InFlight, err: Error) {
+        self.complete(cmd.id, cmd.kind, cmd.internal, Err(err.clone()));
+        self.fatal(err);
     }
 
     fn push_in_flight_front(&mut self, id: CommandId, kind: CommandKind, internal: bool, txn: u64) {

@@ -1,0 +1,570 @@
+//! The shared transcript corpus: scripted server lines in, exact client bytes
+//! out, with the caller's actions and their expected outcomes.
+//!
+//! One format, three runners: the core's in-memory runner
+//! (`smtp-proto/tests/corpus.rs`, which includes this file by path, so it
+//! must only use `std` and `smtp_proto`) and each adapter's runner over
+//! loopback TCP (`tests/tests/corpus_*.rs`).
+//!
+//! # Format (`tests/corpus/*.smtp`)
+//!
+//! ```text
+//! === name of the case
+//! option pipelining off        # also: lmtp, chunking off, server-name NAME, no-bytewise
+//! S: 220 mx ESMTP              # server sends the line + CRLF; consecutive S lines = one write
+//! S+ raw\r\nbytes              # server sends raw bytes (escapes: \r \n \t \0 \\ \xHH)
+//! > hello client.example       # the caller's action
+//! C: EHLO client.example       # the client must send exactly this line + CRLF
+//! C+ raw                       # ... or exactly these raw bytes
+//! TLS                          # the server does the TLS handshake here
+//! CLOSE                        # the server closes the connection
+//! = ok 250                     # expected outcome of the last action
+//! ```
+//!
+//! Outcomes are token strings; an expectation matches when its tokens are a
+//! prefix of the actual outcome's, and `|` separates alternatives. Forms:
+//! `ok [CODE [ENHANCED]]`, `ok CODE refused=a,b` (send), `ok valid|will-forward|cannot-verify`
+//! (verify), `value PARAMS` / `none` (extension), and
+//! `error rejected CODE [ENHANCED]`, `error protocol`, `error input ARG`,
+//! `error usage`, `error unsupported`, `error auth`, `error norcpt`,
+//! `error closed`, `error tls`, `error timeout`, `error io`.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+/// One scripted case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The name after `===`.
+    pub name: String,
+    /// `file:line` of the header.
+    pub location: String,
+    /// Options.
+    pub options: CaseOptions,
+    /// Items in order.
+    pub items: Vec<Item>,
+}
+
+/// Per-case options.
+#[derive(Debug, Clone)]
+pub struct CaseOptions {
+    /// Use PIPELINING when offered (default true).
+    pub pipelining: bool,
+    /// LMTP mode.
+    pub lmtp: bool,
+    /// Prefer BDAT when CHUNKING is offered (default true).
+    pub prefer_chunking: bool,
+    /// The server name given to the client (default `127.0.0.1`).
+    pub server_name: String,
+    /// Also run with the server's bytes one at a time (default true).
+    pub bytewise: bool,
+    /// The name the lazy hello sends (default `localhost`).
+    pub local_name: String,
+}
+
+impl Default for CaseOptions {
+    fn default() -> Self {
+        Self {
+            pipelining: true,
+            lmtp: false,
+            prefer_chunking: true,
+            server_name: "127.0.0.1".into(),
+            bytewise: true,
+            local_name: "localhost".into(),
+        }
+    }
+}
+
+/// One line of a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// Bytes the server sends in one write.
+    Server(Vec<u8>),
+    /// Bytes the client must send (a line with its CRLF, or raw bytes).
+    Client(Vec<u8>),
+    /// The server starts TLS.
+    Tls,
+    /// The server closes the connection.
+    Close,
+    /// The caller does something.
+    Action(Action),
+    /// The expected outcome of the previous action.
+    Expect(String),
+}
+
+/// What the caller does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Connect and read the greeting (implicit at the start of every case).
+    Connect,
+    /// `hello NAME`.
+    Hello(String),
+    /// `starttls`.
+    StartTls,
+    /// `auth MECH USER SECRET`.
+    Auth {
+        /// plain, login, cram-md5, xoauth2, oauthbearer, plain-insecure.
+        mechanism: String,
+        /// User name.
+        user: String,
+        /// Password or token.
+        secret: String,
+    },
+    /// `mail FROM [key=value...]`.
+    Mail(String, Vec<String>),
+    /// `rcpt TO [key=value...]`.
+    Rcpt(String, Vec<String>),
+    /// `data "BODY"`: DATA, the body, the final reply.
+    Data(Vec<u8>),
+    /// `bdat "BODY"`: the body by BDAT.
+    Bdat(Vec<u8>),
+    /// `send FROM TO[,TO] "BODY" [key=value...]`: a whole transaction.
+    Send {
+        /// Reverse path.
+        from: String,
+        /// Recipients.
+        to: Vec<String>,
+        /// Message.
+        body: Vec<u8>,
+        /// MAIL options.
+        params: Vec<String>,
+    },
+    /// `verify ADDR`.
+    Verify(String),
+    /// `noop`.
+    Noop,
+    /// `reset`.
+    Reset,
+    /// `quit`.
+    Quit,
+    /// `extension NAME`.
+    Extension(String),
+}
+
+/// Reads every `*.smtp` file in `dir`, sorted by name.
+pub fn load_dir(dir: &Path) -> Vec<Case> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("corpus dir {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "smtp"))
+        .collect();
+    files.sort();
+    let mut cases = Vec::new();
+    for path in files {
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        cases.extend(parse(&name, &text));
+    }
+    assert!(!cases.is_empty(), "no cases in {}", dir.display());
+    cases
+}
+
+/// The corpus directory, given a crate's manifest dir inside the workspace.
+pub fn corpus_dir(manifest_dir: &str) -> std::path::PathBuf {
+    let here = Path::new(manifest_dir);
+    let in_tests = here.join("corpus");
+    if in_tests.is_dir() {
+        in_tests
+    } else {
+        here.join("../tests/corpus")
+    }
+}
+
+/// Parses a corpus file.
+pub fn parse(file: &str, text: &str) -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let at = || format!("{file}:{}", n + 1);
+        let line = raw.trim_end();
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("=== ") {
+            cases.push(Case {
+                name: name.trim().into(),
+                location: at(),
+                options: CaseOptions::default(),
+                items: Vec::new(),
+            });
+            continue;
+        }
+        let case = cases
+            .last_mut()
+            .unwrap_or_else(|| panic!("{}: line before the first ===", at()));
+        if let Some(opt) = line.strip_prefix("option ") {
+            let mut words = opt.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("pipelining"), Some("off")) => case.options.pipelining = false,
+                (Some("chunking"), Some("off")) => case.options.prefer_chunking = false,
+                (Some("lmtp"), None) => case.options.lmtp = true,
+                (Some("no-bytewise"), None) => case.options.bytewise = false,
+                (Some("server-name"), Some(name)) => case.options.server_name = name.into(),
+                (Some("local-name"), Some(name)) => case.options.local_name = name.into(),
+                _ => panic!("{}: unknown option {opt:?}", at()),
+            }
+        } else if let Some(text) = line.strip_prefix("S: ") {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes.extend_from_slice(b"\r\n");
+            push_server(&mut case.items, bytes);
+        } else if line == "S:" {
+            push_server(&mut case.items, b"\r\n".to_vec());
+        } else if let Some(text) = line.strip_prefix("S+ ") {
+            push_server(&mut case.items, unescape(text));
+        } else if let Some(text) = line.strip_prefix("C: ") {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes.extend_from_slice(b"\r\n");
+            case.items.push(Item::Client(bytes));
+        } else if line == "C:" {
+            case.items.push(Item::Client(b"\r\n".to_vec()));
+        } else if let Some(text) = line.strip_prefix("C+ ") {
+            case.items.push(Item::Client(unescape(text)));
+        } else if line == "TLS" {
+            case.items.push(Item::Tls);
+        } else if line == "CLOSE" {
+            case.items.push(Item::Close);
+        } else if let Some(action) = line.strip_prefix("> ") {
+            case.items.push(Item::Action(
+                parse_action(action).unwrap_or_else(|e| panic!("{}: {e}", at())),
+            ));
+        } else if let Some(outcome) = line.strip_prefix("= ") {
+            case.items.push(Item::Expect(outcome.trim().into()));
+        } else {
+            panic!("{}: cannot parse {line:?}", at());
+        }
+    }
+    cases
+}
+
+fn push_server(items: &mut Vec<Item>, bytes: Vec<u8>) {
+    if let Some(Item::Server(prev)) = items.last_mut() {
+        prev.extend_from_slice(&bytes);
+    } else {
+        items.push(Item::Server(bytes));
+    }
+}
+
+/// Decodes `\r \n \t \0 \\ \" \xHH`.
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            i += 1;
+            match b[i] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b't' => out.push(b'\t'),
+                b'0' => out.push(0),
+                b'x' if i + 2 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    out.push(hex.unwrap_or_else(|| panic!("bad \\x escape in {s:?}")));
+                    i += 2;
+                }
+                other => out.push(other),
+            }
+        } else {
+            out.push(b[i]);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Splits on spaces, keeping `"quoted strings"` (with escapes) whole.
+fn words(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c == ' ' {
+            chars.next();
+            continue;
+        }
+        let mut word = String::new();
+        if c == '"' {
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        word.push('\\');
+                        word.push(chars.next().ok_or("dangling escape")?);
+                    }
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    c => word.push(c),
+                }
+            }
+            if !closed {
+                return Err("unterminated quote".into());
+            }
+            // Quoted words stay escaped; the action decides what they are.
+            out.push(format!("\"{word}"));
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ' ' {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+            out.push(word);
+        }
+    }
+    Ok(out)
+}
+
+/// A word as text: quoted words are unescaped.
+fn text(word: &str) -> String {
+    match word.strip_prefix('"') {
+        Some(q) => String::from_utf8_lossy(&unescape(q)).into_owned(),
+        None => word.to_owned(),
+    }
+}
+
+fn bytes(word: &str) -> Vec<u8> {
+    match word.strip_prefix('"') {
+        Some(q) => unescape(q),
+        None => word.as_bytes().to_vec(),
+    }
+}
+
+fn parse_action(s: &str) -> Result<Action, String> {
+    let w = words(s)?;
+    let arg = |i: usize| {
+        w.get(i)
+            .map(|s| text(s))
+            .ok_or_else(|| format!("{s:?}: missing argument {i}"))
+    };
+    let rest = |from: usize| w.iter().skip(from).map(|s| text(s)).collect::<Vec<_>>();
+    Ok(match w.first().map(String::as_str) {
+        Some("connect") => Action::Connect,
+        Some("hello") => Action::Hello(arg(1)?),
+        Some("starttls") => Action::StartTls,
+        Some("auth") => Action::Auth {
+            mechanism: arg(1)?,
+            user: arg(2)?,
+            secret: arg(3)?,
+        },
+        Some("mail") => Action::Mail(arg(1)?, rest(2)),
+        Some("rcpt") => Action::Rcpt(arg(1)?, rest(2)),
+        Some("data") => Action::Data(bytes(w.get(1).ok_or("data needs a body")?)),
+        Some("bdat") => Action::Bdat(bytes(w.get(1).ok_or("bdat needs a body")?)),
+        Some("send") => Action::Send {
+            from: arg(1)?,
+            to: arg(2)?.split(',').map(str::to_owned).collect(),
+            body: bytes(w.get(3).ok_or("send needs a body")?),
+            params: rest(4),
+        },
+        Some("verify") => Action::Verify(arg(1)?),
+        Some("noop") => Action::Noop,
+        Some("reset") => Action::Reset,
+        Some("quit") => Action::Quit,
+        Some("extension") => Action::Extension(arg(1)?),
+        _ => return Err(format!("unknown action {s:?}")),
+    })
+}
+
+/// Whether `actual` satisfies `expected` (token prefix; `|` alternatives).
+pub fn outcome_matches(expected: &str, actual: &str) -> bool {
+    let got: Vec<&str> = actual.split_whitespace().collect();
+    expected.split('|').any(|alt| {
+        let want: Vec<&str> = alt.split_whitespace().collect();
+        want.len() <= got.len() && want.iter().zip(&got).all(|(a, b)| a == b)
+    })
+}
+
+/// `ok CODE [ENHANCED]`.
+pub fn reply_outcome(reply: &smtp_proto::Reply) -> String {
+    match reply.enhanced_code() {
+        Some(e) => format!("ok {} {e}", reply.code()),
+        None => format!("ok {}", reply.code()),
+    }
+}
+
+/// The outcome form of a core error.
+pub fn error_outcome(e: &smtp_proto::Error) -> String {
+    use smtp_proto::Error as E;
+    match e {
+        E::Rejected(r) => match r.reply.enhanced_code() {
+            Some(enh) => format!("error rejected {} {enh}", r.reply.code()),
+            None => format!("error rejected {}", r.reply.code()),
+        },
+        E::Protocol(p) => format!("error protocol {p:?}"),
+        E::InvalidInput(i) => format!("error input {}", i.argument()),
+        E::Usage(smtp_proto::UsageError::SessionClosed) => "error closed".into(),
+        E::Usage(u) => format!("error usage {u:?}"),
+        E::Unsupported(u) => format!("error unsupported {u:?}"),
+        E::Auth(a) => format!("error auth {a:?}"),
+        E::NoRecipientAccepted => "error norcpt".into(),
+        other => format!("error other {other:?}"),
+    }
+}
+
+/// `ok CODE refused=a,b` for a send report.
+pub fn report_outcome(report: &smtp_proto::SendReport) -> String {
+    let refused: Vec<&str> = report.refused().map(|r| r.address.as_str()).collect();
+    let mut s = reply_outcome(&report.reply);
+    if !refused.is_empty() {
+        s.push_str(&format!(" refused={}", refused.join(",")));
+    }
+    s
+}
+
+/// `ok valid|will-forward|cannot-verify`.
+pub fn verify_outcome(v: smtp_proto::Verification) -> String {
+    match v {
+        smtp_proto::Verification::Valid => "ok valid",
+        smtp_proto::Verification::WillForward => "ok will-forward",
+        smtp_proto::Verification::CannotVerify => "ok cannot-verify",
+    }
+    .into()
+}
+
+/// Builds MAIL options from `key=value` words: `size=N`,
+/// `body=7bit|8bitmime|binarymime|omit`, `smtputf8`, `ret=full|hdrs`,
+/// `envid=X`, `requiretls`, `priority=N`, `by=SECONDS;R|N[T]`, `x-KEY=VALUE`.
+pub fn mail_params(words: &[String]) -> Result<smtp_proto::MailParams, String> {
+    let mut p = smtp_proto::MailParams::default();
+    for w in words {
+        let (k, v) = w.split_once('=').unwrap_or((w.as_str(), ""));
+        match k {
+            "size" => p.size = Some(v.parse().map_err(|_| format!("bad size {v}"))?),
+            "body" => {
+                p.body = match v {
+                    "7bit" => smtp_proto::BodyType::SevenBit,
+                    "8bitmime" => smtp_proto::BodyType::EightBitMime,
+                    "binarymime" => smtp_proto::BodyType::BinaryMime,
+                    "omit" => smtp_proto::BodyType::Omit,
+                    _ => return Err(format!("bad body {v}")),
+                }
+            }
+            "smtputf8" => p.smtputf8 = true,
+            "ret" => {
+                p.ret = Some(if v == "full" {
+                    smtp_proto::DsnReturn::Full
+                } else {
+                    smtp_proto::DsnReturn::Headers
+                })
+            }
+            "envid" => p.envid = Some(v.to_owned()),
+            "requiretls" => p.requiretls = true,
+            "priority" => p.mt_priority = Some(v.parse().map_err(|_| format!("bad priority {v}"))?),
+            "by" => {
+                let (secs, mode) = v.split_once(';').ok_or("by=SECONDS;MODE")?;
+                p.deliver_by = Some(smtp_proto::DeliverBy {
+                    seconds: secs.parse().map_err(|_| "bad by seconds")?,
+                    return_if_late: mode.starts_with('R'),
+                    trace: mode.ends_with('T'),
+                });
+            }
+            _ => {
+                let value = if v.is_empty() {
+                    None
+                } else {
+                    Some(v.to_owned())
+                };
+                p.extra
+                    .push(smtp_proto::EsmtpParam::new(k, value).map_err(|e| e.to_string())?);
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Builds RCPT options: `notify=never|success,failure,delay`, `orcpt=ADDR`,
+/// `x-KEY=VALUE`.
+pub fn rcpt_params(words: &[String]) -> Result<smtp_proto::RcptParams, String> {
+    let mut p = smtp_proto::RcptParams::default();
+    for w in words {
+        let (k, v) = w.split_once('=').unwrap_or((w.as_str(), ""));
+        match k {
+            "notify" if v == "never" => p.notify = Some(smtp_proto::DsnNotify::Never),
+            "notify" => {
+                p.notify = Some(smtp_proto::DsnNotify::On {
+                    success: v.contains("success"),
+                    failure: v.contains("failure"),
+                    delay: v.contains("delay"),
+                })
+            }
+            "orcpt" => p.orcpt = Some(smtp_proto::Mailbox::new(v).map_err(|e| e.to_string())?),
+            _ => {
+                let value = if v.is_empty() {
+                    None
+                } else {
+                    Some(v.to_owned())
+                };
+                p.extra
+                    .push(smtp_proto::EsmtpParam::new(k, value).map_err(|e| e.to_string())?);
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Builds an auth mechanism from an `auth` action.
+pub fn mechanism(
+    name: &str,
+    user: &str,
+    secret: &str,
+    host: &str,
+) -> Box<dyn smtp_proto::Auth + Send> {
+    match name {
+        "plain" => Box::new(smtp_proto::PlainAuth::new("", user, secret, host)),
+        "plain-insecure" => {
+            Box::new(smtp_proto::PlainAuth::new("", user, secret, host).allow_insecure_transport())
+        }
+        "login" => Box::new(smtp_proto::LoginAuth::new(user, secret, host)),
+        "cram-md5" => Box::new(smtp_proto::CramMd5Auth::new(user, secret)),
+        "xoauth2" => Box::new(smtp_proto::XOAuth2::new(user, secret)),
+        "oauthbearer" => Box::new(smtp_proto::OAuthBearer::new(user, secret, host, 587)),
+        other => panic!("unknown mechanism {other}"),
+    }
+}
+
+/// The envelope of a `send` action.
+pub fn envelope(
+    from: &str,
+    to: &[String],
+    params: &[String],
+) -> Result<smtp_proto::Envelope, smtp_proto::Error> {
+    let mut env = smtp_proto::Envelope::new(from, to)?;
+    let mut extra = mail_params(params).map_err(|_| {
+        smtp_proto::Error::InvalidInput(smtp_proto::InvalidInput::new("params", "bad"))
+    })?;
+    extra.smtputf8 |= env.params.smtputf8;
+    env.params = extra;
+    Ok(env)
+}
+
+/// The actions of a case with their expectations (`ok` when none given).
+pub fn actions(case: &Case) -> Vec<(Action, String)> {
+    let mut out: Vec<(Action, String)> = Vec::new();
+    if !matches!(
+        case.items.iter().find(|i| matches!(i, Item::Action(_))),
+        Some(Item::Action(Action::Connect))
+    ) {
+        out.push((Action::Connect, "ok".into()));
+    }
+    for item in &case.items {
+        match item {
+            Item::Action(a) => out.push((a.clone(), "ok".into())),
+            Item::Expect(e) => {
+                if let Some(last) = out.last_mut() {
+                    last.1 = e.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
