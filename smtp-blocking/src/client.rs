@@ -481,8 +481,10 @@ impl<S: Stream> Client<S> {
                     _ => {}
                 }
             }
+            // Events may have produced bytes (an AUTH response, commands
+            // released by a reply); they must go out before waiting.
+            self.flush()?;
             if let Some(result) = done {
-                self.flush()?;
                 if self.core.error().is_some() {
                     self.broken = true;
                 }

@@ -12,6 +12,9 @@
 
 pub mod certs;
 pub mod conn;
+#[allow(missing_docs, unreachable_pub)]
+pub mod corpus;
+pub mod corpus_server;
 pub mod mini;
 pub mod script;
 pub mod server;

@@ -1,0 +1,56 @@
+//! Plays the server side of a [`corpus`](crate::corpus) case over a real
+//! loopback socket, for the adapters' corpus runners.
+
+use crate::certs::{CertVariant, server_config};
+use crate::conn::{Conn, ConnError, FailureKind, escape};
+use crate::corpus::{Case, Item};
+use crate::server::Handler;
+
+/// A handler that sends the case's `S:` bytes, checks its `C:` bytes, does
+/// the TLS handshake at `TLS` and closes at `CLOSE`; at the end it waits
+/// for the client to close. With `bytewise`, every server write goes out one
+/// byte per packet.
+pub fn handler(case: &Case, bytewise: bool) -> Handler {
+    let items: Vec<Item> =
+        case.items.iter().filter(|i| !matches!(i, Item::Action(_) | Item::Expect(_))).cloned().collect();
+    Handler::custom(move |conn: &mut Conn| play(conn, &items, bytewise))
+}
+
+fn play(conn: &mut Conn, items: &[Item], bytewise: bool) -> Result<(), ConnError> {
+    for (step, item) in items.iter().enumerate() {
+        match item {
+            Item::Server(bytes) if bytewise => {
+                for b in bytes {
+                    conn.send(std::slice::from_ref(b))?;
+                }
+            }
+            Item::Server(bytes) => conn.send(bytes)?,
+            Item::Client(expected) => {
+                let got = conn.read_exact_bytes(expected.len())?;
+                if &got != expected {
+                    conn.fail(
+                        Some(step),
+                        FailureKind::Mismatch,
+                        format!("client sent {}, expected {}", escape(&got), escape(expected)),
+                    );
+                    conn.close();
+                    return Ok(());
+                }
+            }
+            Item::Tls => {
+                conn.start_tls(server_config(CertVariant::Valid))?;
+            }
+            Item::Close => {
+                conn.close();
+                return Ok(());
+            }
+            Item::Action(_) | Item::Expect(_) => {}
+        }
+    }
+    // Stay silent until the client goes away: a case that ends while the
+    // client still waits for a reply is a timeout case.
+    if let Err(e) = conn.expect_close() {
+        conn.fail_with(None, "at the end of the script", &e);
+    }
+    Ok(())
+}
