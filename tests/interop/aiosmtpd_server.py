@@ -2,8 +2,8 @@
 """aiosmtpd-based SMTP server for the interop tests.
 
 Listens on 127.0.0.1 only.  STARTTLS is required before anything but
-EHLO/HELO/NOOP/QUIT, AUTH (PLAIN, LOGIN) is required before MAIL and is only
-offered after STARTTLS.  SMTPUTF8 and SIZE are advertised.
+EHLO/NOOP/QUIT (even HELO gets 530), AUTH (PLAIN, LOGIN) is required before
+MAIL and is only offered after STARTTLS.  SMTPUTF8 and SIZE are advertised.
 
 Every accepted message is written to the spool directory as
 

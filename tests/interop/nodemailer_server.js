@@ -107,6 +107,7 @@ const server = new SMTPServer({
     key: fs.readFileSync(opts.key),
     cert: fs.readFileSync(opts.cert),
     size: opts.size,
+    rejectOversized: true, // 552 after DATA for messages over --size (default: accepted!)
     authMethods: ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'],
     authOptional: true,
     allowInsecureAuth: false,
@@ -160,8 +161,8 @@ const server = new SMTPServer({
         stream.on('error', err => callback(err));
         stream.on('end', () => {
             if (stream.sizeExceeded) {
-                // smtp-server itself answers 552 for oversized messages
-                return callback(null);
+                // with rejectOversized smtp-server answers 552 itself; never store it
+                return callback(smtpError(552, 'Error: message exceeds fixed maximum message size ' + opts.size));
             }
             const raw = Buffer.concat(chunks);
             const env = session.envelope;

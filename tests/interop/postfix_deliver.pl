@@ -6,7 +6,8 @@
 #        helo=${client_helo} proto=${client_protocol} sasl_method=${sasl_method}
 #        sasl_username=${sasl_username} rcpt=${recipient} orcpt=${original_recipient}
 # (one "rcpt=" / "orcpt=" argument per recipient; the null sender expands to
-# "sender=").  proto is e.g. ESMTP, ESMTPS, ESMTPSA, UTF8SMTPSA.
+# "sender=").  ${client_protocol} is only SMTP/ESMTP; the full protocol
+# (ESMTPSA, UTF8SMTPSA, ...) is taken from Postfix's Received: header.
 #
 # For each delivery it writes, atomically (temp file + rename, .json first):
 #   <n>.postfix.eml  the message exactly as pipe(8) hands it over: Postfix's own
@@ -40,11 +41,15 @@ my $raw = do { local $/; <STDIN> };
 $raw = '' unless defined $raw;
 
 # Strip the first header when it is the Received: header Postfix's smtpd added.
+# Its "with" clause tells the protocol: ESMTP, ESMTPS (TLS), ESMTPSA (TLS+AUTH),
+# UTF8SMTP* when the client sent MAIL ... SMTPUTF8.
 my $stripped = $raw;
+my $with_proto;
 if ($stripped =~ /\AReceived: [^\n]*\n(?:[ \t][^\n]*\n)*/) {
     my $hdr = $&;
     if ($hdr =~ /\(Postfix\)/) {
         $stripped = substr($stripped, length $hdr);
+        $with_proto = $1 if $hdr =~ /\bwith\s+(\S+)/;
     }
 }
 (my $crlf = $stripped) =~ s/\n/\r\n/g;
@@ -70,15 +75,16 @@ my $ok = eval {
     closedir $dh;
     $n++;
     my $meta = {
-        id        => $n,
+        id        => $n + 0,
         server    => 'postfix',
         queue_id  => $queue_id,
         mail_from => $sender,
         rcpt_tos  => \@rcpts,
         original_rcpt_tos => \@orcpts,
         helo      => $info{helo},
-        protocol  => $info{proto},
-        smtp_utf8 => (($info{proto} // '') =~ /^UTF8/ ? JSON::PP::true : JSON::PP::false),
+        client_protocol => $info{proto},
+        protocol  => $with_proto,
+        smtp_utf8 => (($with_proto // '') =~ /^UTF8/ ? JSON::PP::true : JSON::PP::false),
         sasl_method   => $info{sasl_method},
         sasl_username => $info{sasl_username},
         size      => length($crlf),

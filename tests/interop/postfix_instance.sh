@@ -82,7 +82,7 @@ EOF
     cat > "$CONF/reject_rcpt.regexp" <<'EOF'
 # Test rule shared with the aiosmtpd and nodemailer servers:
 # recipients whose local part starts with "reject" fail at RCPT with 550 5.1.1.
-/^reject[^@]*@/    550 5.1.1 Recipient address rejected (test rule: local part starts with 'reject')
+/^reject[^@]*@/    550 5.1.1 test rule: local part starts with 'reject'
 EOF
 
     cat > "$CONF/main.cf" <<EOF

@@ -49,6 +49,16 @@ for b in smtp-sink postfix openssl saslpasswd2; do
     command -v "$b" >/dev/null || { log "missing $b: run $HERE/install.sh"; exit 1; }
 done
 
+# postfix daemons and "nobody" (smtp-sink, Postfix delivery) must reach STATE_DIR
+d="$STATE"
+while [ "$d" != "/" ]; do
+    if [ $(( 0$(stat -c '%a' "$d") & 01 )) -eq 0 ]; then
+        log "$d is not searchable by other users (needed by postfix/nobody): chmod o+x it or use another STATE_DIR"
+        exit 1
+    fi
+    d="$(dirname "$d")"
+done
+
 # A previous run in the same STATE_DIR is stopped first (only its own PIDs).
 if compgen -G "$STATE/*.pid" >/dev/null || [ -f "$STATE/postfix/conf/main.cf" ]; then
     log "stopping servers of a previous run in $STATE"
@@ -134,6 +144,13 @@ wait_banner() {
     return 1
 }
 
+# alive PID: running and not a zombie
+alive() {
+    local st
+    st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)"
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
 # start_bg NAME PORT CMD...: start CMD in its own session, record NAME.pid
 # and NAME.port, wait for its banner.
 start_bg() {
@@ -147,7 +164,10 @@ start_bg() {
         log "$name (pid $pid) did not greet on 127.0.0.1:$port"
         return 1
     fi
-    kill -0 "$pid" 2>/dev/null || { log "$name exited"; return 1; }
+    # the recorded PID must be the server itself (setsid does not fork here
+    # because a background job of a non-interactive shell is no group leader)
+    alive "$pid" || { log "$name (pid $pid) is not running"; return 1; }
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$port" || { log "$name: pid $pid is not the server"; return 1; }
     log "$name pid $pid on 127.0.0.1:$port: $banner"
 }
 
@@ -210,7 +230,7 @@ EOF
 )"
             case "$b" in 220*) ok=1; log "nodemailer_tls pid $pid on 127.0.0.1:$p (implicit TLS): ${b%$'\r'}"; break ;; esac
         fi
-        kill -0 "$pid" 2>/dev/null || break
+        alive "$pid" || break
         sleep 0.1
     done
     [ "$ok" -eq 1 ] || { log "nodemailer_tls did not come up"; exit 1; }
@@ -249,28 +269,30 @@ if want sink_lmtp; then
 fi
 if want sink_faults; then
     # name|options|description.  smtp-sink faults are per command: EVERY
-    # instance of the named command fails.  -f/-r imply -p (no PIPELINING).
+    # instance of the named command fails.  -f/-r imply -p (no PIPELINING in
+    # EHLO).  -B/-b replace smtp-sink's default "500 5.3.0 Error: command
+    # failed" / "450 4.3.0 Error: command failed" texts by realistic replies.
     FAULTS=(
-        "SMTP_SINK_FAULTS|-f RCPT|every RCPT -> 500 5.3.0 Error: command failed (hard)"
-        "SMTP_SINK_RCPT_4XX|-r RCPT|every RCPT -> 450 4.3.0 Error: command failed (soft)"
-        "SMTP_SINK_MAIL_5XX|-f MAIL|every MAIL -> 500 5.3.0 (hard)"
-        "SMTP_SINK_DATA_5XX|-f DATA|DATA command -> 500 5.3.0 (no 354)"
-        "SMTP_SINK_DOT_5XX|-f .|message rejected after the final '.' -> 500 5.3.0"
-        "SMTP_SINK_DOT_4XX|-r .|message rejected after the final '.' -> 450 4.3.0"
-        "SMTP_SINK_MAIL_421|-Q MAIL|MAIL -> 421 4.4.2 and the server closes the connection"
-        "SMTP_SINK_DOT_DROP|-q .|connection closed without any reply after the final '.'"
-        "SMTP_SINK_EHLO_5XX|-f EHLO|EHLO -> 500 5.3.0 (HELO still works)"
+        "SMTP_SINK_FAULTS|-f RCPT -B '550 5.1.1 Recipient address rejected (smtp-sink -f RCPT)'|every RCPT -> 550 5.1.1 (so no transaction can succeed)"
+        "SMTP_SINK_RCPT_4XX|-r RCPT -b '450 4.2.1 Mailbox temporarily unavailable (smtp-sink -r RCPT)'|every RCPT -> 450 4.2.1"
+        "SMTP_SINK_MAIL_5XX|-f MAIL -B '550 5.7.1 Sender rejected (smtp-sink -f MAIL)'|every MAIL -> 550 5.7.1"
+        "SMTP_SINK_DATA_5XX|-f DATA -B '554 5.5.1 DATA rejected (smtp-sink -f DATA)'|DATA command -> 554 5.5.1 (no 354)"
+        "SMTP_SINK_DOT_5XX|-f . -B '554 5.6.0 Message rejected (smtp-sink -f .)'|354, then the final '.' -> 554 5.6.0"
+        "SMTP_SINK_DOT_4XX|-r . -b '451 4.3.0 Message deferred (smtp-sink -r .)'|354, then the final '.' -> 451 4.3.0"
+        "SMTP_SINK_MAIL_421|-Q MAIL|MAIL -> '421 4.0.0 Server closing connection' and the server closes the connection"
+        "SMTP_SINK_DOT_DROP|-q .|354, then the connection is closed without any reply after the final '.'"
+        "SMTP_SINK_EHLO_5XX|-f EHLO -B '500 5.5.1 Error: command not recognized (smtp-sink -f EHLO)'|EHLO -> 500 5.5.1 (HELO works)"
         "SMTP_SINK_SLOW|-w 30|30 s delay before the 354 reply to DATA (for client timeouts)"
     )
     for entry in "${FAULTS[@]}"; do
         IFS='|' read -r var opts desc <<<"$entry"
+        opt_args=(); eval "opt_args=($opts)"
         next_port; p=$PORT
         name="sink_fault_$(printf '%s' "${var#SMTP_SINK_}" | tr 'A-Z' 'a-z')"
-        # shellcheck disable=SC2086
-        start_bg "$name" "$p" smtp-sink -u nobody -h "$(printf '%s' "$name" | tr '_' '-').localhost" $opts "127.0.0.1:$p" 1000
+        start_bg "$name" "$p" smtp-sink -u nobody -h "$(printf '%s' "$name" | tr '_' '-').localhost" "${opt_args[@]}" "127.0.0.1:$p" 1000
         envcomment "smtp-sink $opts: $desc"
         envline "$var" "127.0.0.1:$p"
-        envline "${var}_OPTS" "\"$opts\""
+        envline "${var}_OPTS" "'$(printf '%s' "$opts" | tr "'" '"')'"
     done
 fi
 
