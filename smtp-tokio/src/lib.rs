@@ -1,1 +1,2 @@
-//! Placeholder: filled by its own issue.
+//! An async SMTP client on tokio (work in progress: see the issue).
+#![forbid(unsafe_code)]
