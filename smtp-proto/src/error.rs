@@ -41,13 +41,17 @@ pub enum Error {
     Auth(AuthError),
     /// All recipients were refused, so the message was not sent.
     NoRecipientAccepted,
+    /// A recipient was refused and the caller required every recipient
+    /// ([`Envelope::require_all_recipients`](crate::Envelope)), so the message
+    /// was not sent. Holds the first refusal.
+    RecipientRefused(Rejection),
 }
 
 impl Error {
     /// The server's reply, when the server refused the command.
     pub fn reply(&self) -> Option<&Reply> {
         match self {
-            Self::Rejected(r) => Some(&r.reply),
+            Self::Rejected(r) | Self::RecipientRefused(r) => Some(&r.reply),
             _ => None,
         }
     }
@@ -83,6 +87,7 @@ impl fmt::Display for Error {
             Self::Unsupported(e) => write!(f, "{e}"),
             Self::Auth(e) => write!(f, "authentication: {e}"),
             Self::NoRecipientAccepted => f.write_str("every recipient was refused; nothing sent"),
+            Self::RecipientRefused(r) => write!(f, "a recipient was refused ({r}); nothing sent"),
         }
     }
 }

@@ -350,6 +350,11 @@ pub struct Envelope {
     pub to: Vec<(Mailbox, RcptParams)>,
     /// MAIL options.
     pub params: MailParams,
+    /// Send the message only if every recipient is accepted; otherwise the
+    /// transaction fails with [`Error::RecipientRefused`] and nothing of the
+    /// body is sent. Default off: deliver to those accepted. With it on,
+    /// DATA/BDAT wait for every RCPT reply instead of being pipelined.
+    pub require_all_recipients: bool,
 }
 
 impl Envelope {
@@ -373,6 +378,7 @@ impl Envelope {
                 smtputf8,
                 ..MailParams::default()
             },
+            require_all_recipients: false,
         })
     }
 }
@@ -585,8 +591,15 @@ enum QueuedCommand {
     Auth,
     Mail(ReversePath, MailParams),
     Rcpt(Mailbox, RcptParams),
-    Data,
-    Bdat { payload: Bytes, last: bool },
+    /// `strict`: every RCPT must have been accepted.
+    Data {
+        strict: bool,
+    },
+    Bdat {
+        payload: Bytes,
+        last: bool,
+        strict: bool,
+    },
     Rset,
     Noop,
     Vrfy(String),
@@ -601,7 +614,7 @@ impl QueuedCommand {
             Self::Auth => CommandKind::Auth,
             Self::Mail(..) => CommandKind::Mail,
             Self::Rcpt(..) => CommandKind::Rcpt,
-            Self::Data => CommandKind::Data,
+            Self::Data { .. } => CommandKind::Data,
             Self::Bdat { .. } => CommandKind::Bdat,
             Self::Rset => CommandKind::Rset,
             Self::Noop => CommandKind::Noop,
@@ -611,14 +624,15 @@ impl QueuedCommand {
     }
 
     /// RFC 2920 §3.1: commands that may be sent while earlier replies are
-    /// outstanding (EHLO, STARTTLS and AUTH always wait).
+    /// outstanding (EHLO, STARTTLS and AUTH always wait, and so does a body
+    /// command that needs every RCPT reply first).
     fn may_join_group(&self) -> bool {
         matches!(
             self,
             Self::Mail(..)
                 | Self::Rcpt(..)
-                | Self::Data
-                | Self::Bdat { .. }
+                | Self::Data { strict: false }
+                | Self::Bdat { strict: false, .. }
                 | Self::Rset
                 | Self::Noop
                 | Self::Vrfy(_)
@@ -685,6 +699,7 @@ struct TxnPlan {
     rcpts_accepted: usize,
     body: Option<BodyTransfer>,
     normalizer: LineNormalizer,
+    require_all: bool,
 }
 
 #[derive(Debug, Default)]
@@ -692,6 +707,8 @@ struct WireTxn {
     /// MAIL was accepted and the transaction has not ended.
     open: bool,
     accepted: Vec<CommandId>,
+    /// The first RCPT refusal of the transaction.
+    refused: Option<Rejection>,
 }
 
 impl Client {
@@ -1093,6 +1110,7 @@ impl Client {
             rcpts_accepted: 0,
             body: None,
             normalizer: LineNormalizer::new(),
+            require_all: false,
         });
         Ok(self.enqueue_txn(QueuedCommand::Mail(from, params), txn))
     }
@@ -1132,8 +1150,8 @@ impl Client {
             return Err(UsageError::BinaryMimeNeedsBdat.into());
         }
         txn.body = Some(BodyTransfer::Data);
-        let txn_id = txn.id;
-        Ok(self.enqueue_txn(QueuedCommand::Data, txn_id))
+        let (txn_id, strict) = (txn.id, txn.require_all);
+        Ok(self.enqueue_txn(QueuedCommand::Data { strict }, txn_id))
     }
 
     /// Sends a chunk of the message body after DATA's `354`. The chunk is
@@ -1185,6 +1203,8 @@ impl Client {
             }
         }
         let txn = self.body_txn(BodyTransfer::Bdat)?;
+        // Only the first chunk waits for the RCPT replies.
+        let strict = txn.require_all && txn.body.is_none();
         txn.body = Some(BodyTransfer::Bdat);
         let payload = if txn.binary {
             Bytes::copy_from_slice(chunk)
@@ -1200,7 +1220,14 @@ impl Client {
         if last {
             self.plan.txn = None;
         }
-        Ok(self.enqueue_txn(QueuedCommand::Bdat { payload, last }, txn_id))
+        Ok(self.enqueue_txn(
+            QueuedCommand::Bdat {
+                payload,
+                last,
+                strict,
+            },
+            txn_id,
+        ))
     }
 
     /// `RSET`: aborts the mail transaction.
@@ -1280,6 +1307,9 @@ impl Client {
             return Err(UsageError::BinaryMimeNeedsBdat.into());
         }
         let mail = self.mail(envelope.from.clone(), envelope.params.clone())?;
+        if let Some(txn) = self.plan.txn.as_mut() {
+            txn.require_all = envelope.require_all_recipients;
+        }
         let mut rcpts = Vec::with_capacity(envelope.to.len());
         for (to, params) in &envelope.to {
             rcpts.push(self.rcpt(to.clone(), params.clone())?);
@@ -1554,6 +1584,7 @@ impl Client {
                     return self.abort_transaction(id, kind, txn, e);
                 }
                 self.wire.accepted.clear();
+                self.wire.refused = None;
             }
             QueuedCommand::Rcpt(to, params) => {
                 self.scratch.extend_from_slice(b"RCPT TO:<");
@@ -1565,14 +1596,24 @@ impl Client {
                     return self.complete(id, kind, internal, Err(e));
                 }
             }
-            QueuedCommand::Data => {
+            QueuedCommand::Data { strict } => {
+                if let Some(refusal) = self.wire.refused.clone().filter(|_| strict) {
+                    return self.abort_transaction(id, kind, txn, Error::RecipientRefused(refusal));
+                }
                 if self.in_flight.is_empty() && self.wire.accepted.is_empty() {
                     // Not pipelined: the RCPT replies are in and all failed.
                     return self.abort_transaction(id, kind, txn, Error::NoRecipientAccepted);
                 }
                 self.scratch.extend_from_slice(b"DATA");
             }
-            QueuedCommand::Bdat { payload, last } => {
+            QueuedCommand::Bdat {
+                payload,
+                last,
+                strict,
+            } => {
+                if let Some(refusal) = self.wire.refused.clone().filter(|_| strict) {
+                    return self.abort_transaction(id, kind, txn, Error::RecipientRefused(refusal));
+                }
                 if !caps.chunking() {
                     return self.abort_transaction(
                         id,
@@ -1760,6 +1801,13 @@ impl Client {
             CommandKind::Rcpt => {
                 let ok = reply.is_positive_completion();
                 self.rcpt_answered(cmd.txn, ok);
+                if !ok && self.wire.refused.is_none() {
+                    let refusal = Rejection {
+                        command: cmd.kind,
+                        reply: reply.clone(),
+                    };
+                    self.wire.refused = Some(refusal);
+                }
                 if ok {
                     self.wire.accepted.push(cmd.id);
                 }
@@ -2022,6 +2070,7 @@ impl Client {
     fn end_wire_transaction(&mut self) {
         self.wire.open = false;
         self.wire.accepted.clear();
+        self.wire.refused = None;
     }
 
     /// Completes a command whose only success is a 2xx reply.

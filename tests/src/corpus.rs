@@ -119,7 +119,7 @@ pub enum Action {
     Data(Vec<u8>),
     /// `bdat "BODY"`: the body by BDAT.
     Bdat(Vec<u8>),
-    /// `send FROM TO[,TO] "BODY" [key=value...]`: a whole transaction.
+    /// `send FROM TO[,TO] "BODY" [key=value...] [require-all]`: a whole transaction.
     Send {
         /// Reverse path.
         from: String,
@@ -406,6 +406,7 @@ pub fn error_outcome(e: &smtp_proto::Error) -> String {
         E::Unsupported(u) => format!("error unsupported {u:?}"),
         E::Auth(a) => format!("error auth {a:?}"),
         E::NoRecipientAccepted => "error norcpt".into(),
+        E::RecipientRefused(r) => format!("error refused {}", r.reply.code()),
         other => format!("error other {other:?}"),
     }
 }
@@ -538,7 +539,13 @@ pub fn envelope(
     params: &[String],
 ) -> Result<smtp_proto::Envelope, smtp_proto::Error> {
     let mut env = smtp_proto::Envelope::new(from, to)?;
-    let mut extra = mail_params(params).map_err(|_| {
+    env.require_all_recipients = params.iter().any(|p| p == "require-all");
+    let params: Vec<String> = params
+        .iter()
+        .filter(|p| *p != "require-all")
+        .cloned()
+        .collect();
+    let mut extra = mail_params(&params).map_err(|_| {
         smtp_proto::Error::InvalidInput(smtp_proto::InvalidInput::new("params", "bad"))
     })?;
     extra.smtputf8 |= env.params.smtputf8;
