@@ -533,7 +533,9 @@ impl Verification {
 /// Commands queue: the session writes each as soon as the protocol allows
 /// (with PIPELINING, MAIL, RCPTs and DATA go out together; without it, one at
 /// a time), so a driver never decides what may be sent.
-#[derive(Debug)]
+///
+/// `Debug` shows the session's state, never the bytes queued for sending
+/// (they may hold AUTH credentials).
 pub struct Client {
     config: Config,
     parser: ReplyParser,
@@ -557,6 +559,22 @@ pub struct Client {
     wire: WireTxn,
     stuffer: DotStuffer,
     body_len: u64,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("server_name", &self.config.server_name)
+            .field("phase", &self.phase)
+            .field("tls", &self.tls)
+            .field("authenticated", &self.authenticated)
+            .field("hello", &self.hello)
+            .field("pending", &self.pending.len())
+            .field("in_flight", &self.in_flight.len())
+            .field("transmit_len", &self.transmit.len())
+            .field("failure", &self.failure)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -2210,5 +2228,140 @@ impl Client {
                 self.transcript(Direction::Server, text);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::PlainAuth;
+
+    fn drain(c: &mut Client) -> Vec<Event> {
+        std::iter::from_fn(|| c.poll_event()).collect()
+    }
+
+    fn authed_client(transcript: bool) -> (Client, Vec<Event>) {
+        let mut config = Config::new("127.0.0.1");
+        config.transcript = transcript;
+        let mut c = Client::new(config);
+        c.handle_input(b"220 mx\r\n").unwrap();
+        c.auth().unwrap();
+        let _ = c.poll_transmit();
+        c.handle_input(b"250-mx\r\n250 AUTH PLAIN\r\n").unwrap();
+        let mut events = drain(&mut c);
+        let mut mech = PlainAuth::new("", "alice", "hunter2", "127.0.0.1");
+        c.handle_auth(&mut mech).unwrap();
+        events.extend(drain(&mut c));
+        (c, events)
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_and_transcript() {
+        // base64("\0alice\0hunter2")
+        let secret_b64 = "AGFsaWNlAGh1bnRlcjI=";
+        let (mut c, events) = authed_client(true);
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains(secret_b64) && !dbg.contains("hunter2"),
+            "{dbg}"
+        );
+        let transcript: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Transcript(l) => Some(l.text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            transcript.contains(&"AUTH PLAIN [redacted]".to_string()),
+            "{transcript:?}"
+        );
+        assert!(transcript.iter().all(|l| !l.contains(secret_b64)));
+        // The wire itself carries the credentials, of course.
+        let wire = c.poll_transmit().unwrap();
+        assert_eq!(&wire[..], format!("AUTH PLAIN {secret_b64}\r\n").as_bytes());
+        assert!(!format!("{events:?}").contains(secret_b64));
+    }
+
+    #[test]
+    fn timeouts_follow_the_stage() {
+        let mut config = Config::new("mx");
+        config.pipelining = false;
+        let mut c = Client::new(config);
+        assert_eq!(c.read_stage(), Some(Stage::Greeting));
+        assert_eq!(c.read_timeout(), Some(Duration::from_secs(300)));
+        c.handle_input(b"220 mx\r\n").unwrap();
+        assert_eq!(c.read_stage(), None);
+        let env = Envelope::new("a@b.example", &["c@d.example"]).unwrap();
+        c.send_envelope(&env, BodyTransfer::Data).unwrap();
+        assert_eq!(c.read_stage(), Some(Stage::Command));
+        c.handle_input(b"250 mx\r\n").unwrap();
+        assert_eq!(c.read_stage(), Some(Stage::Mail));
+        c.handle_input(b"250 ok\r\n").unwrap();
+        assert_eq!(c.read_stage(), Some(Stage::Rcpt));
+        c.handle_input(b"250 ok\r\n").unwrap();
+        assert_eq!(c.read_stage(), Some(Stage::DataInit));
+        assert_eq!(c.read_timeout(), Some(Duration::from_secs(120)));
+        c.handle_input(b"354 go\r\n").unwrap();
+        assert_eq!(c.read_stage(), None);
+        assert!(c.is_in_body());
+        c.send_body(b"x").unwrap();
+        c.finish_body().unwrap();
+        assert_eq!(c.read_stage(), Some(Stage::DataTermination));
+        assert_eq!(c.read_timeout(), Some(Duration::from_secs(600)));
+        assert_eq!(c.write_timeout(), Duration::from_secs(180));
+    }
+
+    #[test]
+    fn events_name_their_commands_in_order() {
+        let mut c = Client::new(Config::new("mx"));
+        c.handle_input(b"220 mx\r\n").unwrap();
+        let env = Envelope::new("a@b.example", &["c@d.example", "e@f.example"]).unwrap();
+        let ids = c.send_envelope(&env, BodyTransfer::Data).unwrap();
+        c.handle_input(b"250-mx\r\n250 PIPELINING\r\n").unwrap();
+        let wire = c.poll_transmit().unwrap();
+        assert_eq!(
+            &wire[..],
+            b"EHLO localhost\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@f.example>\r\nDATA\r\n"
+                .as_slice()
+        );
+        c.handle_input(b"250 a\r\n550 b\r\n250 c\r\n354 d\r\n")
+            .unwrap();
+        let completed: Vec<(CommandId, CommandKind, bool)> = drain(&mut c)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Completed { id, kind, result } => Some((id, kind, result.is_ok())),
+                _ => None,
+            })
+            .collect();
+        let data = ids.data.unwrap();
+        assert_eq!(
+            completed[1..],
+            [
+                (ids.mail, CommandKind::Mail, true),
+                (ids.rcpts[0], CommandKind::Rcpt, false),
+                (ids.rcpts[1], CommandKind::Rcpt, true),
+                (data, CommandKind::Data, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_broken_session_stays_broken() {
+        let mut c = Client::new(Config::new("mx"));
+        c.handle_input(b"220 mx\r\n").unwrap();
+        c.noop().unwrap();
+        let err = c.handle_input(b"999 nonsense\r\n").unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Protocol(ProtocolError::InvalidCode { code: 999 })
+        ));
+        assert!(c.is_closed());
+        assert_eq!(c.noop(), Err(Error::Usage(UsageError::SessionClosed)));
+        assert_eq!(
+            c.handle_input(b"250 ok\r\n"),
+            Err(Error::Usage(UsageError::SessionClosed))
+        );
+        assert_eq!(c.error(), Some(&err));
     }
 }
