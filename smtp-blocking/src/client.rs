@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
@@ -119,6 +119,9 @@ pub struct Client<S: Stream = TcpStream> {
     deliveries: HashMap<CommandId, Result<Reply, smtp_proto::Error>>,
     transcript: Option<TranscriptSink>,
     broken: bool,
+    /// The reply being waited for (replies received so far, stage) and when
+    /// the wait ends.
+    deadline: Option<(u64, Stage, Instant)>,
 }
 
 impl<S: Stream> fmt::Debug for Client<S> {
@@ -195,6 +198,7 @@ impl<S: Stream> Client<S> {
             deliveries: HashMap::new(),
             transcript: None,
             broken: false,
+            deadline: None,
         }
     }
 
@@ -525,9 +529,27 @@ impl<S: Stream> Client<S> {
                 .cloned()
                 .map_or(Error::Broken, Error::Smtp));
         };
-        let timeout = self.options.timeouts.for_stage(stage);
+        // One deadline per reply, not per read: a server trickling a byte at
+        // a time must not stretch the wait.
+        let now = Instant::now();
+        let count = self.core.replies_received();
+        let deadline = match self.deadline {
+            Some((c, s, at)) if c == count && s == stage => at,
+            _ => {
+                let at = now + self.options.timeouts.for_stage(stage);
+                self.deadline = Some((count, stage, at));
+                at
+            }
+        };
+        let remaining = deadline.saturating_duration_since(now);
+        if remaining.is_zero() {
+            self.fail();
+            return Err(Error::Timeout { stage });
+        }
         if let Some(socket) = self.transport.socket() {
-            socket.set_read_timeout(Some(timeout)).map_err(Error::Io)?;
+            socket
+                .set_read_timeout(Some(remaining))
+                .map_err(Error::Io)?;
         }
         let n = loop {
             match self.transport.read(&mut self.read_buf) {
@@ -629,9 +651,20 @@ fn handshake<S: Stream>(
     })?;
     let mut conn = ClientConnection::new(config, name)
         .map_err(|e| Error::Tls(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-    stream.set_read_timeout(Some(timeout)).map_err(Error::Io)?;
-    stream.set_write_timeout(Some(timeout)).map_err(Error::Io)?;
+    let deadline = Instant::now() + timeout;
     while conn.is_handshaking() {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::Timeout {
+                stage: Stage::TlsHandshake,
+            });
+        }
+        stream
+            .set_read_timeout(Some(remaining))
+            .map_err(Error::Io)?;
+        stream
+            .set_write_timeout(Some(remaining))
+            .map_err(Error::Io)?;
         match conn.complete_io(&mut stream) {
             Ok((0, 0)) if conn.is_handshaking() => {
                 let eof = io::Error::new(

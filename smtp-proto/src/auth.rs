@@ -94,6 +94,9 @@ pub enum AuthError {
     UnexpectedChallenge,
     /// The server failed to prove itself in its final message.
     ServerNotVerified,
+    /// A credential holds a byte the mechanism cannot carry (NUL in PLAIN,
+    /// where NUL separates the fields).
+    InvalidCredentials,
     /// A user-defined mechanism's own failure.
     Other(String),
 }
@@ -105,6 +108,7 @@ impl fmt::Display for AuthError {
             Self::WrongHost => f.write_str("wrong host name"),
             Self::UnexpectedChallenge => f.write_str("unexpected server challenge"),
             Self::ServerNotVerified => f.write_str("server failed to verify itself"),
+            Self::InvalidCredentials => f.write_str("credentials contain a NUL byte"),
             Self::Other(m) => f.write_str(m),
         }
     }
@@ -218,6 +222,13 @@ fn check_password_transport(
 impl Auth for PlainAuth {
     fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
         check_password_transport(server, &self.host, self.allow_insecure)?;
+        // RFC 4616: NUL separates the fields, so none may contain one.
+        if [&self.identity, &self.username, &self.password.0]
+            .iter()
+            .any(|f| f.contains('\0'))
+        {
+            return Err(AuthError::InvalidCredentials);
+        }
         let mut resp = Vec::with_capacity(
             self.identity.len() + self.username.len() + self.password.0.len() + 2,
         );
@@ -494,6 +505,16 @@ mod tests {
         );
         let mut a = PlainAuth::new("", "u", "p", "mx").allow_insecure_transport();
         assert!(a.start(&info("mx", false)).is_ok());
+        let mut a = PlainAuth::new("admin\0", "u", "p", "localhost");
+        assert_eq!(
+            a.start(&info("localhost", false)).unwrap_err(),
+            AuthError::InvalidCredentials
+        );
+        let mut a = PlainAuth::new("", "u", "p\0x", "localhost");
+        assert_eq!(
+            a.start(&info("localhost", false)).unwrap_err(),
+            AuthError::InvalidCredentials
+        );
     }
 
     #[test]

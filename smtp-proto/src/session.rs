@@ -559,6 +559,7 @@ pub struct Client {
     wire: WireTxn,
     stuffer: DotStuffer,
     body_len: u64,
+    replies: u64,
 }
 
 impl fmt::Debug for Client {
@@ -753,6 +754,7 @@ impl Client {
             wire: WireTxn::default(),
             stuffer: DotStuffer::new(),
             body_len: 0,
+            replies: 0,
             config,
         }
     }
@@ -839,7 +841,15 @@ impl Client {
         })
     }
 
-    /// How long to wait for the next reply byte: the timeout of
+    /// How many complete replies arrived so far. A driver starts a new
+    /// deadline of [`read_timeout`](Self::read_timeout) whenever this
+    /// changes, so the timeout bounds each reply as a whole: a server that
+    /// trickles one byte at a time cannot stretch a wait forever.
+    pub fn replies_received(&self) -> u64 {
+        self.replies
+    }
+
+    /// How long to wait for the next reply: the timeout of
     /// [`read_stage`](Self::read_stage), or `None` if nothing is awaited.
     pub fn read_timeout(&self) -> Option<Duration> {
         self.read_stage().map(|s| self.config.timeouts.for_stage(s))
@@ -902,6 +912,7 @@ impl Client {
             };
             input = &input[used..];
             if let Some(reply) = reply {
+                self.replies += 1;
                 self.transcript_reply(&reply);
                 let tls_go_ahead = reply.code() == ReplyCode::SERVICE_READY
                     && self
