@@ -53,6 +53,10 @@ pub struct Options {
     /// Log the transcript to `tracing` (target `smtp::transcript`, debug
     /// level), AUTH payloads redacted. Default off.
     pub transcript: bool,
+    /// Refuse to connect when the port conventionally uses the other TLS
+    /// mode (465 implicit TLS; 25 and 587 STARTTLS), see
+    /// [`smtp_proto::check_port_tls_mode`]. Default on.
+    pub check_port: bool,
 }
 
 impl Default for Options {
@@ -68,6 +72,7 @@ impl Default for Options {
             limits: Limits::default(),
             nodelay: true,
             transcript: false,
+            check_port: true,
         }
     }
 }
@@ -149,6 +154,7 @@ impl Client<TcpStream> {
 
     /// [`connect`](Self::connect) with settings.
     pub fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
+        check_port(addr, &options, false)?;
         let (host, stream) = dial(addr, &options)?;
         Self::with_options(stream, &host, options, false)
     }
@@ -162,6 +168,7 @@ impl Client<TcpStream> {
 
     /// [`connect_tls`](Self::connect_tls) with settings.
     pub fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
+        check_port(addr, &options, true)?;
         let (host, stream) = dial(addr, &options)?;
         let tls = handshake(stream, &host, options.tls(), options.timeouts.tls_handshake)?;
         let mut client = Self::from_transport(Transport::Tls(Box::new(tls)), &host, options, true);
@@ -599,6 +606,19 @@ impl<S: Stream> Client<S> {
     }
 }
 
+/// The port rule of RFC 8314, unless the caller turned it off.
+fn check_port(addr: &str, options: &Options, implicit_tls: bool) -> Result<(), Error> {
+    let port = addr
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    match port {
+        Some(port) if options.check_port => {
+            Ok(smtp_proto::check_port_tls_mode(port, implicit_tls)?)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Resolves `addr` and connects to the first address that answers.
 pub(crate) fn dial(addr: &str, options: &Options) -> Result<(String, TcpStream), Error> {
     let host = host_of(addr);
@@ -690,6 +710,51 @@ fn handshake<S: Stream>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_port_suggests_the_tls_mode() {
+        let refused = |r: Result<Client, Error>| {
+            matches!(
+                r,
+                Err(Error::Smtp(smtp_proto::Error::Usage(
+                    smtp_proto::UsageError::TlsModeMismatch { .. }
+                )))
+            )
+        };
+        // Refused before any connection attempt (nothing listens there).
+        assert!(refused(Client::connect("192.0.2.1:465")));
+        assert!(refused(Client::connect_tls("192.0.2.1:587")));
+        assert!(refused(Client::connect_tls("192.0.2.1:25")));
+    }
+
+    #[test]
+    fn send_mail_checks_addresses_before_dialling() {
+        // 192.0.2.1 (TEST-NET-1) would hang or fail to connect; the address
+        // error must come first.
+        let err = crate::send_mail(
+            "192.0.2.1:25",
+            None,
+            "a@b.example\r\nRCPT TO:<x@y>",
+            &["c@d.example"],
+            &b""[..],
+        );
+        match err {
+            Err(Error::Smtp(smtp_proto::Error::InvalidInput(e))) => {
+                assert_eq!(e.argument(), "from")
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = crate::send_mail(
+            "192.0.2.1:25",
+            None,
+            "a@b.example",
+            &["c@d.example\n"],
+            &b""[..],
+        );
+        assert!(
+            matches!(err, Err(Error::Smtp(smtp_proto::Error::InvalidInput(e))) if e.argument() == "to")
+        );
+    }
 
     #[test]
     fn host_parts() {

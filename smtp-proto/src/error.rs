@@ -317,10 +317,31 @@ pub enum UsageError {
     /// A non-ASCII recipient in a transaction whose MAIL did not ask for
     /// SMTPUTF8.
     Utf8RecipientWithoutSmtputf8,
+    /// The port conventionally uses the other TLS mode (465 is implicit
+    /// TLS; 25 and 587 use STARTTLS).
+    TlsModeMismatch {
+        /// The port.
+        port: u16,
+        /// Whether implicit TLS was asked for.
+        implicit_tls: bool,
+    },
 }
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Self::TlsModeMismatch { port, implicit_tls } = self {
+            return if *implicit_tls {
+                write!(
+                    f,
+                    "port {port} expects plaintext with STARTTLS, not implicit TLS"
+                )
+            } else {
+                write!(
+                    f,
+                    "port {port} expects implicit TLS (connect_tls), not plaintext"
+                )
+            };
+        }
         f.write_str(match self {
             Self::HelloAlreadySent => "hello called after other commands",
             Self::NoMailTransaction => "no MAIL command before this one",
@@ -340,6 +361,7 @@ impl fmt::Display for UsageError {
             Self::Utf8RecipientWithoutSmtputf8 => {
                 "non-ASCII recipient but MAIL was sent without SMTPUTF8"
             }
+            Self::TlsModeMismatch { .. } => "TLS mode does not fit the port",
         })
     }
 }

@@ -154,5 +154,5 @@ pub use reply::{EnhancedCode, Limits, Reply, ReplyCode, ReplyParser};
 pub use session::{
     BodyTransfer, Client, CommandId, CommandKind, Config, Direction, Envelope, Event,
     RecipientReport, SendReport, Stage, Timeouts, TlsPolicy, TransactionIds, TranscriptLine,
-    Verification,
+    Verification, check_port_tls_mode,
 };

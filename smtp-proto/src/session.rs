@@ -292,6 +292,20 @@ pub enum TlsPolicy {
     Disabled,
 }
 
+/// RFC 8314 §7.3 and RFC 6409 port conventions: port 465 speaks TLS from the
+/// first byte, ports 25 and 587 start in plaintext and upgrade with
+/// STARTTLS. Connecting the other way round would wait for a greeting that
+/// never comes (or send a TLS hello to a plaintext server), so adapters call
+/// this before connecting and fail with a clear error instead.
+pub fn check_port_tls_mode(port: u16, implicit_tls: bool) -> Result<(), Error> {
+    match (port, implicit_tls) {
+        (465, false) | (25 | 587, true) => {
+            Err(UsageError::TlsModeMismatch { port, implicit_tls }.into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Session settings.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -2374,5 +2388,35 @@ mod tests {
             Err(Error::Usage(UsageError::SessionClosed))
         );
         assert_eq!(c.error(), Some(&err));
+    }
+
+    /// A mechanism with an empty initial response sends `=` (RFC 4954 §4).
+    #[test]
+    fn empty_initial_response_is_an_equals_sign() {
+        use crate::auth::{AuthStart, Secret};
+        struct Empty;
+        impl Auth for Empty {
+            fn start(&mut self, _: &ServerInfo<'_>) -> Result<AuthStart, crate::AuthError> {
+                Ok(AuthStart {
+                    mechanism: "EXTERNAL".into(),
+                    initial_response: Some(Secret::new(Vec::new())),
+                })
+            }
+            fn next(&mut self, _: &[u8], _: bool) -> Result<Secret<Vec<u8>>, crate::AuthError> {
+                Ok(Secret::new(Vec::new()))
+            }
+        }
+        let mut c = Client::new(Config::new("mx"));
+        c.handle_input(b"220 mx\r\n").unwrap();
+        c.auth().unwrap();
+        let _ = c.poll_transmit();
+        c.handle_input(b"250-mx\r\n250 AUTH EXTERNAL\r\n").unwrap();
+        drain(&mut c);
+        c.handle_auth(&mut Empty).unwrap();
+        assert_eq!(&c.poll_transmit().unwrap()[..], b"AUTH EXTERNAL =\r\n");
+        c.handle_input(b"235 ok\r\n").unwrap();
+        assert!(matches!(drain(&mut c)[..], [Event::AuthNeeded { .. }]));
+        c.handle_auth(&mut Empty).unwrap();
+        assert!(c.is_authenticated());
     }
 }
