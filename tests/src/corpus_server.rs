@@ -11,8 +11,12 @@ use crate::server::Handler;
 /// for the client to close. With `bytewise`, every server write goes out one
 /// byte per packet.
 pub fn handler(case: &Case, bytewise: bool) -> Handler {
-    let items: Vec<Item> =
-        case.items.iter().filter(|i| !matches!(i, Item::Action(_) | Item::Expect(_))).cloned().collect();
+    let items: Vec<Item> = case
+        .items
+        .iter()
+        .filter(|i| !matches!(i, Item::Action(_) | Item::Expect(_)))
+        .cloned()
+        .collect();
     Handler::custom(move |conn: &mut Conn| play(conn, &items, bytewise))
 }
 
@@ -31,7 +35,11 @@ fn play(conn: &mut Conn, items: &[Item], bytewise: bool) -> Result<(), ConnError
                     conn.fail(
                         Some(step),
                         FailureKind::Mismatch,
-                        format!("client sent {}, expected {}", escape(&got), escape(expected)),
+                        format!(
+                            "client sent {}, expected {}",
+                            escape(&got),
+                            escape(expected)
+                        ),
                     );
                     conn.close();
                     return Ok(());

@@ -32,7 +32,12 @@ fn options(case: &Case) -> Options {
     o
 }
 
-fn run(client: &mut Option<Client>, case: &Case, addr: std::net::SocketAddr, action: &Action) -> String {
+fn run(
+    client: &mut Option<Client>,
+    case: &Case,
+    addr: std::net::SocketAddr,
+    action: &Action,
+) -> String {
     let res = |r: Result<String, Error>| r.unwrap_or_else(|e| outcome(&e));
     if let Action::Connect = action {
         let stream = TcpStream::connect(addr).expect("connect");
@@ -45,12 +50,20 @@ fn run(client: &mut Option<Client>, case: &Case, addr: std::net::SocketAddr, act
             Err(e) => outcome(&e),
         };
     }
-    let Some(c) = client.as_mut() else { return "error closed".into() };
+    let Some(c) = client.as_mut() else {
+        return "error closed".into();
+    };
     match action {
         Action::Connect => unreachable!(),
         Action::Hello(name) => res(c.hello(name).map(|()| "ok".into())),
-        Action::StartTls => res(c.starttls(Some(certs::client_config())).map(|()| "ok".into())),
-        Action::Auth { mechanism, user, secret } => {
+        Action::StartTls => res(c
+            .starttls(Some(certs::client_config()))
+            .map(|()| "ok".into())),
+        Action::Auth {
+            mechanism,
+            user,
+            secret,
+        } => {
             let mut m = corpus::mechanism(mechanism, user, secret, &case.options.server_name);
             res(c.auth(&mut *m).map(|()| "ok 235".into()))
         }
@@ -72,7 +85,12 @@ fn run(client: &mut Option<Client>, case: &Case, addr: std::net::SocketAddr, act
             w.write_all(body).map_err(Error::Io)?;
             Ok(corpus::reply_outcome(&w.finish()?))
         })()),
-        Action::Send { from, to, body, params } => match corpus::envelope(from, to, params) {
+        Action::Send {
+            from,
+            to,
+            body,
+            params,
+        } => match corpus::envelope(from, to, params) {
             Ok(env) => res(c.send(&env, &body[..]).map(|r| corpus::report_outcome(&r))),
             Err(e) => corpus::error_outcome(&e),
         },
@@ -91,7 +109,10 @@ fn run(client: &mut Option<Client>, case: &Case, addr: std::net::SocketAddr, act
 }
 
 fn run_case(case: &Case, bytewise: bool) -> Result<(), String> {
-    let opts = ServerOptions { io_timeout: Duration::from_secs(5), ..ServerOptions::default() };
+    let opts = ServerOptions {
+        io_timeout: Duration::from_secs(5),
+        ..ServerOptions::default()
+    };
     let server = TestServer::start_with(corpus_server::handler(case, bytewise), opts);
     let mut client = None;
     let mut failure = None;
@@ -124,7 +145,13 @@ fn run_all(bytewise: bool) {
             failures.push(format!("== {} ({})\n{e}", case.name, case.location));
         }
     }
-    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
