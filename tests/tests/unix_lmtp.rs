@@ -16,7 +16,8 @@ fn serve(listener: UnixListener) -> Vec<String> {
     let mut out = stream;
     let mut lines = Vec::new();
     let mut rcpts = 0;
-    out.write_all(b"220 lmtp.test LMTP ready\r\n").expect("greet");
+    out.write_all(b"220 lmtp.test LMTP ready\r\n")
+        .expect("greet");
     let mut line = String::new();
     loop {
         line.clear();
@@ -73,14 +74,23 @@ fn lmtp_over_a_unix_socket_reports_each_recipient() {
     let mut options = Options::default();
     options.lmtp = true;
     let mut client = Client::with_options(stream, "localhost", options, false).expect("greeting");
-    let envelope = Envelope::new("a@example.com", &["first@example.com", "second@example.com"]).expect("envelope");
-    let report = client.send(&envelope, &b"Subject: hi\r\n\r\nhello\r\n"[..]).expect("send");
+    let envelope = Envelope::new(
+        "a@example.com",
+        &["first@example.com", "second@example.com"],
+    )
+    .expect("envelope");
+    let report = client
+        .send(&envelope, &b"Subject: hi\r\n\r\nhello\r\n"[..])
+        .expect("send");
     client.quit().expect("quit");
     let lines = server.join().expect("server");
     let _ = std::fs::remove_dir_all(&dir);
 
     assert_eq!(lines[0], "LHLO localhost");
-    assert!(lines.contains(&"body:Subject: hi\r\n\r\nhello\r\n".to_string()), "{lines:?}");
+    assert!(
+        lines.contains(&"body:Subject: hi\r\n\r\nhello\r\n".to_string()),
+        "{lines:?}"
+    );
     assert_eq!(report.recipients.len(), 2);
     assert!(report.recipients[0].is_delivered());
     let second = &report.recipients[1];
@@ -88,6 +98,11 @@ fn lmtp_over_a_unix_socket_reports_each_recipient() {
     let delivery = second.delivery.as_ref().expect("an LMTP delivery result");
     let err = delivery.as_ref().expect_err("over quota");
     assert_eq!(err.reply().map(|r| r.code().get()), Some(452));
-    assert_eq!(err.reply().and_then(|r| r.enhanced_code()).map(|c| c.to_string()), Some("4.2.2".into()));
+    assert_eq!(
+        err.reply()
+            .and_then(|r| r.enhanced_code())
+            .map(|c| c.to_string()),
+        Some("4.2.2".into())
+    );
     assert_eq!(report.refused().count(), 1);
 }
