@@ -1,2 +1,230 @@
-//! An async SMTP client on tokio (work in progress: see the issue).
+//! An async SMTP client on tokio and tokio-rustls, with Go's `net/smtp` API,
+//! driven by the sans-IO [`smtp_proto`] core.
+//!
+//! The API is `smtp-blocking`'s, method for method: switching runtimes means
+//! changing the crate name and adding `.await`. Every method asks the core
+//! what to send, writes it, reads until the core has the answer, and returns
+//! it; no protocol decision is made here. Every future is `Send`, so the
+//! client runs on the multi-threaded runtime.
+//!
+//! | Go `net/smtp` | here |
+//! |---|---|
+//! | `Dial(addr)` | [`Client::connect`] (and [`Client::connect_tls`] for port 465) |
+//! | `NewClient(conn, host)` | [`Client::new`] over any `AsyncRead + AsyncWrite + Unpin + Send` stream |
+//! | `c.Hello(name)` | [`Client::hello`] |
+//! | `c.StartTLS(config)` | [`Client::starttls`] |
+//! | `c.TLSConnectionState()` | [`Client::tls_connection_state`] |
+//! | `c.Auth(a)` | [`Client::auth`] with [`PlainAuth`], [`LoginAuth`], [`CramMd5Auth`], [`XOAuth2`], [`OAuthBearer`] or your own [`Auth`] |
+//! | `c.Mail(from)`, `c.Rcpt(to)` | [`Client::mail`], [`Client::rcpt`] (and `_with` forms taking ESMTP options) |
+//! | `c.Data()` | [`Client::data`] → [`DataWriter`] (`AsyncWrite`), [`DataWriter::finish`] |
+//! | `c.Verify(addr)`, `c.Reset()`, `c.Noop()` | [`Client::verify`], [`Client::reset`], [`Client::noop`] |
+//! | `c.Extension(name)` | [`Client::extension`] |
+//! | `c.Quit()`, `c.Close()` | [`Client::quit`], [`Client::close`] |
+//! | `SendMail(addr, a, from, to, msg)` | [`send_mail`] |
+//!
+//! Beyond Go: [`Client::send`] (one whole transaction, pipelined), BDAT
+//! ([`Client::bdat`]), LMTP, transcripts, and a small connection [`Pool`]
+//! for sending concurrently from many tasks.
+//!
+//! # Timeouts and cancellation
+//!
+//! Every wait has a limit enforced with `tokio::time`: connect, the TLS
+//! handshake, each read (with the RFC 5321 §4.5.3.2 timeout of the stage the
+//! core names) and each write. See [`Options::timeouts`]. A future dropped
+//! before it completes (by `tokio::time::timeout`, `select!`, an aborted
+//! task) leaves the client broken: later calls return [`Error::Broken`]
+//! instead of going on out of step with the server.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use smtp_tokio::{send_mail, PlainAuth};
+//!
+//! # async fn f() -> Result<(), smtp_tokio::Error> {
+//! let message = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nHello.\r\n";
+//! let mut auth = PlainAuth::new("", "user", "password", "mail.example.com");
+//! let report = send_mail(
+//!     "mail.example.com:587",
+//!     Some(&mut auth),
+//!     "a@example.com",
+//!     &["b@example.com"],
+//!     &message[..],
+//! )
+//! .await?;
+//! println!("queued: {}", report.reply);
+//! # Ok(()) }
+//! ```
+//!
+//! A session step by step, over an in-memory pipe to a scripted server
+//! task:
+//!
+//! ```
+//! use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let (client_end, server_end) = tokio::io::duplex(4096);
+//!
+//! // The server: a greeting, then one canned reply per command line.
+//! let server = tokio::spawn(async move {
+//!     let mut server = BufReader::new(server_end);
+//!     server.write_all(b"220 mx ready\r\n").await?;
+//!     let (mut line, mut in_body, mut body) = (String::new(), false, String::new());
+//!     loop {
+//!         line.clear();
+//!         if server.read_line(&mut line).await? == 0 {
+//!             return Ok::<_, std::io::Error>(body);
+//!         }
+//!         let reply: &[u8] = match line.trim_end() {
+//!             "." if in_body => { in_body = false; b"250 queued as 42\r\n" }
+//!             text if in_body => { body.push_str(text); body.push('\n'); continue }
+//!             text if text.starts_with("EHLO") => b"250-mx\r\n250 8BITMIME\r\n",
+//!             "DATA" => { in_body = true; b"354 go ahead\r\n" }
+//!             "QUIT" => b"221 bye\r\n",
+//!             _ => b"250 ok\r\n", // MAIL, RCPT
+//!         };
+//!         server.write_all(reply).await?;
+//!     }
+//! });
+//!
+//! let mut client = smtp_tokio::Client::new(client_end, "mx").await?;
+//! client.hello("client.example").await?;
+//! client.mail("a@example.com").await?;
+//! client.rcpt("b@example.com").await?;
+//! let mut body = client.data().await?;
+//! body.write_all(b"Subject: hi\n\n.dot first\n").await?; // tokio's AsyncWriteExt
+//! assert_eq!(body.finish().await?.text(), "queued as 42");
+//! client.quit().await?;
+//!
+//! // The line starting with a dot went out dot-stuffed.
+//! assert_eq!(server.await??, "Subject: hi\n\n..dot first\n");
+//! # Ok(())
+//! # }
+//! ```
+
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod data;
+mod error;
+mod pool;
+mod stream;
+mod tls;
+
+use tokio::io::AsyncRead;
+
+pub use client::{Client, Options, TranscriptSink};
+pub use data::DataWriter;
+pub use error::Error;
+pub use pool::{Pool, PoolOptions};
+pub use smtp_proto::{
+    Auth, AuthError, BodyType, Capabilities, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
+    EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer, PlainAuth, RcptParams,
+    RecipientReport, Reply, ReplyCode, SendReport, Stage, Timeouts, TlsPolicy, Verification,
+    XOAuth2,
+};
+pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
+
+/// Go's `SendMail`: connects to `addr`, says EHLO, upgrades with STARTTLS if
+/// offered (verifying the certificate for the host part of `addr`),
+/// authenticates with `auth` if given, sends the message to every recipient
+/// (with PIPELINING when offered) and quits.
+///
+/// Addresses are checked before connecting: CR, LF and other bytes that
+/// could inject commands are refused. `message` is any [`AsyncRead`], such
+/// as `&[u8]` or a `tokio::fs::File`; it is streamed, never held whole in
+/// memory. Succeeds when at least one recipient accepted the message; the
+/// report says which did.
+pub async fn send_mail(
+    addr: &str,
+    auth: Option<&mut (dyn Auth + Send)>,
+    from: &str,
+    to: &[&str],
+    message: impl AsyncRead,
+) -> Result<SendReport, Error> {
+    let envelope = Envelope::new(from, to)?;
+    send_mail_with(addr, &Options::default(), auth, &envelope, message).await
+}
+
+/// [`send_mail`] with settings and a full [`Envelope`] (ESMTP options such
+/// as SIZE, DSN, REQUIRETLS).
+pub async fn send_mail_with(
+    addr: &str,
+    options: &Options,
+    auth: Option<&mut (dyn Auth + Send)>,
+    envelope: &Envelope,
+    message: impl AsyncRead,
+) -> Result<SendReport, Error> {
+    let mut client = Client::connect_with(addr, options.clone()).await?;
+    client.hello(options.local_name.as_str()).await?;
+    if client.session().starttls_decision(options.tls_policy)? {
+        client.starttls(options.tls_config.clone()).await?;
+    }
+    if let Some(auth) = auth {
+        client.auth(auth).await?;
+    }
+    let report = client.send(envelope, message).await?;
+    client.quit().await?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Compile-time checks: every future of the public API is `Send`.
+
+    use super::*;
+    use tokio::io::DuplexStream;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[allow(dead_code, clippy::diverging_sub_expression)]
+    async fn futures_are_send(
+        mut client: Client,
+        mut duplex: Client<DuplexStream>,
+        pool: Pool,
+        envelope: Envelope,
+        mut auth: PlainAuth,
+    ) {
+        assert_send(&Client::connect("x:25"));
+        assert_send(&Client::connect_tls("x:25"));
+        assert_send(&Client::<DuplexStream>::new(tokio::io::duplex(1).0, "x"));
+        assert_send(&client.hello("x"));
+        assert_send(&client.starttls(None));
+        assert_send(&client.auth(&mut auth));
+        assert_send(&client.mail("a@x"));
+        assert_send(&client.rcpt("a@x"));
+        assert_send(&client.verify("a"));
+        assert_send(&client.reset());
+        assert_send(&client.noop());
+        assert_send(&client.extension("SIZE"));
+        assert_send(&client.send(&envelope, &b"m"[..]));
+        assert_send(&duplex.send(&envelope, tokio::io::empty()));
+        {
+            let fut = client.data();
+            assert_send(&fut);
+            let mut w = fut.await.unwrap_or_else(|_| unreachable!());
+            assert_send(&w.write_body(b"x"));
+            assert_send(&w.copy_from(&b"x"[..]));
+            assert_send(&w.finish());
+        }
+        assert_send(&client.bdat());
+        assert_send(&pool.send(&envelope, b"m"));
+        assert_send(&pool.close());
+        assert_send(&send_mail(
+            "x:25",
+            Some(&mut auth),
+            "a@x",
+            &["b@x"],
+            &b"m"[..],
+        ));
+        assert_send(&client.quit());
+        assert_send(&duplex.close());
+    }
+
+    #[test]
+    fn send_checks_compile() {
+        // The checks above run at compile time; this test only names them.
+        let _ = futures_are_send;
+    }
+}
