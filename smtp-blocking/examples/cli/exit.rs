@@ -1,0 +1,86 @@
+//! Exit codes: `sysexits.h` where one fits, and GNU `timeout`'s 124 for a
+//! timeout, which sysexits has no code for.
+
+use smtp_blocking::Error;
+use smtp_proto::{AuthError, Error as SmtpError, ProtocolError, Unsupported};
+
+/// The table printed by `--help` and copied into the README.
+pub(crate) const TABLE: &str = "\
+Exit codes:
+  0    sent: the server accepted the message for at least one recipient
+  64   bad usage (EX_USAGE): unknown option, missing --from/--to, malformed
+       address, header or DSN value, no password available
+  66   an input file cannot be read (EX_NOINPUT): --data, --password-file, --ca
+  68   cannot connect (EX_NOHOST): the name does not resolve, or the connection
+       is refused or unreachable
+  69   permanent refusal (EX_UNAVAILABLE): a 5xx reply, or the server lacks an
+       extension the options need (DSN, SIZE limit, the AUTH mechanism, ...)
+  70   internal error (EX_SOFTWARE)
+  74   the connection broke mid-session (EX_IOERR)
+  75   transient refusal (EX_TEMPFAIL): a 4xx reply (including 421); try later
+  76   the server broke the SMTP protocol (EX_PROTOCOL)
+  77   TLS failure (EX_NOPERM): handshake or certificate verification failed,
+       STARTTLS required but not offered, or a password would go in clear
+  124  timed out (as GNU timeout): connect, TLS handshake or a reply";
+
+/// Why the program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    Ok = 0,
+    Usage = 64,
+    NoInput = 66,
+    NoHost = 68,
+    Unavailable = 69,
+    Software = 70,
+    IoErr = 74,
+    TempFail = 75,
+    Protocol = 76,
+    Tls = 77,
+    Timeout = 124,
+}
+
+impl Exit {
+    pub(crate) fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Classifies a failed session. `saw_transient` says whether the server
+    /// sent any 4xx reply during the failed transaction: when every
+    /// recipient was refused, the library reports only that, and a single
+    /// transient refusal among them makes the whole failure worth retrying.
+    pub(crate) fn from_error(e: &Error, saw_transient: bool) -> Self {
+        match e {
+            Error::Smtp(e) => Self::from_smtp(e, saw_transient),
+            Error::Io(_) | Error::Broken => Self::IoErr,
+            Error::Tls(_) => Self::Tls,
+            Error::Timeout { .. } => Self::Timeout,
+            Error::Connect { .. } => Self::NoHost,
+            _ => Self::Software,
+        }
+    }
+
+    fn from_smtp(e: &SmtpError, saw_transient: bool) -> Self {
+        match e {
+            SmtpError::Rejected(_) | SmtpError::RecipientRefused(_) => {
+                if e.is_transient() {
+                    Self::TempFail
+                } else {
+                    Self::Unavailable
+                }
+            }
+            SmtpError::NoRecipientAccepted if saw_transient => Self::TempFail,
+            SmtpError::NoRecipientAccepted => Self::Unavailable,
+            SmtpError::Protocol(ProtocolError::ConnectionClosed) => Self::IoErr,
+            SmtpError::Protocol(_) => Self::Protocol,
+            SmtpError::InvalidInput(_) => Self::Usage,
+            SmtpError::Unsupported(
+                Unsupported::Extension("STARTTLS") | Unsupported::RequireTlsWithoutTls,
+            ) => Self::Tls,
+            SmtpError::Unsupported(_) => Self::Unavailable,
+            SmtpError::Auth(AuthError::InsecureConnection | AuthError::WrongHost) => Self::Tls,
+            SmtpError::Auth(AuthError::InvalidCredentials) => Self::Usage,
+            SmtpError::Auth(_) => Self::Protocol,
+            _ => Self::Software,
+        }
+    }
+}

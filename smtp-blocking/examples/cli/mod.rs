@@ -1,0 +1,685 @@
+//! `smtp-send`: a swaks-like command-line client built on `smtp-blocking`.
+//!
+//! Shared by the `smtp-send` and `demo` examples and by
+//! `smtp-blocking/tests/cli.rs`, which calls [`run`] in-process with its own
+//! standard streams, environment and password prompt.
+
+mod embedded;
+mod exit;
+mod message;
+mod transcript;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use rustls::ClientConfig;
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use smtp_blocking::{
+    Auth, Client, CramMd5Auth, DsnNotify, DsnReturn, Envelope, Error, LoginAuth, OAuthBearer,
+    Options, PlainAuth, SendReport, Timeouts, TlsPolicy, XOAuth2,
+};
+use smtp_proto::{Domain, Mailbox};
+
+use embedded::Embedded;
+pub(crate) use exit::Exit;
+use message::Progress;
+use transcript::Transcript;
+
+/// The environment variable holding the password (or OAuth token).
+pub(crate) const PASSWORD_ENV: &str = "SMTP_PASSWORD";
+
+/// Send one message over SMTP (or LMTP) and report what the server said.
+///
+/// Without --server, starts an in-process loopback server with a certificate
+/// generated on the fly and sends a test message through it with STARTTLS,
+/// AUTH PLAIN and PIPELINING, printing the transcript and the message as the
+/// server received it.
+///
+/// The password for --auth comes from --password-file, else the
+/// SMTP_PASSWORD environment variable, else a prompt on the terminal; it is
+/// never taken from the command line, and the transcript redacts AUTH.
+#[derive(Debug, Parser)]
+#[command(name = "smtp-send", version, after_help = exit::TABLE)]
+pub(crate) struct Args {
+    /// The server, as HOST:PORT. Without it: the embedded demo server.
+    #[arg(long, value_name = "HOST:PORT")]
+    server: Option<String>,
+    /// How to use TLS: STARTTLS and fail if not offered, TLS from the first
+    /// byte (port 465), STARTTLS when offered, or never.
+    #[arg(long, value_enum, default_value_t = TlsMode::Starttls)]
+    tls: TlsMode,
+    /// Trust only the CA certificates in this PEM file (default: the Mozilla
+    /// roots from webpki-roots). Certificate verification is always on.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Authenticate with this SASL mechanism (needs --user).
+    #[arg(long, value_enum, value_name = "MECH")]
+    auth: Option<Mechanism>,
+    /// The user name for --auth.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Read the password (or OAuth token) from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// The envelope sender (MAIL FROM); "" for the null sender.
+    #[arg(long, value_name = "ADDR")]
+    from: Option<String>,
+    /// An envelope recipient (RCPT TO); repeat for more.
+    #[arg(long, value_name = "ADDR")]
+    to: Vec<String>,
+    /// Send this file as the message, as is ("-": standard input).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["header", "body"])]
+    data: Option<PathBuf>,
+    /// Add a header to the composed test message ("Name: value"; repeatable;
+    /// replaces Subject, From, To, Date, ... of the same name).
+    #[arg(long, value_name = "HEADER")]
+    header: Vec<String>,
+    /// The body of the composed test message (which gets Date and
+    /// Message-ID headers).
+    #[arg(long, value_name = "TEXT")]
+    body: Option<String>,
+    /// The name sent with EHLO (or LHLO).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    ehlo: String,
+    /// Send MAIL, RCPT and DATA in one write when the server offers
+    /// PIPELINING.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pipelining: Switch,
+    /// Send the body with BDAT when the server offers CHUNKING.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    chunking: Switch,
+    /// DSN: return the full message or only its headers in a bounce.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    dsn_ret: Option<DsnRet>,
+    /// DSN: the envelope identifier (ENVID).
+    #[arg(long, value_name = "ID")]
+    dsn_envid: Option<String>,
+    /// DSN: when to notify, "never" or a comma list of success, failure,
+    /// delay (NOTIFY, for every recipient).
+    #[arg(long, value_name = "WHEN", value_parser = parse_notify)]
+    dsn_notify: Option<DsnNotify>,
+    /// DSN: send each recipient as its own original recipient
+    /// (ORCPT=rfc822;ADDR).
+    #[arg(long)]
+    dsn_orcpt: bool,
+    /// Ask that the message travel only over TLS (RFC 8689 REQUIRETLS).
+    #[arg(long)]
+    requiretls: bool,
+    /// Send only if every recipient is accepted (default: deliver to those
+    /// accepted and report the others).
+    #[arg(long)]
+    require_all_recipients: bool,
+    /// Speak LMTP (LHLO; one reply per recipient after the message).
+    #[arg(long)]
+    lmtp: bool,
+    /// Limit every wait (connect, TLS handshake, each reply, each write) to
+    /// this many seconds (default: RFC 5321's per-command timeouts).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
+    /// Print nothing but errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print the session transcript (C:/S: lines, AUTH payloads redacted).
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// `--tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TlsMode {
+    /// STARTTLS, failing if the server does not offer it.
+    Starttls,
+    /// TLS from the first byte (RFC 8314, port 465).
+    Implicit,
+    /// No TLS.
+    None,
+    /// STARTTLS when offered, plaintext otherwise.
+    Opportunistic,
+}
+
+/// `--auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mechanism {
+    /// RFC 4616; only over TLS or to localhost.
+    Plain,
+    /// The obsolete LOGIN; only over TLS or to localhost.
+    Login,
+    /// RFC 2195.
+    CramMd5,
+    /// Google/Microsoft OAuth 2.0 (the password is the access token).
+    Xoauth2,
+    /// RFC 7628 (the password is the bearer token).
+    Oauthbearer,
+}
+
+impl Mechanism {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::Login => "LOGIN",
+            Self::CramMd5 => "CRAM-MD5",
+            Self::Xoauth2 => "XOAUTH2",
+            Self::Oauthbearer => "OAUTHBEARER",
+        }
+    }
+
+    fn build(self, user: &str, password: &str, host: &str, port: u16) -> Box<dyn Auth> {
+        match self {
+            Self::Plain => Box::new(PlainAuth::new("", user, password, host)),
+            Self::Login => Box::new(LoginAuth::new(user, password, host)),
+            Self::CramMd5 => Box::new(CramMd5Auth::new(user, password)),
+            Self::Xoauth2 => Box::new(XOAuth2::new(user, password)),
+            Self::Oauthbearer => Box::new(OAuthBearer::new(user, password, host, port)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DsnRet {
+    /// RET=FULL.
+    Full,
+    /// RET=HDRS.
+    Hdrs,
+}
+
+fn parse_notify(s: &str) -> Result<DsnNotify, String> {
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(DsnNotify::Never);
+    }
+    let (mut success, mut failure, mut delay) = (false, false, false);
+    for word in s.split(',') {
+        match word.trim().to_ascii_lowercase().as_str() {
+            "success" => success = true,
+            "failure" => failure = true,
+            "delay" => delay = true,
+            _ => {
+                return Err("expected \"never\" or a comma list of success, failure, delay".into());
+            }
+        }
+    }
+    Ok(DsnNotify::On {
+        success,
+        failure,
+        delay,
+    })
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| "expected a number of seconds")?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err("expected more than 0 and at most 86400 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A shared, line-oriented output stream (stdout or stderr).
+#[derive(Clone)]
+pub(crate) struct Out(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl fmt::Debug for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Out")
+    }
+}
+
+impl Out {
+    pub(crate) fn new(w: impl Write + Send + 'static) -> Self {
+        Self(Arc::new(Mutex::new(Box::new(w))))
+    }
+
+    /// Writes `text` and a newline. Output errors (a closed pipe) are
+    /// ignored: they must not change the exit code of a send.
+    pub(crate) fn line(&self, text: &str) {
+        let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = writeln!(w, "{text}").and_then(|()| w.flush());
+    }
+
+    /// Writes `text` as is.
+    pub(crate) fn write_str(&self, text: &str) {
+        let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = w.write_all(text.as_bytes()).and_then(|()| w.flush());
+    }
+}
+
+/// Asks for the password on the terminal, without echo.
+pub(crate) type Prompt = Box<dyn FnMut(&str) -> io::Result<String>>;
+
+/// What the program reads and writes besides the network.
+pub(crate) struct Io {
+    pub(crate) stdin: Box<dyn Read + Send>,
+    pub(crate) stdout: Out,
+    pub(crate) stderr: Out,
+    /// Whether stderr is a terminal (enables the progress line).
+    pub(crate) stderr_is_terminal: bool,
+    /// The value of `SMTP_PASSWORD`, if set.
+    pub(crate) env_password: Option<String>,
+    pub(crate) prompt: Prompt,
+}
+
+impl Io {
+    /// The process's own streams, environment and terminal.
+    pub(crate) fn process() -> Self {
+        Self {
+            stdin: Box::new(io::stdin()),
+            stdout: Out::new(io::stdout()),
+            stderr: Out::new(io::stderr()),
+            stderr_is_terminal: io::stderr().is_terminal(),
+            env_password: std::env::var(PASSWORD_ENV).ok(),
+            prompt: Box::new(|p| rpassword::prompt_password(p)),
+        }
+    }
+}
+
+/// The examples' `main`.
+pub(crate) fn main() -> ExitCode {
+    ExitCode::from(run(std::env::args_os(), Io::process()).code())
+}
+
+/// Parses `args` (the first is the program name) and runs.
+pub(crate) fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: Io) -> Exit {
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let text = e.render().to_string();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    io.stdout.write_str(&text);
+                    Exit::Ok
+                }
+                _ => {
+                    io.stderr.write_str(&text);
+                    Exit::Usage
+                }
+            };
+        }
+    };
+    let stderr = io.stderr.clone();
+    match Session::new(args, io).and_then(Session::run) {
+        Ok(()) => Exit::Ok,
+        Err(failure) => {
+            stderr.line(&format!("smtp-send: {}", failure.message));
+            failure.exit
+        }
+    }
+}
+
+/// A failure: what to print and how to exit.
+#[derive(Debug)]
+struct Failure {
+    exit: Exit,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::Usage,
+            message: message.into(),
+        }
+    }
+
+    fn input(path: &Path, e: impl fmt::Display) -> Self {
+        Self {
+            exit: Exit::NoInput,
+            message: format!("{}: {e}", path.display()),
+        }
+    }
+}
+
+/// One run, after parsing.
+struct Session {
+    args: Args,
+    io: Io,
+    /// The embedded server, when no --server was given.
+    embedded: Option<Embedded>,
+    server: String,
+    from: String,
+    to: Vec<String>,
+    auth: Option<(Mechanism, String, String)>,
+}
+
+impl Session {
+    fn new(mut args: Args, mut io: Io) -> Result<Self, Failure> {
+        let demo = args.server.is_none();
+        let mechanism = match (args.auth, &args.user) {
+            (Some(m), _) => Some(m),
+            (None, Some(_)) if demo => Some(Mechanism::Plain),
+            (None, Some(_)) => return Err(Failure::usage("--user needs --auth MECH")),
+            (None, None) if demo => Some(Mechanism::Plain),
+            (None, None) => None,
+        };
+        let auth = match mechanism {
+            None => None,
+            Some(m) => {
+                let user = match (&args.user, demo) {
+                    (Some(u), _) => u.clone(),
+                    (None, true) => "demo".to_owned(),
+                    (None, false) => return Err(Failure::usage("--auth needs --user")),
+                };
+                let password = if demo && args.user.is_none() {
+                    demo_password()
+                } else {
+                    password(&args, &mut io, &user)?
+                };
+                Some((m, user, password))
+            }
+        };
+        let (from, to) = match (args.from.take(), std::mem::take(&mut args.to)) {
+            (Some(from), to) if !to.is_empty() => (from, to),
+            (None, to) if demo && to.is_empty() => (
+                "sender@example.com".to_owned(),
+                vec!["recipient@example.com".to_owned()],
+            ),
+            (from, to) if demo => (
+                from.unwrap_or_else(|| "sender@example.com".to_owned()),
+                if to.is_empty() {
+                    vec!["recipient@example.com".to_owned()]
+                } else {
+                    to
+                },
+            ),
+            (None, _) => return Err(Failure::usage("--from ADDR is required with --server")),
+            (Some(_), _) => return Err(Failure::usage("--to ADDR is required with --server")),
+        };
+        let embedded = demo.then(|| {
+            let (mech, user, pass) = match &auth {
+                Some((m, u, p)) => (Some(m.name()), u.as_str(), p.as_str()),
+                None => (None, "", ""),
+            };
+            Embedded::start(args.tls, args.lmtp, mech, user, pass)
+        });
+        let server = match (&embedded, &args.server) {
+            (Some(e), _) => e.addr.clone(),
+            (None, Some(s)) => s.clone(),
+            (None, None) => unreachable!("demo mode when no --server"),
+        };
+        Ok(Self {
+            args,
+            io,
+            embedded,
+            server,
+            from,
+            to,
+            auth,
+        })
+    }
+
+    fn run(mut self) -> Result<(), Failure> {
+        let verbose = self.args.verbose || (self.embedded.is_some() && !self.args.quiet);
+        let options = self.options()?;
+        let (envelope, message, size) = self.message()?;
+        let progress_out =
+            (self.io.stderr_is_terminal && !self.args.quiet).then(|| self.io.stderr.clone());
+        let message = Progress::new(message, size, progress_out);
+
+        if !self.args.quiet {
+            if self.embedded.is_some() {
+                self.io.stdout.line(
+                    "smtp-send: no --server: started an in-process SMTP server on loopback \
+                     with a certificate generated on the fly (trusted through its throw-away CA)",
+                );
+            }
+            self.io
+                .stdout
+                .line(&format!("smtp-send: connecting to {}", self.server));
+        }
+        let transcript = Transcript::default();
+        let echo = verbose.then(|| self.io.stdout.clone());
+        let result = tracing::subscriber::with_default(transcript.subscriber(echo), || {
+            self.session(options, &envelope, message)
+        });
+        match result {
+            Ok((report, tls)) => {
+                self.report(&report, tls.as_deref());
+                if let Some(embedded) = self.embedded.take() {
+                    if !self.args.quiet {
+                        embedded.print_received(&self.io.stdout);
+                    } else {
+                        embedded.stop();
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(embedded) = self.embedded.take() {
+                    embedded.stop();
+                }
+                let exit = Exit::from_error(&e, transcript.saw_transient_in_transaction());
+                Err(Failure {
+                    exit,
+                    message: describe(&e),
+                })
+            }
+        }
+    }
+
+    /// The SMTP session itself: connect, EHLO, STARTTLS, AUTH, send, QUIT.
+    fn session(
+        &self,
+        options: Options,
+        envelope: &Envelope,
+        message: impl Read,
+    ) -> Result<(SendReport, Option<String>), Error> {
+        let policy = options.tls_policy;
+        let mut client = if self.args.tls == TlsMode::Implicit {
+            Client::connect_tls_with(&self.server, options)?
+        } else {
+            Client::connect_with(&self.server, options)?
+        };
+        client.hello(&self.args.ehlo)?;
+        if client.session().starttls_decision(policy)? {
+            client.starttls(None)?;
+        }
+        let tls = client.tls_connection_state().map(|s| {
+            let version = s.protocol_version.map(|v| format!("{v:?}"));
+            let suite = s.cipher_suite.map(|c| format!("{:?}", c.suite()));
+            format!(
+                "{} {}, certificate verified for {}",
+                version.as_deref().unwrap_or("?"),
+                suite.as_deref().unwrap_or("?"),
+                s.server_name
+            )
+        });
+        if let Some((mechanism, user, password)) = &self.auth {
+            let (host, port) = split_host_port(&self.server);
+            let mut auth = mechanism.build(user, password, &host, port);
+            client.auth(&mut *auth)?;
+        }
+        let report = client.send(envelope, message)?;
+        if let Err(e) = client.quit() {
+            // The message is already accepted; a failed QUIT changes nothing.
+            self.io
+                .stderr
+                .line(&format!("smtp-send: warning: QUIT failed: {e}"));
+        }
+        Ok((report, tls))
+    }
+
+    fn options(&self) -> Result<Options, Failure> {
+        let mut options = Options::default();
+        if let Some(t) = self.args.timeout {
+            options.timeouts = Timeouts::uniform(t);
+        }
+        options.local_name = Domain::new(self.args.ehlo.as_str())
+            .map_err(|e| Failure::usage(format!("--ehlo: {e}")))?;
+        options.tls_policy = match self.args.tls {
+            TlsMode::Starttls => TlsPolicy::Required,
+            TlsMode::Opportunistic => TlsPolicy::Opportunistic,
+            TlsMode::None | TlsMode::Implicit => TlsPolicy::Disabled,
+        };
+        options.tls_config = Some(match (&self.embedded, &self.args.ca) {
+            (_, Some(path)) => tls_config_from_pem(path)?,
+            (Some(embedded), None) => embedded.tls_config.clone(),
+            (None, None) => smtp_blocking::default_tls_config(),
+        });
+        options.pipelining = self.args.pipelining == Switch::On;
+        options.prefer_chunking = self.args.chunking == Switch::On;
+        options.lmtp = self.args.lmtp;
+        // The CLI's transcript comes from the `tracing` lines this turns on.
+        options.transcript = true;
+        Ok(options)
+    }
+
+    /// The envelope, the message reader and its size when known.
+    #[allow(clippy::type_complexity)]
+    fn message(&mut self) -> Result<(Envelope, Box<dyn Read + Send>, Option<u64>), Failure> {
+        let mut envelope =
+            Envelope::new(&self.from, &self.to).map_err(|e| Failure::usage(format!("{e}")))?;
+        let (reader, size): (Box<dyn Read + Send>, Option<u64>) = match &self.args.data {
+            Some(path) if path.as_os_str() == "-" => {
+                let stdin = std::mem::replace(&mut self.io.stdin, Box::new(io::empty()));
+                (stdin, None)
+            }
+            Some(path) => {
+                let file = File::open(path).map_err(|e| Failure::input(path, e))?;
+                let size = file.metadata().map_err(|e| Failure::input(path, e))?.len();
+                (Box::new(file), Some(size))
+            }
+            None => {
+                let domain = self
+                    .from
+                    .rsplit_once('@')
+                    .map_or(self.args.ehlo.as_str(), |(_, d)| d);
+                let text = message::compose(
+                    &self.from,
+                    &self.to,
+                    &self.args.header,
+                    self.args.body.as_deref(),
+                    domain,
+                )
+                .map_err(Failure::usage)?;
+                let size = text.len() as u64;
+                (Box::new(io::Cursor::new(text)), Some(size))
+            }
+        };
+        let params = &mut envelope.params;
+        params.size = size;
+        params.ret = self.args.dsn_ret.map(|r| match r {
+            DsnRet::Full => DsnReturn::Full,
+            DsnRet::Hdrs => DsnReturn::Headers,
+        });
+        params.envid = self.args.dsn_envid.clone();
+        params.requiretls = self.args.requiretls;
+        for (mailbox, rcpt) in &mut envelope.to {
+            rcpt.notify = self.args.dsn_notify;
+            if self.args.dsn_orcpt {
+                rcpt.orcpt = Some(Mailbox::clone(mailbox));
+            }
+        }
+        envelope.require_all_recipients = self.args.require_all_recipients;
+        Ok((envelope, reader, size))
+    }
+
+    fn report(&self, report: &SendReport, tls: Option<&str>) {
+        for r in report.refused() {
+            let why = match (&r.rcpt, &r.delivery) {
+                (Err(e), _) | (Ok(_), Some(Err(e))) => e.to_string(),
+                _ => "refused".to_owned(),
+            };
+            self.io.stderr.line(&format!(
+                "smtp-send: not delivered to <{}>: {why}",
+                r.address.as_str()
+            ));
+        }
+        if self.args.quiet {
+            return;
+        }
+        let out = &self.io.stdout;
+        if let Some(tls) = tls {
+            out.line(&format!("smtp-send: TLS: {tls}"));
+        }
+        for r in report.accepted() {
+            let reply = match (&r.rcpt, &r.delivery) {
+                (_, Some(Ok(reply))) | (Ok(reply), None) => reply.to_string(),
+                _ => String::new(),
+            };
+            out.line(&format!(
+                "smtp-send: accepted for <{}>: {reply}",
+                r.address.as_str()
+            ));
+        }
+        out.line(&format!("smtp-send: sent: {}", report.reply));
+    }
+}
+
+/// The error, with the reply's text when the server refused.
+fn describe(e: &Error) -> String {
+    match e {
+        Error::Timeout { stage } => format!("timed out waiting for the {stage}"),
+        e => e.to_string(),
+    }
+}
+
+/// The password from --password-file, SMTP_PASSWORD or the terminal.
+fn password(args: &Args, io: &mut Io, user: &str) -> Result<String, Failure> {
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path).map_err(|e| Failure::input(path, e))?;
+        let first = text.lines().next().unwrap_or("");
+        return Ok(first.to_owned());
+    }
+    if let Some(p) = &io.env_password {
+        return Ok(p.clone());
+    }
+    (io.prompt)(&format!("Password for {user}: ")).map_err(|e| {
+        Failure::usage(format!(
+            "no password: use --password-file or set {PASSWORD_ENV} ({e})"
+        ))
+    })
+}
+
+/// A random password for the embedded server's demo account.
+fn demo_password() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("demo-{:016x}", h.finish())
+}
+
+/// The host and port of `host:port` or `[v6]:port` (port 25 if absent).
+fn split_host_port(addr: &str) -> (String, u16) {
+    if let Some(rest) = addr.strip_prefix('[') {
+        if let Some((host, port)) = rest.split_once(']') {
+            let port = port.trim_start_matches(':').parse().unwrap_or(25);
+            return (host.to_owned(), port);
+        }
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host.to_owned(), port.parse().unwrap_or(25)),
+        _ => (addr.to_owned(), 25),
+    }
+}
+
+/// A TLS config trusting only the certificates in the PEM file at `path`.
+fn tls_config_from_pem(path: &Path) -> Result<Arc<ClientConfig>, Failure> {
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| Failure::input(path, e))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| Failure::input(path, e))?;
+        roots.add(cert).map_err(|e| Failure::input(path, e))?;
+    }
+    if roots.is_empty() {
+        return Err(Failure::input(path, "no certificate in the file"));
+    }
+    Ok(smtp_blocking::tls_config_with_roots(roots))
+}
