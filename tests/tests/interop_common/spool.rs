@@ -1,0 +1,324 @@
+//! Reading what the servers stored.
+//!
+//! Every test uses recipients nobody else uses, and finds its message by
+//! them. aiosmtpd, nodemailer and Postfix write `<n>.json` (the envelope)
+//! and `<n>.eml` (the exact bytes; the `.json` is renamed into place first,
+//! so the `.eml` appears last). smtp-sink writes one dump file per message:
+//! `X-*` headers with the envelope, a three-line `Received:` header, the
+//! message with LF line ends, and one extra empty line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::servers::{Kind, Server};
+
+/// A stored message.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    /// The file it came from.
+    pub(crate) path: PathBuf,
+    /// MAIL FROM.
+    pub(crate) from: String,
+    /// The recipients the server recorded.
+    pub(crate) rcpts: Vec<String>,
+    /// The JSON envelope (aiosmtpd, nodemailer, Postfix), else `Null`.
+    pub(crate) meta: Value,
+    /// The message: for JSON spools the exact bytes; for smtp-sink the
+    /// message as dumped (LF line ends, without the sink's own headers and
+    /// trailing empty line).
+    pub(crate) data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    from: String,
+    rcpts: Vec<String>,
+    meta: Value,
+}
+
+/// Parsed envelopes by file, so each file is parsed once per process.
+fn cache() -> &'static Mutex<HashMap<PathBuf, Entry>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Entry>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn json_entry(path: &Path) -> Option<Entry> {
+    let text = std::fs::read(path).ok()?;
+    let meta: Value = serde_json::from_slice(&text).ok()?;
+    let (from, rcpts) = if meta.get("mailFrom").is_some() {
+        // nodemailer
+        let from = meta["mailFrom"]["address"].as_str()?.to_owned();
+        let rcpts = meta["rcptTo"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["address"].as_str().map(str::to_owned))
+            .collect();
+        (from, rcpts)
+    } else {
+        // aiosmtpd, Postfix
+        let from = meta["mail_from"].as_str()?.to_owned();
+        let rcpts = meta["rcpt_tos"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect();
+        (from, rcpts)
+    };
+    Some(Entry { from, rcpts, meta })
+}
+
+/// The envelope of an smtp-sink dump, once its header is complete (the
+/// file exists from the first RCPT on; the `Received:` header is written
+/// with the message).
+fn sink_entry(path: &Path) -> Option<Entry> {
+    use std::io::Read;
+    let mut head = vec![0; 16 * 1024];
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    head.truncate(n);
+    let mut from = None;
+    let mut rcpts = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(line);
+        if let Some(args) = line.strip_prefix("X-Mail-Args: ") {
+            from = Some(angle(args));
+        } else if let Some(args) = line.strip_prefix("X-Rcpt-Args: ") {
+            rcpts.push(angle(args));
+        } else if line.starts_with("Received: ") {
+            return Some(Entry {
+                from: from?,
+                rcpts,
+                meta: Value::Null,
+            });
+        }
+    }
+    None
+}
+
+/// `<addr> PARAMS` → `addr`.
+fn angle(args: &str) -> String {
+    let s = args.trim_start();
+    match s.strip_prefix('<').and_then(|r| r.split_once('>')) {
+        Some((addr, _)) => addr.to_owned(),
+        None => s.split(' ').next().unwrap_or("").to_owned(),
+    }
+}
+
+/// The message part of a sink dump: after the `X-*` lines and the
+/// three-line `Received:` header, without the extra final empty line.
+fn sink_message(dump: &[u8]) -> Vec<u8> {
+    let mut rest = dump;
+    let mut received_lines = 0;
+    loop {
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            panic!("sink dump without a complete header");
+        };
+        let line = &rest[..end];
+        if received_lines == 0 && line.starts_with(b"X-") {
+        } else if received_lines == 0 && line.starts_with(b"Received: ") {
+            received_lines = 1;
+        } else if received_lines > 0 && received_lines < 3 && line.starts_with(b"\t") {
+            received_lines += 1;
+        } else {
+            panic!(
+                "unexpected sink dump header line {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        rest = &rest[end + 1..];
+        if received_lines == 3 {
+            break;
+        }
+    }
+    let body = rest
+        .strip_suffix(b"\n")
+        .expect("sink dump ends with its extra empty line");
+    body.to_vec()
+}
+
+fn scan(srv: &Server, dir: &Path) -> Vec<(PathBuf, Entry)> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::new();
+    for item in read.flatten() {
+        let path = item.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let wanted = if srv.kind.json_spool() {
+            name.strip_suffix(".json")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        } else {
+            !name.starts_with('.')
+        };
+        if !wanted {
+            continue;
+        }
+        if let Some(e) = cache.get(&path) {
+            out.push((path, e.clone()));
+            continue;
+        }
+        let entry = if srv.kind.json_spool() {
+            json_entry(&path)
+        } else {
+            sink_entry(&path)
+        };
+        if let Some(e) = entry {
+            cache.insert(path.clone(), e.clone());
+            out.push((path, e));
+        }
+    }
+    out
+}
+
+/// Waits for the message whose recipients include `rcpt` and returns it.
+pub(crate) fn wait_for(srv: &Server, rcpt: &str) -> Stored {
+    let dir = srv
+        .spool
+        .as_ref()
+        .unwrap_or_else(|| panic!("{} has no spool", srv.kind.var()));
+    let deadline = Instant::now() + srv.spool_wait();
+    loop {
+        let found = scan(srv, dir)
+            .into_iter()
+            .find(|(_, e)| e.rcpts.iter().any(|r| r == rcpt));
+        if let Some((path, entry)) = found {
+            if srv.kind.json_spool() {
+                let eml = path.with_extension("eml");
+                if let Ok(data) = std::fs::read(&eml) {
+                    return Stored {
+                        path: eml,
+                        from: entry.from,
+                        rcpts: entry.rcpts,
+                        meta: entry.meta,
+                        data,
+                    };
+                }
+            } else {
+                let dump = std::fs::read(&path).expect("read sink dump");
+                return Stored {
+                    data: sink_message(&dump),
+                    path,
+                    from: entry.from,
+                    rcpts: entry.rcpts,
+                    meta: entry.meta,
+                };
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: no stored message for <{rcpt}> in {} after {:?}",
+            srv.kind.var(),
+            dir.display(),
+            srv.spool_wait()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Asserts that no message for `rcpt` is stored (after giving an
+/// asynchronous server time to deliver).
+pub(crate) fn assert_absent(srv: &Server, rcpt: &str) {
+    let Some(dir) = srv.spool.as_ref() else {
+        return;
+    };
+    if srv.kind.async_spool() {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let found = scan(srv, dir)
+        .into_iter()
+        .find(|(_, e)| e.rcpts.iter().any(|r| r == rcpt));
+    if let Some((path, _)) = found {
+        panic!(
+            "{}: unexpected stored message {}",
+            srv.kind.var(),
+            path.display()
+        );
+    }
+}
+
+/// Postfix's `is_header_buf()` (src/global/is_header.c): a name of
+/// printable non-space ASCII, optional blanks, then `:`.
+fn postfix_is_header(line: &[u8]) -> bool {
+    let mut seen_name = false;
+    let mut in_space = false;
+    for &c in line {
+        match c {
+            b':' => return seen_name,
+            b' ' | b'\t' if seen_name => in_space = true,
+            33..=126 if !in_space => seen_name = true,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Postfix ends the header section at the first line that is neither a
+/// header nor a continuation and, unless that line is empty, inserts an
+/// empty line there (its cleanup server separates the headers, at least
+/// its own `Received:`, from the body). So a message whose first line is
+/// not a header (such as `.first byte is a dot`) is stored with `CRLF`
+/// in front of it. See tests/interop/README.md.
+fn postfix_expected(sent: &[u8]) -> Vec<u8> {
+    let mut pos = 0;
+    let mut first = true;
+    while pos < sent.len() {
+        let end = sent[pos..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(sent.len(), |k| pos + k);
+        let line = &sent[pos..end];
+        if line.is_empty() {
+            return sent.to_vec();
+        }
+        let continuation = !first && matches!(line[0], b' ' | b'\t');
+        if !continuation && !postfix_is_header(line) {
+            let mut out = Vec::with_capacity(sent.len() + 2);
+            out.extend_from_slice(&sent[..pos]);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&sent[pos..]);
+            return out;
+        }
+        first = false;
+        pos = end + 2;
+    }
+    sent.to_vec()
+}
+
+/// What a server stores for `sent` (the bytes the client put on the wire
+/// after dot-unstuffing): itself; for Postfix, with the empty line its
+/// cleanup inserts before a non-header line in the header section; for
+/// smtp-sink, with LF line ends.
+pub(crate) fn expected_stored(kind: Kind, sent: &[u8]) -> Vec<u8> {
+    if kind == Kind::Postfix {
+        postfix_expected(sent)
+    } else if kind.json_spool() {
+        sent.to_vec()
+    } else {
+        let mut out = Vec::with_capacity(sent.len());
+        let mut i = 0;
+        while i < sent.len() {
+            if sent[i] == b'\r' && sent.get(i + 1) == Some(&b'\n') {
+                out.push(b'\n');
+                i += 2;
+            } else {
+                out.push(sent[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+}
