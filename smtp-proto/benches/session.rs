@@ -1,0 +1,148 @@
+//! A whole session against an in-memory server: greeting, EHLO, 100
+//! messages of 1 KiB, QUIT.
+//!
+//! ```sh
+//! cargo bench -p smtp-proto --bench session
+//! ```
+//!
+//! The server is a few lines of canned answers (smtp-sink's exact replies)
+//! that reads the client's bytes; with PIPELINING the envelope goes out in
+//! one buffer and its three replies come back in one read, without it every
+//! command is a round trip. Throughput is in messages: the core's own cost
+//! per message, with no socket in the way.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use smtp_proto::{BodyTransfer, Client, CommandKind, Config, Domain, Envelope, Event};
+
+#[path = "common/mod.rs"]
+mod common;
+
+const MESSAGES: usize = 100;
+
+/// smtp-sink's replies, with and without PIPELINING in the EHLO reply.
+struct Server {
+    pipelining: bool,
+    in_data: bool,
+    out: Vec<u8>,
+}
+
+impl Server {
+    fn new(pipelining: bool) -> Self {
+        Self {
+            pipelining,
+            in_data: false,
+            out: Vec::with_capacity(256),
+        }
+    }
+
+    fn greeting(&self) -> &'static [u8] {
+        b"220 smtp-sink ESMTP\r\n"
+    }
+
+    /// Answers everything in `wire`, the bytes of one client write.
+    fn respond(&mut self, wire: &[u8]) -> &[u8] {
+        self.out.clear();
+        if self.in_data {
+            // The driver ends the body before polling, so one write holds
+            // the whole message and its terminator.
+            assert!(wire.ends_with(b"\r\n.\r\n"), "whole body expected");
+            self.in_data = false;
+            self.out
+                .extend_from_slice(b"250 2.0.0 Ok: queued as 4Z5Xk71yQbz9vB6\r\n");
+            return &self.out;
+        }
+        for line in wire.split_inclusive(|&b| b == b'\n') {
+            let reply: &[u8] = match line.get(..4) {
+                Some(b"EHLO") if self.pipelining => {
+                    b"250-smtp-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
+                      250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n"
+                }
+                Some(b"EHLO") => {
+                    b"250-smtp-sink\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n"
+                }
+                Some(b"MAIL") => b"250 2.1.0 Ok\r\n",
+                Some(b"RCPT") => b"250 2.1.5 Ok\r\n",
+                Some(b"DATA") => {
+                    self.in_data = true;
+                    b"354 End data with <CR><LF>.<CR><LF>\r\n"
+                }
+                Some(b"QUIT") => b"221 Bye\r\n",
+                _ => panic!("unexpected command {:?}", String::from_utf8_lossy(line)),
+            };
+            self.out.extend_from_slice(reply);
+        }
+        &self.out
+    }
+}
+
+/// Runs one session; returns the messages delivered and client writes.
+fn session(pipelining: bool, envelope: &Envelope, body: &[u8]) -> (usize, usize) {
+    let mut server = Server::new(pipelining);
+    let mut client = Client::new(Config::new("smtp-sink"));
+    let mut delivered = 0;
+    let mut started = 0;
+    let mut writes = 0;
+    client.handle_input(server.greeting()).expect("greeting");
+    client
+        .hello(Domain::new("client.example.com").expect("valid"))
+        .expect("hello");
+    loop {
+        while let Some(event) = client.poll_event() {
+            let Event::Completed { kind, result, .. } = event else {
+                continue;
+            };
+            black_box(result.as_ref().expect("every command succeeds"));
+            match kind {
+                CommandKind::Ehlo | CommandKind::DataEnd => {
+                    if kind == CommandKind::DataEnd {
+                        delivered += 1;
+                    }
+                    if started < MESSAGES {
+                        started += 1;
+                        client
+                            .send_envelope(envelope, BodyTransfer::Data)
+                            .expect("queued");
+                    } else {
+                        client.quit().expect("quit");
+                    }
+                }
+                CommandKind::Data => {
+                    client.send_body(body).expect("in body");
+                    client.finish_body().expect("in body");
+                }
+                _ => {}
+            }
+        }
+        if client.is_closed() {
+            return (delivered, writes);
+        }
+        let wire = client.poll_transmit().expect("a reply is awaited");
+        writes += 1;
+        let reply = server.respond(&wire);
+        client.handle_input(reply).expect("valid replies");
+    }
+}
+
+fn sessions(c: &mut Criterion) {
+    let envelope = Envelope::new("load@example.com", &["sink@example.org"]).expect("valid");
+    let body = common::lines_body(1024, b"\r\n");
+    let mut group = c.benchmark_group("session_100x1KiB");
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    for (name, pipelining) in [("pipelining", true), ("no_pipelining", false)] {
+        let (delivered, writes) = session(pipelining, &envelope, &body);
+        assert_eq!(delivered, MESSAGES);
+        eprintln!(
+            "session/{name}: {:.2} client writes per message",
+            writes as f64 / MESSAGES as f64
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| session(pipelining, black_box(&envelope), black_box(&body)));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sessions);
+criterion_main!(benches);
