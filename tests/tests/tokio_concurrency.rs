@@ -1,0 +1,311 @@
+//! `smtp-tokio` under load, on the multi-threaded runtime: hundreds of
+//! concurrent sessions against the in-process `MiniSmtpServer`, every message
+//! checked byte for byte; the pool sending from many tasks at once; and the
+//! pool replacing connections the server closed while they sat idle.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_tests::{HookAction, MiniOptions, MiniSmtpServer, ReceivedMessage, ServerOptions};
+use smtp_tokio::{Client, Envelope, Error, Options, Pool, PoolOptions, Timeouts};
+use tokio::io::AsyncWriteExt;
+
+const SESSIONS: usize = 300;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn options() -> Options {
+    let mut o = Options::default();
+    o.timeouts = Timeouts::uniform(Duration::from_secs(20));
+    o
+}
+
+/// A distinct message per index: CRLF lines, some starting with dots (so
+/// they are stuffed on the wire), sizes from a few bytes to ~40 KiB.
+fn message(i: usize) -> Vec<u8> {
+    let mut m =
+        format!("From: a@example.com\r\nTo: r{i}@example.com\r\nSubject: message {i}\r\n\r\n")
+            .into_bytes();
+    for line in 0..(i * 7) % 500 {
+        match line % 5 {
+            0 => m.extend_from_slice(b".leading dot\r\n"),
+            1 => m.extend_from_slice(b".\r\n"),
+            _ => {
+                m.extend_from_slice(format!("line {line} of message {i} ~~~~~~~~~\r\n").as_bytes())
+            }
+        }
+    }
+    m
+}
+
+fn by_recipient(messages: Vec<ReceivedMessage>) -> HashMap<String, ReceivedMessage> {
+    let mut map = HashMap::new();
+    for m in messages {
+        assert_eq!(m.rcpt_to.len(), 1);
+        let previous = map.insert(m.rcpt_to[0].clone(), m);
+        assert!(previous.is_none(), "a message was delivered twice");
+    }
+    map
+}
+
+fn quiet_server(mut options: MiniOptions) -> MiniSmtpServer {
+    options.server = ServerOptions {
+        record: false,
+        ..options.server
+    };
+    MiniSmtpServer::start(options)
+}
+
+#[test]
+fn hundreds_of_concurrent_sessions() {
+    let server = quiet_server(MiniOptions::default());
+    let addr = server.addr().to_string();
+    runtime().block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..SESSIONS {
+            let addr = addr.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut client = Client::connect_with(&addr, options()).await?;
+                client.hello("client.example").await?;
+                let to = format!("r{i}@example.com");
+                if i % 2 == 0 {
+                    // The whole transaction, pipelined, body by BDAT.
+                    let envelope = Envelope::new("a@example.com", &[to.as_str()])?;
+                    client.send(&envelope, &message(i)[..]).await?;
+                } else {
+                    // Step by step, body by DATA through AsyncWrite.
+                    client.mail("a@example.com").await?;
+                    client.rcpt(&to).await?;
+                    let mut body = client.data().await?;
+                    body.write_all(&message(i)).await.map_err(Error::Io)?;
+                    body.finish().await?;
+                }
+                client.quit().await
+            }));
+        }
+        for (i, task) in tasks.into_iter().enumerate() {
+            let result = task.await.expect("task panicked");
+            assert!(result.is_ok(), "session {i}: {result:?}");
+        }
+    });
+    let received = by_recipient(server.wait_for_messages(SESSIONS, Duration::from_secs(10)));
+    assert_eq!(received.len(), SESSIONS);
+    for i in 0..SESSIONS {
+        let m = &received[&format!("r{i}@example.com")];
+        assert_eq!(m.data, message(i), "message {i} differs");
+        assert_eq!(m.via_bdat, i % 2 == 0);
+    }
+    assert_eq!(server.connections_accepted(), SESSIONS);
+}
+
+#[test]
+fn pool_sends_concurrently_within_its_connection_limit() {
+    const SENDS: usize = 200;
+    const MAX: usize = 6;
+    let server = quiet_server(MiniOptions::default());
+    let mut options = PoolOptions::default();
+    options.connection = self::options();
+    options.max_connections = MAX;
+    let pool = Pool::new(server.addr().to_string(), options);
+    runtime().block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..SENDS {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                let to = format!("r{i}@example.com");
+                let envelope = Envelope::new("a@example.com", &[to.as_str()])?;
+                pool.send(&envelope, &message(i)).await
+            }));
+        }
+        for (i, task) in tasks.into_iter().enumerate() {
+            let report = task.await.expect("task panicked");
+            assert!(report.is_ok(), "send {i}: {report:?}");
+        }
+        assert!(pool.idle_connections() <= MAX);
+        pool.close().await;
+        assert_eq!(pool.idle_connections(), 0);
+    });
+    let received = by_recipient(server.wait_for_messages(SENDS, Duration::from_secs(10)));
+    assert_eq!(received.len(), SENDS);
+    for i in 0..SENDS {
+        assert_eq!(received[&format!("r{i}@example.com")].data, message(i));
+    }
+    let opened = server.connections_accepted();
+    assert!((1..=MAX).contains(&opened), "{opened} connections");
+}
+
+// ----- reconnection -----
+
+fn pool_for(server: &MiniSmtpServer, tune: impl FnOnce(&mut PoolOptions)) -> Pool {
+    let mut options = PoolOptions::default();
+    options.connection = self::options();
+    options.max_connections = 1;
+    tune(&mut options);
+    Pool::new(server.addr().to_string(), options)
+}
+
+async fn send_one(pool: &Pool, i: usize) -> Result<(), Error> {
+    let to = format!("r{i}@example.com");
+    let envelope = Envelope::new("a@example.com", &[to.as_str()])?;
+    pool.send(&envelope, &message(i)).await.map(drop)
+}
+
+/// A hook that applies `action` to `verb` on a connection that already
+/// delivered a message: the server "closed the idle connection" exactly
+/// when the reused connection speaks first.
+fn on_reuse(verb: &'static str, action: HookAction) -> MiniOptions {
+    MiniOptions {
+        hook: Some(Arc::new(move |ctx| {
+            (ctx.verb == verb && ctx.messages_on_connection >= 1).then(|| action.clone())
+        })),
+        ..MiniOptions::default()
+    }
+}
+
+#[test]
+fn pool_reuses_one_connection() {
+    let server = quiet_server(MiniOptions::default());
+    let pool = pool_for(&server, |_| {});
+    runtime().block_on(async {
+        for i in 0..5 {
+            send_one(&pool, i).await.unwrap();
+        }
+    });
+    assert_eq!(server.wait_for_messages(5, Duration::from_secs(5)).len(), 5);
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+#[test]
+fn pool_replaces_a_connection_the_server_timed_out() {
+    // The server gives up on an idle client after 300 ms: it sends
+    // "421 4.4.2 timeout exceeded" and closes, as Postfix does.
+    let mut options = MiniOptions::default();
+    options.server.io_timeout = Duration::from_millis(300);
+    let server = quiet_server(options);
+    let pool = pool_for(&server, |_| {});
+    runtime().block_on(async {
+        send_one(&pool, 0).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        send_one(&pool, 1).await.unwrap();
+    });
+    assert_eq!(server.wait_for_messages(2, Duration::from_secs(5)).len(), 2);
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+#[test]
+fn pool_retries_when_the_first_command_finds_the_connection_closed() {
+    let server = quiet_server(on_reuse("MAIL", HookAction::Close));
+    let pool = pool_for(&server, |_| {});
+    runtime().block_on(async {
+        send_one(&pool, 0).await.unwrap();
+        send_one(&pool, 1).await.unwrap();
+        send_one(&pool, 2).await.unwrap();
+    });
+    let received = by_recipient(server.wait_for_messages(3, Duration::from_secs(5)));
+    assert_eq!(received.len(), 3);
+    assert_eq!(received["r1@example.com"].data, message(1));
+    assert_eq!(server.connections_accepted(), 3);
+}
+
+#[test]
+fn pool_retries_after_a_421_to_the_first_command() {
+    let close = HookAction::ReplyAndClose("421 4.4.2 mini.test closing idle connection".into());
+    let server = quiet_server(on_reuse("MAIL", close));
+    let pool = pool_for(&server, |_| {});
+    runtime().block_on(async {
+        send_one(&pool, 0).await.unwrap();
+        send_one(&pool, 1).await.unwrap();
+    });
+    assert_eq!(server.wait_for_messages(2, Duration::from_secs(5)).len(), 2);
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+#[test]
+fn pool_health_check_replaces_a_dead_connection() {
+    let server = quiet_server(on_reuse("NOOP", HookAction::Close));
+    let pool = pool_for(&server, |o| o.check_after = Duration::ZERO);
+    runtime().block_on(async {
+        send_one(&pool, 0).await.unwrap();
+        send_one(&pool, 1).await.unwrap();
+    });
+    assert_eq!(server.wait_for_messages(2, Duration::from_secs(5)).len(), 2);
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+#[test]
+fn pool_never_resends_once_mail_was_accepted() {
+    // MAIL is accepted, then the server drops the connection at RCPT: the
+    // transaction had begun, so the pool reports the failure instead of
+    // trying again.
+    let server = quiet_server(on_reuse("RCPT", HookAction::Close));
+    let pool = pool_for(&server, |_| {});
+    runtime().block_on(async {
+        send_one(&pool, 0).await.unwrap();
+        let err = send_one(&pool, 1).await.unwrap_err();
+        assert!(matches!(err, Error::Smtp(_)), "{err:?}");
+        // The broken connection was dropped; the next send opens a new one.
+        send_one(&pool, 2).await.unwrap();
+    });
+    let received = by_recipient(server.wait_for_messages(2, Duration::from_secs(5)));
+    assert!(received.contains_key("r0@example.com"));
+    assert!(received.contains_key("r2@example.com"));
+    assert!(!received.contains_key("r1@example.com"));
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+#[test]
+fn pool_does_not_retry_on_a_fresh_connection() {
+    // Every connection closes at MAIL: a fresh connection's failure is the
+    // server's answer, not a stale connection, so it is returned.
+    let server = quiet_server(MiniOptions {
+        hook: Some(Arc::new(|ctx| {
+            (ctx.verb == "MAIL").then_some(HookAction::Close)
+        })),
+        ..MiniOptions::default()
+    });
+    let pool = pool_for(&server, |_| {});
+    runtime().block_on(async {
+        assert!(send_one(&pool, 0).await.is_err());
+    });
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+#[test]
+fn cancelled_pool_send_does_not_poison_the_pool() {
+    let server = quiet_server(MiniOptions {
+        reply_delay: Duration::from_millis(50),
+        ..MiniOptions::default()
+    });
+    let pool = pool_for(&server, |_| {});
+    runtime().block_on(async {
+        let cancelled = tokio::time::timeout(Duration::from_millis(120), send_one(&pool, 0)).await;
+        assert!(cancelled.is_err(), "the send cannot finish in time");
+        // The half-used connection went away with the dropped future.
+        assert_eq!(pool.idle_connections(), 0);
+        send_one(&pool, 1).await.unwrap();
+    });
+    // Stored before the server's reply, so already there.
+    let received = by_recipient(server.messages());
+    assert!(received.contains_key("r1@example.com"));
+}
+
+#[test]
+fn pool_closes_connections_idle_past_the_idle_timeout() {
+    let server = quiet_server(MiniOptions::default());
+    let pool = pool_for(&server, |o| o.idle_timeout = Duration::from_millis(100));
+    runtime().block_on(async {
+        send_one(&pool, 0).await.unwrap();
+        send_one(&pool, 1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        send_one(&pool, 2).await.unwrap();
+    });
+    assert_eq!(server.wait_for_messages(3, Duration::from_secs(5)).len(), 3);
+    assert_eq!(server.connections_accepted(), 2);
+}
