@@ -110,8 +110,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> DataWriter<'a, S> {
     }
 
     async fn copy_inner(&mut self, reader: impl AsyncRead) -> Result<u64, Error> {
-        let reader = std::pin::pin!(reader);
-        let mut reader = reader;
+        let mut reader = std::pin::pin!(reader);
         let mut buf = vec![0; SLICE];
         let mut total = 0;
         loop {
@@ -165,7 +164,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> DataWriter<'a, S> {
                 let size = self.client.chunk_size().max(1);
                 let take = (size - self.chunk.len()).min(buf.len());
                 self.chunk.extend_from_slice(&buf[..take]);
-                if self.chunk.len() == size {
+                // Invariant: a full chunk is queued at once, so the next call
+                // always has room.
+                if self.chunk.len() >= size {
                     self.queue_chunk(false)?;
                     if let Poll::Ready(Err(e)) = self.client.poll_flush_out(cx) {
                         return Poll::Ready(Err(e));

@@ -26,6 +26,24 @@
 //! ([`Client::bdat`]), LMTP, transcripts, and a small connection [`Pool`]
 //! for sending concurrently from many tasks.
 //!
+//! # Coming from `smtp-blocking`
+//!
+//! Same types, same names, same errors; every call that talks to the server
+//! is `async`:
+//!
+//! | `smtp_blocking` | `smtp_tokio` |
+//! |---|---|
+//! | `Client::connect(addr)?`, `connect_with`, `connect_tls`, `connect_tls_with` | the same, `.await?` |
+//! | `Client::new(stream, host)?`, `with_options(stream, host, options, tls)?` over `Read + Write` | the same, `.await?`, over `AsyncRead + AsyncWrite + Unpin + Send` |
+//! | `hello`, `starttls`, `auth`, `mail`, `mail_with`, `rcpt`, `rcpt_with`, `verify`, `reset`, `noop`, `quit`, `send` | the same, `.await` |
+//! | `data()?` / `bdat()?` → `DataWriter: io::Write` | `data().await?` / `bdat().await?` → [`DataWriter`]: `AsyncWrite` |
+//! | `DataWriter::write_body`, `copy_from(impl Read)`, `finish()` | `write_body(..).await`, `copy_from(impl AsyncRead).await`, `finish().await` |
+//! | `extension(name)`, `close()` | `extension(name).await`, `close().await` (these may do I/O) |
+//! | `tls_connection_state`, `capabilities`, `session`, `set_transcript` | the same (no I/O) |
+//! | `send_mail(addr, Option<&mut dyn Auth>, ..)`, `send_mail_with` | the same with `Option<&mut (dyn Auth + Send)>`, `.await` |
+//! | `Options`, `Error`, `TlsConnectionState`, `default_tls_config`, `tls_config_with_roots`, re-exports | the same |
+//! | — | [`Pool`], [`PoolOptions`] |
+//!
 //! # Timeouts and cancellation
 //!
 //! Every wait has a limit enforced with `tokio::time`: connect, the TLS
