@@ -160,7 +160,10 @@ pub struct Client<S = TcpStream> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
     Write,
-    Read(Stage),
+    /// Waiting in `stage` for the reply after the first `replies` ones: one
+    /// deadline per reply, so a server trickling a byte at a time cannot
+    /// stretch the wait (see `smtp_proto::Client::replies_received`).
+    Read(Stage, u64),
 }
 
 /// A failed [`Client::send`], with what the pool needs to decide whether a
@@ -728,11 +731,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 .cloned()
                 .map_or(Error::Broken, Error::Smtp)));
         };
-        self.arm(Wait::Read(stage));
+        self.arm(Wait::Read(stage, self.core.replies_received()));
         let mut buf = ReadBuf::new(&mut self.read_buf);
         match Pin::new(&mut self.transport).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) => {
-                self.armed = None;
+                // The timer keeps running until a whole reply has arrived.
                 let n = buf.filled().len();
                 let result = if n == 0 {
                     self.core.handle_eof()
@@ -762,7 +765,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         }
         let limit = match wait {
             Wait::Write => self.core.write_timeout(),
-            Wait::Read(stage) => self.core.config().timeouts.for_stage(stage),
+            Wait::Read(stage, _) => self.core.config().timeouts.for_stage(stage),
         };
         let deadline = Instant::now() + limit;
         match self.timer.as_mut() {

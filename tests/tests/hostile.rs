@@ -8,7 +8,7 @@ mod hostile_common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hostile_common::{Adapter, Blocking, Op, Setup};
+use hostile_common::{Adapter, Blocking, Op, Setup, Tokio};
 use smtp_tests::{CertVariant, Script, ServerOptions, Step, TestServer, Transcript};
 
 /// Runs `ops` against a server playing `script`; checks the last outcome
@@ -701,3 +701,4 @@ macro_rules! hostile_suite {
 }
 
 hostile_suite!(blocking, Blocking);
+hostile_suite!(tokio, Tokio);

@@ -12,7 +12,7 @@ mod hostile_common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hostile_common::{Adapter, Blocking, Op, Setup};
+use hostile_common::{Adapter, Blocking, Op, Setup, Tokio};
 use smtp_tests::{Script, ServerOptions, Step, TestServer};
 
 /// Allowed growth of the peak RSS for one case. The parser holds at most a
@@ -105,4 +105,5 @@ fn cases<A: Adapter>() {
 #[test]
 fn peak_memory_stays_bounded() {
     cases::<Blocking>();
+    cases::<Tokio>();
 }

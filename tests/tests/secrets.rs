@@ -104,3 +104,48 @@ fn oauth_token_is_redacted() {
     assert_clean("Debug", &debug, &secrets);
     assert_clean("Debug of the mechanism", &format!("{auth:?}"), &secrets);
 }
+
+#[test]
+fn tokio_transcript_and_debug_are_redacted() {
+    let payload = b64(format!("\0alice\0{PASSWORD}").as_bytes());
+    let script = Script::new()
+        .greet_ehlo("client.example", &["AUTH PLAIN"])
+        .exchange(&format!("AUTH PLAIN {payload}"), "235 ok")
+        .exchange("QUIT", "221 bye");
+    let server = TestServer::start(script);
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let debug = tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let mut options = smtp_tokio::Options::default();
+            options.transcript = true;
+            let stream = tokio::net::TcpStream::connect(server.addr())
+                .await
+                .expect("connect");
+            let mut client = smtp_tokio::Client::with_options(stream, "localhost", options, false)
+                .await
+                .expect("greeting");
+            client.hello("client.example").await.expect("hello");
+            let mut auth = PlainAuth::new("", "alice", PASSWORD, "localhost");
+            client.auth(&mut auth).await.expect("auth");
+            let debug = format!("{client:?} {:?}", client.session());
+            client.quit().await.expect("quit");
+            debug
+        })
+    });
+    server.finish_one().assert_ok();
+    let log = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf-8");
+    assert!(log.contains("C: AUTH PLAIN [redacted]"), "{log}");
+    let secrets = [PASSWORD.to_string(), payload];
+    assert_clean("the tokio transcript", &log, &secrets);
+    assert_clean("Debug of the tokio client", &debug, &secrets);
+}

@@ -198,6 +198,156 @@ fn blocking_op(
     }
 }
 
+/// The tokio adapter, each case on its own current-thread runtime.
+pub struct Tokio;
+
+fn tokio_outcome(e: &smtp_tokio::Error) -> String {
+    use smtp_tokio::Error as E;
+    match e {
+        E::Smtp(e) => corpus::error_outcome(e),
+        E::Tls(e) => format!("error tls {e}"),
+        E::Timeout { stage } => format!("error timeout {stage:?}"),
+        E::Broken => "error closed".into(),
+        E::Io(e) => format!("error io {:?}", e.kind()),
+        E::Connect { source, .. } => format!("error connect {source}"),
+        other => format!("error other {other}"),
+    }
+}
+
+fn tokio_options(setup: &Setup) -> smtp_tokio::Options {
+    let mut o = smtp_tokio::Options::default();
+    o.timeouts = Timeouts::uniform(setup.timeout);
+    o.tls_config = Some(certs::client_config());
+    o.transcript = setup.transcript;
+    o
+}
+
+impl Adapter for Tokio {
+    const NAME: &'static str = "tokio";
+
+    fn run(addr: SocketAddr, setup: &Setup, ops: &[Op]) -> Vec<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let mut client: Option<smtp_tokio::Client> = None;
+            let mut out = Vec::new();
+            for op in ops {
+                out.push(
+                    tokio_op(&mut client, addr, setup, op)
+                        .await
+                        .unwrap_or_else(|e| e),
+                );
+            }
+            out
+        })
+    }
+}
+
+async fn tokio_op(
+    client: &mut Option<smtp_tokio::Client>,
+    addr: SocketAddr,
+    setup: &Setup,
+    op: &Op,
+) -> Result<String, String> {
+    let err = |e: smtp_tokio::Error| tokio_outcome(&e);
+    let ok = |_| "ok".to_string();
+    match op {
+        Op::Connect => {
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("error connect {e}"))?;
+            let c =
+                smtp_tokio::Client::with_options(stream, &setup.host, tokio_options(setup), false)
+                    .await
+                    .map_err(err)?;
+            *client = Some(c);
+            return Ok("ok".into());
+        }
+        Op::ConnectTls => {
+            let target = format!("localhost:{}", addr.port());
+            let c = smtp_tokio::Client::connect_tls_with(&target, tokio_options(setup))
+                .await
+                .map_err(err)?;
+            *client = Some(c);
+            return Ok("ok".into());
+        }
+        _ => {}
+    }
+    let Some(c) = client.as_mut() else {
+        return Err("error closed".into());
+    };
+    match op {
+        Op::Connect | Op::ConnectTls => unreachable!(),
+        Op::Hello(name) => c.hello(name).await.map(ok).map_err(err),
+        Op::StartTls => c
+            .starttls(Some(certs::client_config()))
+            .await
+            .map(ok)
+            .map_err(err),
+        Op::AuthPlain {
+            identity,
+            user,
+            password,
+        } => {
+            let mut m = smtp_proto::PlainAuth::new(identity, user, password, &setup.host);
+            c.auth(&mut m).await.map(ok).map_err(err)
+        }
+        Op::Auth(mech) => {
+            let mut m = corpus::mechanism(mech, "user", "password", &setup.host);
+            c.auth(&mut *m).await.map(ok).map_err(err)
+        }
+        Op::Mail(from) => c
+            .mail(from)
+            .await
+            .map(|r| corpus::reply_outcome(&r))
+            .map_err(err),
+        Op::Rcpt(to) => c
+            .rcpt(to)
+            .await
+            .map(|r| corpus::reply_outcome(&r))
+            .map_err(err),
+        Op::Data(body) => {
+            let mut w = c.data().await.map_err(err)?;
+            w.write_body(body).await.map_err(err)?;
+            w.finish()
+                .await
+                .map(|r| corpus::reply_outcome(&r))
+                .map_err(err)
+        }
+        Op::DataLarge(n) => {
+            let mut w = c.data().await.map_err(err)?;
+            let mut lines = Lines::new(*n);
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                let k = lines.read(&mut buf).map_err(|e| format!("error io {e}"))?;
+                if k == 0 {
+                    break;
+                }
+                w.write_body(&buf[..k]).await.map_err(err)?;
+            }
+            w.finish()
+                .await
+                .map(|r| corpus::reply_outcome(&r))
+                .map_err(err)
+        }
+        Op::Send { from, to, body } => {
+            let env = Envelope::new(from, to).map_err(|e| corpus::error_outcome(&e.into()))?;
+            c.send(&env, &body[..])
+                .await
+                .map(|r| corpus::report_outcome(&r))
+                .map_err(err)
+        }
+        Op::Verify(a) => c.verify(a).await.map(corpus::verify_outcome).map_err(err),
+        Op::Noop => c.noop().await.map(ok).map_err(err),
+        Op::Quit => match client.take() {
+            Some(c) => c.quit().await.map(ok).map_err(err),
+            None => Err("error closed".into()),
+        },
+    }
+}
+
 /// A message of `len` bytes of 78-character lines, generated on the fly.
 pub struct Lines {
     left: usize,
