@@ -357,57 +357,45 @@ struct Session {
 impl Session {
     fn new(mut args: Args, mut io: Io) -> Result<Self, Failure> {
         let demo = args.server.is_none();
+        let from = match args.from.take() {
+            Some(from) => from,
+            None if demo => "sender@example.com".to_owned(),
+            None => return Err(Failure::usage("--from ADDR is required with --server")),
+        };
+        let to = match std::mem::take(&mut args.to) {
+            to if !to.is_empty() => to,
+            _ if demo => vec!["recipient@example.com".to_owned()],
+            _ => return Err(Failure::usage("--to ADDR is required with --server")),
+        };
+        // The demo authenticates (PLAIN as "demo" with a random password
+        // unless told otherwise); a real server only with --auth.
         let mechanism = match (args.auth, &args.user) {
             (Some(m), _) => Some(m),
-            (None, Some(_)) if demo => Some(Mechanism::Plain),
+            (None, _) if demo => Some(Mechanism::Plain),
             (None, Some(_)) => return Err(Failure::usage("--user needs --auth MECH")),
-            (None, None) if demo => Some(Mechanism::Plain),
             (None, None) => None,
         };
         let auth = match mechanism {
             None => None,
             Some(m) => {
-                let user = match (&args.user, demo) {
-                    (Some(u), _) => u.clone(),
-                    (None, true) => "demo".to_owned(),
-                    (None, false) => return Err(Failure::usage("--auth needs --user")),
-                };
-                let password = if demo && args.user.is_none() {
-                    demo_password()
-                } else {
-                    password(&args, &mut io, &user)?
+                let (user, password) = match &args.user {
+                    Some(user) => (user.clone(), password(&args, &mut io, user)?),
+                    None if demo => ("demo".to_owned(), demo_password()),
+                    None => return Err(Failure::usage("--auth needs --user")),
                 };
                 Some((m, user, password))
             }
         };
-        let (from, to) = match (args.from.take(), std::mem::take(&mut args.to)) {
-            (Some(from), to) if !to.is_empty() => (from, to),
-            (None, to) if demo && to.is_empty() => (
-                "sender@example.com".to_owned(),
-                vec!["recipient@example.com".to_owned()],
-            ),
-            (from, to) if demo => (
-                from.unwrap_or_else(|| "sender@example.com".to_owned()),
-                if to.is_empty() {
-                    vec!["recipient@example.com".to_owned()]
-                } else {
-                    to
-                },
-            ),
-            (None, _) => return Err(Failure::usage("--from ADDR is required with --server")),
-            (Some(_), _) => return Err(Failure::usage("--to ADDR is required with --server")),
-        };
-        let embedded = demo.then(|| {
-            let (mech, user, pass) = match &auth {
-                Some((m, u, p)) => (Some(m.name()), u.as_str(), p.as_str()),
-                None => (None, "", ""),
-            };
-            Embedded::start(args.tls, args.lmtp, mech, user, pass)
-        });
-        let server = match (&embedded, &args.server) {
-            (Some(e), _) => e.addr.clone(),
-            (None, Some(s)) => s.clone(),
-            (None, None) => unreachable!("demo mode when no --server"),
+        let (server, embedded) = match args.server.clone() {
+            Some(server) => (server, None),
+            None => {
+                let (mech, user, pass) = match &auth {
+                    Some((m, u, p)) => (Some(m.name()), u.as_str(), p.as_str()),
+                    None => (None, "", ""),
+                };
+                let embedded = Embedded::start(args.tls, args.lmtp, mech, user, pass);
+                (embedded.addr.clone(), Some(embedded))
+            }
         };
         Ok(Self {
             args,
