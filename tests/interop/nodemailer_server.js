@@ -42,7 +42,8 @@ function parseArgs(argv) {
         name: 'nodemailer.localhost'
     };
     const valued = { '--port': 'port', '--cert': 'cert', '--key': 'key', '--spool': 'spool', '--user': 'user',
-        '--password': 'password', '--size': 'size', '--host': 'host', '--name': 'name' };
+        '--password': 'password', '--size': 'size', '--host': 'host', '--name': 'name',
+        '--socket-timeout': 'socketTimeout' };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (valued[a]) {
@@ -63,6 +64,7 @@ function parseArgs(argv) {
     }
     opts.port = Number(opts.port);
     opts.size = Number(opts.size);
+    if (opts.socketTimeout !== undefined) opts.socketTimeout = Number(opts.socketTimeout);
     return opts;
 }
 
@@ -119,6 +121,9 @@ const server = new SMTPServer({
     hideREQUIRETLS: false,
     logger: opts.verbose,
     disableReverseLookup: true,
+    // --socket-timeout MS: close a connection idle that long with
+    // "421 Timeout - closing connection" (default: smtp-server's 60 s).
+    ...(opts.socketTimeout !== undefined ? { socketTimeout: opts.socketTimeout } : {}),
 
     onAuth(auth, session, callback) {
         const userOk = auth.username === opts.user;

@@ -13,7 +13,7 @@
 #
 # Optional environment: SMTP_USER, SMTP_PASSWORD, SMTP_SIZE_LIMIT (bytes),
 # INTEROP_SERVERS (space separated subset of: aiosmtpd nodemailer
-# nodemailer_tls nodemailer_lmtp sink sink_lmtp sink_faults postfix;
+# nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix;
 # default all).
 set -euo pipefail
 
@@ -26,7 +26,7 @@ chmod 755 "$STATE"
 SMTP_USER="${SMTP_USER:-interop-user}"
 SMTP_PASSWORD="${SMTP_PASSWORD:-interop-Pa55word}"
 SMTP_SIZE_LIMIT="${SMTP_SIZE_LIMIT:-10485760}"
-SERVERS="${INTEROP_SERVERS:-aiosmtpd nodemailer nodemailer_tls nodemailer_lmtp sink sink_lmtp sink_faults postfix}"
+SERVERS="${INTEROP_SERVERS:-aiosmtpd nodemailer nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix}"
 PY="$HERE/venv/bin/python"
 LOGS="$STATE/logs"
 
@@ -248,6 +248,16 @@ if want nodemailer_lmtp; then
     envline SMTP_NODEMAILER_LMTP_SPOOL "$sp"
 fi
 
+if want nodemailer_idle; then
+    next_port; p=$PORT
+    sp="$STATE/spool/nodemailer_idle"; mkdir -p "$sp"
+    start_bg nodemailer_idle "$p" node "$HERE/nodemailer_server.js" --socket-timeout 1000 --port "$p" --cert "$CERT" --key "$KEY" \
+        --spool "$sp" --user "$SMTP_USER" --password "$SMTP_PASSWORD" --size "$SMTP_SIZE_LIMIT"
+    envcomment "nodemailer smtp-server $NODE_VER like SMTP_NODEMAILER, but a connection idle for 1 s gets '421 Timeout - closing connection' and is closed (for pool reconnection tests)"
+    envline SMTP_NODEMAILER_IDLE "127.0.0.1:$p"
+    envline SMTP_NODEMAILER_IDLE_SPOOL "$sp"
+fi
+
 # ------------------------------------------------------------- smtp-sink --
 # smtp-sink drops privileges to "nobody" (-u nobody is mandatory as root), so
 # its dump directory must be writable by nobody.
@@ -283,6 +293,7 @@ if want sink_faults; then
         "SMTP_SINK_DOT_DROP|-q .|354, then the connection is closed without any reply after the final '.'"
         "SMTP_SINK_EHLO_5XX|-f EHLO -B '500 5.5.1 Error: command not recognized (smtp-sink -f EHLO)'|EHLO -> 500 5.5.1 (HELO works)"
         "SMTP_SINK_SLOW|-w 30|30 s delay before the 354 reply to DATA (for client timeouts)"
+        "SMTP_SINK_IDLE|-t 1|a connection idle for 1 s is closed without a reply (for pool reconnection tests)"
     )
     for entry in "${FAULTS[@]}"; do
         IFS='|' read -r var opts desc <<<"$entry"
