@@ -433,7 +433,9 @@ fn step_by_step(a: &dyn Adapter, kind: Kind, piece: usize) {
     let o = opts(&srv, env);
     let mut s = open(a, &srv, env, &o);
     let caps = s.capabilities().expect("caps");
-    let msg = interop_common::corpus::message("dot_bare_lf_smuggle").bytes;
+    let msg = interop_common::corpus::message("dot_bare_lf_smuggle")
+        .bytes
+        .clone();
     let from = sender("step");
     let to = rcpt(&format!("step{piece}"));
     s.mail(&from, MailParams::default()).expect("MAIL");
@@ -442,7 +444,7 @@ fn step_by_step(a: &dyn Adapter, kind: Kind, piece: usize) {
     assert!(reply.is_positive_completion(), "{reply:?}");
     let mut sent = vec![(to, msg)];
     if caps.chunking() {
-        let msg = interop_common::corpus::message("one_mib").bytes;
+        let msg = interop_common::corpus::message("one_mib").bytes.clone();
         let to = rcpt(&format!("stepbdat{piece}"));
         s.mail(&from, MailParams::default()).expect("MAIL");
         s.rcpt(&to, RcptParams::default()).expect("RCPT");
@@ -1094,5 +1096,136 @@ mod faults {
             assert!(started.elapsed() < std::time::Duration::from_secs(10));
             s.close();
         }
+    }
+}
+
+// ===================================================================
+// smtp-tokio's pool (tokio only: the blocking adapter has no pool)
+// ===================================================================
+
+mod tokio_pool {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use interop_common::adapters::{runtime, tokio_options};
+
+    /// Collects the `smtp::transcript` lines `tracing` emits on this thread.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        /// How many connections the pool opened: one greeting each.
+        fn greetings(&self) -> usize {
+            let text = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            String::from_utf8_lossy(&text)
+                .lines()
+                .filter(|l| l.contains("S: 220 ") && !l.contains("TLS"))
+                .count()
+        }
+    }
+
+    /// Sends a message through the pool, lets the server close the idle
+    /// connection (`SMTP_NODEMAILER_IDLE`: `421` then close after 1 s;
+    /// `SMTP_SINK_IDLE`: silent close after 1 s), and sends again: the pool
+    /// must notice and reconnect, and both messages must arrive.
+    fn reconnect_after_idle_close(kind: Kind, check_after: Duration) {
+        let (srv, env) = server!(kind);
+        let mut opts = opts(&srv, env);
+        if !kind.starttls() {
+            opts.tls_policy = smtp_proto::TlsPolicy::Opportunistic;
+        }
+        let mut connection = tokio_options(&opts);
+        connection.transcript = true;
+        let mut po = smtp_tokio::PoolOptions::default();
+        po.connection = connection;
+        po.max_connections = 1;
+        po.check_after = check_after;
+        po.idle_timeout = Duration::from_secs(60);
+        if !kind.mechanisms().is_empty() {
+            po = po.with_auth(smtp_proto::PlainAuth::new(
+                "",
+                &env.user,
+                &env.password,
+                srv.host(),
+            ));
+        }
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer({
+                let c = captured.clone();
+                move || c.clone()
+            })
+            .finish();
+        let from = sender("pool");
+        let msgs: Vec<(String, Vec<u8>)> = (0..4)
+            .map(|i| {
+                (
+                    rcpt(&format!("pool{i}")),
+                    short_message(&format!("pool {i}")),
+                )
+            })
+            .collect();
+        tracing::subscriber::with_default(subscriber, || {
+            let rt = runtime();
+            rt.block_on(async {
+                let pool = smtp_tokio::Pool::new(srv.addr.clone(), po);
+                let send = async |i: usize| {
+                    let (to, msg) = &msgs[i];
+                    let envelope = Envelope::new(&from, &[to]).expect("envelope");
+                    pool.send(&envelope, msg)
+                        .await
+                        .unwrap_or_else(|e| panic!("pool send {i}: {e}"))
+                };
+                // Two sends back to back share one connection.
+                send(0).await;
+                send(1).await;
+                assert_eq!(pool.idle_connections(), 1);
+                assert_eq!(captured.greetings(), 1, "reused while fresh");
+                // The server drops the idle connection after 1 s.
+                tokio::time::sleep(Duration::from_millis(1600)).await;
+                send(2).await;
+                assert_eq!(captured.greetings(), 2, "reconnected after the close");
+                send(3).await;
+                assert_eq!(captured.greetings(), 2, "the new connection is reused");
+                pool.close().await;
+            });
+        });
+        for (to, msg) in &msgs {
+            if srv.spool.is_some() {
+                assert_stored(&srv, to, &from, &[to], msg);
+            }
+        }
+    }
+
+    #[test]
+    fn reconnect_after_421_idle_close() {
+        reconnect_after_idle_close(Kind::NodemailerIdle, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn reconnect_after_421_idle_close_noop_check() {
+        reconnect_after_idle_close(Kind::NodemailerIdle, Duration::ZERO);
+    }
+
+    #[test]
+    fn reconnect_after_silent_idle_close() {
+        reconnect_after_idle_close(Kind::SinkFault("SMTP_SINK_IDLE"), Duration::from_secs(5));
     }
 }

@@ -388,47 +388,214 @@ impl Session for BlockingSession {
 }
 
 // ===================================================================
-// smtp-tokio
-//
-// >>> TOKIO ADAPTER GOES HERE <<<
-// When smtp-tokio has `Client` and `send_mail_with`, implement `Adapter`
-// and `Session` for it exactly like the blocking ones above, each method
-// being `self.rt.block_on(self.client.method(..))` on a current-thread
-// runtime owned by the session, then remove the `#[ignore]` on the
-// `tokio` test in the `interop!` macro (interop_common/mod.rs).
+// smtp-tokio: the same calls, each driven by `block_on` on a
+// current-thread runtime owned by the session.
 // ===================================================================
 
-/// `smtp-tokio` (not implemented yet; see above).
+/// `smtp-tokio`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tokio;
+
+/// The tokio adapter's options for `opts`.
+pub(crate) fn tokio_options(opts: &Opts) -> smtp_tokio::Options {
+    let mut o = smtp_tokio::Options::default();
+    o.pipelining = opts.pipelining;
+    o.prefer_chunking = opts.prefer_chunking;
+    o.lmtp = opts.lmtp;
+    o.timeouts = opts.timeouts.clone();
+    o.local_name = smtp_proto::Domain::new(opts.local_name.as_str()).expect("local name");
+    o.tls_config = Some(opts.tls.clone());
+    o.tls_policy = opts.tls_policy;
+    o
+}
+
+/// The tokio adapter's error mapped like the blocking one's.
+pub(crate) fn tokio_err(e: smtp_tokio::Error) -> AdapterError {
+    use smtp_tokio::Error as E;
+    match e {
+        E::Smtp(e) => AdapterError::Smtp(e),
+        E::Io(e) => AdapterError::Io(format!("{:?}: {e}", e.kind())),
+        E::Tls(e) => AdapterError::Tls(e.to_string()),
+        E::Timeout { stage } => AdapterError::Timeout(stage),
+        E::Connect { addr, source } => AdapterError::Connect(format!("{addr}: {source}")),
+        E::Broken => AdapterError::Broken,
+        other => AdapterError::Other(other.to_string()),
+    }
+}
+
+/// A current-thread runtime for one session.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+struct TokioSession {
+    // Declared before `rt`: the client (its socket) is dropped first.
+    client: Option<smtp_tokio::Client>,
+    rt: tokio::runtime::Runtime,
+    transcript: Transcript,
+    tls: Arc<ClientConfig>,
+}
+
+impl TokioSession {
+    fn new(mut client: smtp_tokio::Client, rt: tokio::runtime::Runtime, opts: &Opts) -> Self {
+        let transcript = Transcript::default();
+        client.set_transcript(Some(Box::new(transcript.sink())));
+        Self {
+            client: Some(client),
+            rt,
+            transcript,
+            tls: opts.tls.clone(),
+        }
+    }
+
+    /// Runs `f` on the client inside the session's runtime.
+    fn run<T>(
+        &mut self,
+        f: impl AsyncFnOnce(&mut smtp_tokio::Client) -> Result<T, smtp_tokio::Error>,
+    ) -> Res<T> {
+        let client = self.client.as_mut().expect("session open");
+        self.rt.block_on(f(client)).map_err(tokio_err)
+    }
+}
+
+impl Drop for TokioSession {
+    fn drop(&mut self) {
+        self.transcript.dump_if_panicking("tokio");
+        // Drop the client inside the runtime's context.
+        let _guard = self.rt.enter();
+        self.client.take();
+    }
+}
 
 impl Adapter for Tokio {
     fn name(&self) -> &'static str {
         "tokio"
     }
 
-    fn connect(&self, _addr: &str, _opts: &Opts) -> Res<Box<dyn Session>> {
-        Err(AdapterError::Other(
-            "smtp-tokio adapter not implemented yet".into(),
-        ))
+    fn connect(&self, addr: &str, opts: &Opts) -> Res<Box<dyn Session>> {
+        let rt = runtime();
+        let client = rt
+            .block_on(smtp_tokio::Client::connect_with(addr, tokio_options(opts)))
+            .map_err(tokio_err)?;
+        Ok(Box::new(TokioSession::new(client, rt, opts)))
     }
 
-    fn connect_tls(&self, _addr: &str, _opts: &Opts) -> Res<Box<dyn Session>> {
-        Err(AdapterError::Other(
-            "smtp-tokio adapter not implemented yet".into(),
-        ))
+    fn connect_tls(&self, addr: &str, opts: &Opts) -> Res<Box<dyn Session>> {
+        let rt = runtime();
+        let client = rt
+            .block_on(smtp_tokio::Client::connect_tls_with(
+                addr,
+                tokio_options(opts),
+            ))
+            .map_err(tokio_err)?;
+        Ok(Box::new(TokioSession::new(client, rt, opts)))
     }
 
     fn send_mail(
         &self,
-        _addr: &str,
-        _opts: &Opts,
-        _creds: Option<&Creds>,
-        _envelope: &Envelope,
-        _message: &[u8],
+        addr: &str,
+        opts: &Opts,
+        creds: Option<&Creds>,
+        envelope: &Envelope,
+        message: &[u8],
     ) -> Res<SendReport> {
-        Err(AdapterError::Other(
-            "smtp-tokio adapter not implemented yet".into(),
-        ))
+        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+        let mut mech = creds.map(|c| c.mech.build(&c.user, &c.secret, host));
+        let auth = mech
+            .as_mut()
+            .map(|m| &mut **m as &mut (dyn smtp_proto::Auth + Send));
+        runtime()
+            .block_on(smtp_tokio::send_mail_with(
+                addr,
+                &tokio_options(opts),
+                auth,
+                envelope,
+                message,
+            ))
+            .map_err(tokio_err)
+    }
+}
+
+impl Session for TokioSession {
+    fn hello(&mut self, name: &str) -> Res<()> {
+        self.run(async |c| c.hello(name).await)
+    }
+
+    fn starttls(&mut self) -> Res<()> {
+        let tls = self.tls.clone();
+        self.run(async |c| c.starttls(Some(tls)).await)
+    }
+
+    fn tls_active(&self) -> bool {
+        self.client
+            .as_ref()
+            .is_some_and(|c| c.tls_connection_state().is_some())
+    }
+
+    fn auth(&mut self, creds: &Creds, host: &str) -> Res<()> {
+        let mut mech = creds.mech.build(&creds.user, &creds.secret, host);
+        self.run(async |c| c.auth(&mut *mech).await)
+    }
+
+    fn capabilities(&self) -> Option<Capabilities> {
+        self.client.as_ref()?.capabilities().cloned()
+    }
+
+    fn mail(&mut self, from: &str, params: MailParams) -> Res<Reply> {
+        self.run(async |c| c.mail_with(from, params).await)
+    }
+
+    fn rcpt(&mut self, to: &str, params: RcptParams) -> Res<Reply> {
+        self.run(async |c| c.rcpt_with(to, params).await)
+    }
+
+    fn data(&mut self, body: &[u8], piece: usize) -> Res<Reply> {
+        self.run(async |c| {
+            let mut w = c.data().await?;
+            for p in body.chunks(piece.max(1)) {
+                w.write_body(p).await?;
+            }
+            w.finish().await
+        })
+    }
+
+    fn bdat(&mut self, body: &[u8], piece: usize) -> Res<Reply> {
+        self.run(async |c| {
+            let mut w = c.bdat().await?;
+            for p in body.chunks(piece.max(1)) {
+                w.write_body(p).await?;
+            }
+            w.finish().await
+        })
+    }
+
+    fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Res<SendReport> {
+        self.run(async |c| c.send(envelope, message).await)
+    }
+
+    fn reset(&mut self) -> Res<()> {
+        self.run(async |c| c.reset().await)
+    }
+
+    fn noop(&mut self) -> Res<()> {
+        self.run(async |c| c.noop().await)
+    }
+
+    fn quit(mut self: Box<Self>) -> Res<()> {
+        let client = self.client.take().expect("session open");
+        self.rt.block_on(client.quit()).map_err(tokio_err)
+    }
+
+    fn close(mut self: Box<Self>) {
+        if let Some(c) = self.client.take() {
+            self.rt.block_on(c.close());
+        }
+    }
+
+    fn transcript(&self) -> Vec<String> {
+        self.transcript.lines()
     }
 }

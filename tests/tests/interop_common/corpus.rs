@@ -1,6 +1,9 @@
 //! The message corpus: every message the interop tests deliver byte for
 //! byte, by name.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 /// A message of the corpus.
 #[derive(Debug, Clone)]
 pub(crate) struct Message {
@@ -112,8 +115,24 @@ pub(crate) fn big(subject: &str, size: usize, seed: u64) -> Vec<u8> {
     m
 }
 
-/// The message called `name`.
-pub(crate) fn message(name: &'static str) -> Message {
+/// The message called `name`, generated once per process (the big ones
+/// take a while in a debug build).
+pub(crate) fn message(name: &'static str) -> Arc<Message> {
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, Arc<Message>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(m) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+        return m.clone();
+    }
+    let m = Arc::new(generate(name));
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(name)
+        .or_insert(m)
+        .clone()
+}
+
+fn generate(name: &'static str) -> Message {
     let mut utf8_header = false;
     let mut utf8_envelope = false;
     let bytes = match name {

@@ -39,10 +39,7 @@ macro_rules! interop {
                 case(&$crate::interop_common::adapters::Blocking)
             }
 
-            // >>> Remove this `#[ignore]` when the tokio adapter is
-            // implemented in interop_common/adapters.rs. <<<
             #[test]
-            #[ignore = "smtp-tokio adapter not implemented yet"]
             fn tokio() {
                 case(&$crate::interop_common::adapters::Tokio)
             }

@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     NodemailerTls,
     /// nodemailer smtp-server speaking LMTP.
     NodemailerLmtp,
+    /// nodemailer smtp-server closing connections idle for 1 s (with 421).
+    NodemailerIdle,
     /// The private Postfix smtpd.
     Postfix,
     /// Postfix smtp-sink (SMTP), with dump files.
@@ -43,6 +45,7 @@ impl Kind {
             Kind::Nodemailer => "SMTP_NODEMAILER",
             Kind::NodemailerTls => "SMTP_NODEMAILER_TLS",
             Kind::NodemailerLmtp => "SMTP_NODEMAILER_LMTP",
+            Kind::NodemailerIdle => "SMTP_NODEMAILER_IDLE",
             Kind::Postfix => "SMTP_POSTFIX",
             Kind::Sink => "SMTP_SINK",
             Kind::SinkLmtp => "SMTP_SINK_LMTP",
@@ -57,6 +60,7 @@ impl Kind {
             Kind::Nodemailer => "SMTP_NODEMAILER_SPOOL",
             Kind::NodemailerTls => "SMTP_NODEMAILER_TLS_SPOOL",
             Kind::NodemailerLmtp => "SMTP_NODEMAILER_LMTP_SPOOL",
+            Kind::NodemailerIdle => "SMTP_NODEMAILER_IDLE_SPOOL",
             Kind::Postfix => "SMTP_POSTFIX_SPOOL",
             Kind::Sink => "SMTP_SINK_SPOOL",
             Kind::SinkLmtp => "SMTP_SINK_LMTP_SPOOL",
@@ -68,7 +72,11 @@ impl Kind {
     pub(crate) fn starttls(self) -> bool {
         matches!(
             self,
-            Kind::Aiosmtpd | Kind::Nodemailer | Kind::NodemailerLmtp | Kind::Postfix
+            Kind::Aiosmtpd
+                | Kind::Nodemailer
+                | Kind::NodemailerLmtp
+                | Kind::NodemailerIdle
+                | Kind::Postfix
         )
     }
 
@@ -87,9 +95,10 @@ impl Kind {
     pub(crate) fn mechanisms(self) -> &'static [Mech] {
         match self {
             Kind::Aiosmtpd => &[Mech::Plain, Mech::Login],
-            Kind::Nodemailer | Kind::NodemailerTls | Kind::NodemailerLmtp => {
-                &[Mech::Plain, Mech::Login, Mech::CramMd5, Mech::XOAuth2]
-            }
+            Kind::Nodemailer
+            | Kind::NodemailerTls
+            | Kind::NodemailerLmtp
+            | Kind::NodemailerIdle => &[Mech::Plain, Mech::Login, Mech::CramMd5, Mech::XOAuth2],
             Kind::Postfix => &[Mech::Plain, Mech::Login, Mech::CramMd5],
             Kind::Sink | Kind::SinkLmtp | Kind::SinkFault(_) => &[],
         }
@@ -196,21 +205,31 @@ pub(crate) fn required() -> bool {
 }
 
 fn missing(what: &str, test: &str) {
+    use std::io::Write;
     if required() {
         panic!(
             "{what} is not set, but SMTP_INTEROP=required: the interop server is missing \
              (tests/interop/start-servers.sh STATE_DIR writes STATE_DIR/env)"
         );
     }
-    eprintln!(
-        "\n\
-         ************************************************************************\n\
-         *** SKIPPED interop test {test}: {what} is not set.\n\
-         *** Start the servers: tests/interop/install.sh; \
-         tests/interop/start-servers.sh DIR;\n\
-         *** set -a; . DIR/env; set +a  (CI sets SMTP_INTEROP=required)\n\
-         ************************************************************************\n"
-    );
+    // Straight to the process's stderr: libtest captures `eprintln!` of
+    // passing tests, and a skip must not go unnoticed.
+    static BANNER: std::sync::Once = std::sync::Once::new();
+    let mut err = std::io::stderr().lock();
+    BANNER.call_once(|| {
+        let _ = writeln!(
+            err,
+            "\n\
+             ************************************************************************\n\
+             *** INTEROP SERVERS MISSING: interop tests are SKIPPED, not run.\n\
+             *** Start them: tests/interop/install.sh; \
+             tests/interop/start-servers.sh DIR;\n\
+             *** set -a; . DIR/env; set +a   (CI sets SMTP_INTEROP=required,\n\
+             *** which turns every skip into a failure)\n\
+             ************************************************************************"
+        );
+    });
+    let _ = writeln!(err, "*** SKIPPED interop test {test}: {what} is not set");
 }
 
 fn var(name: &str) -> Option<String> {
