@@ -1,0 +1,633 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus: fuzz/seeds/<target>/<name>.
+
+Real replies from real servers (Postfix, Gmail, Exchange Online as seen in
+the field), the RFC 5321 Appendix D, RFC 2920 and RFC 4954 examples, and the
+hazards the core defends against. Each seed starts with the header its
+target expects (see fuzz/src/*.rs). Run from anywhere; it rewrites the
+files, so a diff shows what changed.
+"""
+import base64
+import os
+import shutil
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def crlf(*lines):
+    return "".join(l + "\r\n" for l in lines).encode()
+
+
+POSTFIX_GREETING = "220 mx.example.com ESMTP Postfix (Debian/GNU)"
+POSTFIX_EHLO = [
+    "250-mx.example.com",
+    "250-PIPELINING",
+    "250-SIZE 10240000",
+    "250-VRFY",
+    "250-ETRN",
+    "250-STARTTLS",
+    "250-AUTH PLAIN LOGIN",
+    "250-AUTH=PLAIN LOGIN",
+    "250-ENHANCEDSTATUSCODES",
+    "250-8BITMIME",
+    "250-DSN",
+    "250-SMTPUTF8",
+    "250 CHUNKING",
+]
+GMAIL_GREETING = "220 smtp.gmail.com ESMTP d9443c01a7336-21f0a5e0c0asm1234567pjb.1 - gsmtp"
+GMAIL_EHLO = [
+    "250-smtp.gmail.com at your service, [203.0.113.5]",
+    "250-SIZE 35882577",
+    "250-8BITMIME",
+    "250-STARTTLS",
+    "250-ENHANCEDSTATUSCODES",
+    "250-PIPELINING",
+    "250-CHUNKING",
+    "250 SMTPUTF8",
+]
+GMAIL_EHLO_TLS = [
+    "250-smtp.gmail.com at your service, [203.0.113.5]",
+    "250-SIZE 35882577",
+    "250-8BITMIME",
+    "250-AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH",
+    "250-ENHANCEDSTATUSCODES",
+    "250-PIPELINING",
+    "250-CHUNKING",
+    "250 SMTPUTF8",
+]
+EXCHANGE_HOST = "BN8NAM12FT004.mail.protection.outlook.com"
+EXCHANGE_GREETING = (
+    f"220 {EXCHANGE_HOST} Microsoft ESMTP MAIL Service ready at "
+    "Sat, 28 Nov 2026 18:00:00 +0000 08DD0A1B2C3D4E5F"
+)
+EXCHANGE_EHLO = [
+    f"250-{EXCHANGE_HOST} Hello [203.0.113.5]",
+    "250-SIZE 157286400",
+    "250-PIPELINING",
+    "250-DSN",
+    "250-ENHANCEDSTATUSCODES",
+    "250-STARTTLS",
+    "250-8BITMIME",
+    "250-BINARYMIME",
+    "250-CHUNKING",
+    "250 SMTPUTF8",
+]
+EXCHANGE_EHLO_TLS = [
+    f"250-{EXCHANGE_HOST} Hello [203.0.113.5]",
+    "250-SIZE 157286400",
+    "250-PIPELINING",
+    "250-DSN",
+    "250-ENHANCEDSTATUSCODES",
+    "250-AUTH LOGIN XOAUTH2",
+    "250-8BITMIME",
+    "250-BINARYMIME",
+    "250-CHUNKING",
+    "250 SMTPUTF8",
+]
+RFC5321_D1 = [
+    "220 foo.com Simple Mail Transfer Service Ready",
+    "250-foo.com greets bar.com",
+    "250-8BITMIME",
+    "250-SIZE",
+    "250-DSN",
+    "250 HELP",
+    "250 OK",
+    "250 OK",
+    "550 No such user here",
+    "250 OK",
+    "354 Start mail input; end with <CRLF>.<CRLF>",
+    "250 OK",
+    "221 foo.com Service closing transmission channel",
+]
+RFC2920 = [
+    "220 innosoft.com SMTP service ready",
+    "250-innosoft.com",
+    "250 PIPELINING",
+    "250 Sender <walter@cnri.reston.va.us> OK",
+    "250 Recipient <dfrank@cnri.reston.va.us> OK",
+    "250 Recipient <jdoe@cnri.reston.va.us> OK",
+    '354 Enter mail, end with line containing only "."',
+    "250 Message accepted for delivery",
+]
+XOAUTH2_ERROR = base64.b64encode(
+    b'{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}'
+).decode()
+CRAM_CHALLENGE = base64.b64encode(b"<1896.697170952@postoffice.reston.mci.net>").decode()
+
+seeds = {t: {} for t in ["reply", "ehlo", "client_session", "dot_stuff", "commands", "auth"]}
+
+# ---- reply: [limits, chunk sizes x4] + server bytes -------------------------
+def reply_seed(name, data, limits=0x00, sizes=(0, 0, 0, 0)):
+    seeds["reply"][name] = bytes([limits, *sizes]) + data
+
+
+reply_seed("rfc5321_d1", crlf(*RFC5321_D1))
+reply_seed("rfc5321_d1_split", crlf(*RFC5321_D1), 0x80, (7, 1, 30, 3))
+reply_seed("postfix_ehlo", crlf(POSTFIX_GREETING, *POSTFIX_EHLO), 0x80, (13, 0, 0, 0))
+reply_seed("gmail_ehlo", crlf(GMAIL_GREETING, *GMAIL_EHLO, *GMAIL_EHLO_TLS), 0x80, (1, 1, 1, 1))
+reply_seed("exchange_ehlo", crlf(EXCHANGE_GREETING, *EXCHANGE_EHLO), 0x00, (64, 2, 5, 0))
+reply_seed("rfc2920", crlf(*RFC2920))
+reply_seed(
+    "rfc4954_auth",
+    crlf(
+        "334 ",
+        "334 VXNlcm5hbWU6",
+        "334 UGFzc3dvcmQ6",
+        "235 2.7.0 Authentication successful",
+        "535 5.7.8 Authentication credentials invalid",
+        "454 4.7.0 Temporary authentication failure",
+        "538 5.7.11 Encryption required for requested authentication mechanism",
+        "534 5.7.9 Authentication mechanism is too weak",
+        "432 4.7.12 A password transition is needed",
+        "334 " + CRAM_CHALLENGE,
+        "334 " + XOAUTH2_ERROR,
+    ),
+    0x80,
+)
+reply_seed(
+    "postfix_errors",
+    crlf(
+        "550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in local recipient table",
+        "421 4.7.0 mx.example.com Error: too many connections from 203.0.113.5",
+        "451 4.3.0 Error: queue file write error",
+        "554 5.7.1 Service unavailable; Client host [203.0.113.5] blocked using zen.spamhaus.org",
+        "452 4.5.3 Error: too many recipients",
+        "503 5.5.1 Error: nested MAIL command",
+        "500 5.5.2 Error: bad syntax",
+    ),
+    0x80,
+    (3, 9, 27, 81),
+)
+reply_seed(
+    "gmail_errors",
+    crlf(
+        "550-5.7.26 This mail has been blocked because the sender is unauthenticated.",
+        "550-5.7.26 Gmail requires all senders to authenticate with either SPF or DKIM.",
+        "550-5.7.26 ",
+        "550 5.7.26  https://support.google.com/mail/answer/81126 - gsmtp",
+        "421-4.7.0 Try again later, closing connection. (EHLO)",
+        "421 4.7.0  https://support.google.com/mail/?p=ReverseDnsError - gsmtp",
+    ),
+    0x80,
+)
+reply_seed("bare_lf_and_codes", b"250-a\n250\r\n354\n220-x\r\n220-\r\n220 y\r\n")
+reply_seed("utf8_and_latin1", "250 caf\u00e9 \u2603\r\n".encode() + b"250 caf\xe9\r\n")
+reply_seed("small_limits", crlf(*POSTFIX_EHLO), 0x5f, (5, 0, 0, 0))
+reply_seed("small_limits_long_line", b"250 " + b"x" * 200 + b"\r\n", 0x48, (1, 2, 3, 4))
+reply_seed("errors", b"250-a\r\n251 b\r\n", 0x00)
+reply_seed("nul", b"250 a\x00b\r\n")
+reply_seed("bare_cr", b"250 a\rb\r\n")
+reply_seed("bad_code", b"099 x\r\n600 x\r\n2x0 x\r\n")
+reply_seed("many_lines", crlf(*(["250-x"] * 140 + ["250 y"])))
+
+# ---- ehlo: the reply's lines (text after the code) --------------------------
+def ehlo_seed(name, lines):
+    seeds["ehlo"][name] = "\r\n".join(l[4:] for l in lines).encode()
+
+
+ehlo_seed("postfix", POSTFIX_EHLO)
+ehlo_seed("gmail", GMAIL_EHLO)
+ehlo_seed("gmail_tls", GMAIL_EHLO_TLS)
+ehlo_seed("exchange", EXCHANGE_EHLO)
+ehlo_seed("exchange_tls", EXCHANGE_EHLO_TLS)
+ehlo_seed("rfc5321_d1", RFC5321_D1[1:6])
+ehlo_seed(
+    "oddities",
+    [
+        "250-mx",
+        "250-auth=LOGIN PLAIN",
+        "250-AUTH PLAIN login CRAM-MD5",
+        "250-size",
+        "250--BAD",
+        "250-",
+        "250-X_Y 1",
+        "250-SIZE 0",
+        "250-DELIVERBY 240",
+        "250-MT-PRIORITY MIXER",
+        "250-REQUIRETLS",
+        "250-AUTH\tPLAIN",
+        "250 SIZE 99999999999999999999999",
+    ],
+)
+seeds["ehlo"]["lf_only"] = b"mx.example.com hi\nPIPELINING\nAUTH=\nAUTH= PLAIN\n8bitmime\nSMTPUTF8 "
+seeds["ehlo"]["unicode"] = "m\u00fc.example gr\u00fc\u00df\u00e9\r\nAUTH \u00c4UTH PLAIN\u00a0LOGIN\r\nSIZE \u0661\u0662".encode()
+
+# ---- client_session: 8-byte header + server bytes ---------------------------
+def session_seed(name, h, lines, raw=None):
+    if len(h) == 8:
+        h = h + [0]
+    assert len(h) == 9
+    seeds["client_session"][name] = bytes(h) + (raw if raw is not None else crlf(*lines))
+
+
+OK_TXN = ["250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>", "250 2.0.0 Ok: queued as 4ZxY1k2abc"]
+session_seed(
+    "postfix_data",
+    [0, 0, 0, 0, 0, 0, 0, 0],
+    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, "221 2.0.0 Bye"],
+)
+session_seed(
+    "postfix_data_bytewise",
+    [0x20, 0, 0x00, 0x0b, 1, 1, 1, 1],
+    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, "221 2.0.0 Bye"],
+)
+session_seed(
+    "postfix_small_chunks",
+    [0, 0, 0x00, 0x2c, 3, 5, 7, 2],
+    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, "221 2.0.0 Bye"],
+)
+session_seed(
+    "gmail_starttls_auth_bdat_data",
+    [0x20, 0x83, 0x17, 0x00, 0, 0, 0, 0],
+    [
+        GMAIL_GREETING,
+        *GMAIL_EHLO,
+        "220 2.0.0 Ready to start TLS",
+        *GMAIL_EHLO_TLS,
+        "535-5.7.8 Username and Password not accepted. For more information, go to",
+        "535 5.7.8  https://support.google.com/mail/?p=BadCredentials d9443c01a7336 - gsmtp",
+        "334 VXNlcm5hbWU6",
+        "334 UGFzc3dvcmQ6",
+        "235 2.7.0 Accepted",
+        "250 2.1.0 OK d9443c01a7336 - gsmtp",
+        "250 2.1.5 OK d9443c01a7336 - gsmtp",
+        "250 2.1.5 OK d9443c01a7336 - gsmtp",
+        "250 2.0.0 OK  1764352800 d9443c01a7336 - gsmtp",
+        "250 2.1.0 OK d9443c01a7336 - gsmtp",
+        "250 2.1.5 OK d9443c01a7336 - gsmtp",
+        "250 2.1.5 OK d9443c01a7336 - gsmtp",
+        "354  Go ahead d9443c01a7336 - gsmtp",
+        "250 2.0.0 OK  1764352801 d9443c01a7336 - gsmtp",
+        "221 2.0.0 closing connection d9443c01a7336 - gsmtp",
+    ],
+)
+session_seed(
+    "exchange_starttls_xoauth2",
+    [0x20, 0x98, 0x00, 0x0a, 0, 0, 0, 0],
+    [
+        EXCHANGE_GREETING,
+        *EXCHANGE_EHLO,
+        "220 2.0.0 SMTP server ready",
+        *EXCHANGE_EHLO_TLS,
+        "334 " + XOAUTH2_ERROR,
+        "535 5.7.3 Authentication unsuccessful [BN8NAM12FT004.namprd12.prod.outlook.com]",
+        "250 2.1.0 Sender OK",
+        "250 2.1.5 Recipient OK",
+        "354 Start mail input; end with <CRLF>.<CRLF>",
+        f"250 2.0.0 OK <0a1b2c3d@{EXCHANGE_HOST}> [Hostname=BN8NAM12FT004]",
+        "221 2.0.0 Service closing transmission channel",
+    ],
+)
+session_seed(
+    "exchange_bdat_binarymime",
+    [0, 0, 0x10, 0xa4, 0, 0, 0, 0],
+    [
+        EXCHANGE_GREETING,
+        *EXCHANGE_EHLO,
+        "250 2.1.0 Sender OK",
+        "250 2.1.5 Recipient OK",
+        "250 2.0.0 BDAT ok",
+        "250 2.0.0 BDAT ok",
+        "250 2.0.0 OK queued",
+        "221 2.0.0 Service closing transmission channel",
+    ],
+)
+session_seed(
+    "rfc5321_d1",
+    [0, 0, 0x08, 0x00, 0, 0, 0, 0],
+    RFC5321_D1,
+)
+session_seed(
+    "rfc2920_pipelining_extras",
+    [0, 0, 0x44, 0x03, 0, 0, 0, 0],
+    [
+        *RFC2920,
+        "252 Cannot VRFY user, but will accept message and attempt delivery",
+        "250 OK",
+        "250 OK",
+        "221 innosoft.com closing",
+    ],
+)
+session_seed(
+    "rfc2920_all_recipients_refused",
+    [0, 0, 0x00, 0x00, 0, 0, 0, 0],
+    [
+        "220 mx.example ESMTP",
+        "250-mx.example",
+        "250 PIPELINING",
+        "250 ok",
+        "550 5.1.1 no such user",
+        "354 go ahead",
+        "554 5.5.1 Error: no valid recipients",
+        "221 bye",
+    ],
+)
+session_seed(
+    "helo_fallback",
+    [0, 0, 0x00, 0x06, 0, 0, 0, 0],
+    [
+        "220 old.example SMTP",
+        "502 5.5.2 Error: command not recognized",
+        "250 old.example",
+        "250 ok",
+        "250 ok",
+        "354 go",
+        "250 ok",
+        "221 bye",
+    ],
+)
+session_seed(
+    "lmtp",
+    [0x02, 0, 0x04, 0x01, 0, 0, 0, 0],
+    [
+        "220 lmtp.example LMTP server ready",
+        "250-lmtp.example",
+        "250-PIPELINING",
+        "250-ENHANCEDSTATUSCODES",
+        "250 8BITMIME",
+        "250 2.1.0 Ok",
+        "250 2.1.5 Ok",
+        "250 2.1.5 Ok",
+        "354 Start mail input",
+        "250 2.0.0 <rcpt0@example.com> delivered",
+        "452 4.2.2 <rcpt1@example.com> mailbox full",
+        "221 2.0.0 Bye",
+    ],
+)
+session_seed(
+    "lmtp_bdat",
+    [0x02, 0, 0x14, 0x19, 0, 0, 0, 0],
+    [
+        "220 lmtp.example LMTP server ready",
+        "250-lmtp.example",
+        "250-PIPELINING",
+        "250 CHUNKING",
+        "250 2.1.0 Ok",
+        "250 2.1.5 Ok",
+        "250 2.1.5 Ok",
+        "250 chunk",
+        "250 2.0.0 delivered",
+        "250 2.0.0 delivered",
+        "221 2.0.0 Bye",
+    ],
+)
+session_seed(
+    "starttls_injection",
+    [0, 0x80, 0, 0, 8, 22, 29, 0],
+    None,
+    b"220 mx\r\n250-mx\r\n250 STARTTLS\r\n220 go ahead\r\n250 AUTH EVIL\r\n",
+)
+session_seed(
+    "starttls_rogue_driver",
+    [0x80, 0x80, 0, 0, 0, 0, 0, 0],
+    ["220 mx", "250-mx", "250 STARTTLS", "220 go ahead", "250-mx", "250 AUTH PLAIN"],
+)
+session_seed(
+    "cram_md5_localhost",
+    [0x20, 0x44, 0x01, 0, 0, 0, 0, 0],
+    ["220 mx", "250-mx", "250 AUTH CRAM-MD5", "334 " + CRAM_CHALLENGE, "235 2.7.0 ok", "221 bye"],
+)
+session_seed(
+    "plain_localhost_then_login",
+    [0x20, 0x43, 0x01, 0, 0, 0, 0, 0],
+    [
+        "220 mx",
+        "250-mx",
+        "250 AUTH PLAIN LOGIN",
+        "535 5.7.8 Authentication credentials invalid",
+        "334 VXNlcm5hbWU6",
+        "334 UGFzc3dvcmQ6",
+        "235 2.7.0 Authentication successful",
+        "221 bye",
+    ],
+)
+session_seed(
+    "auth_cancel_and_too_many",
+    [0x30, 0x46, 0x01, 0, 0, 0, 0, 0],
+    [
+        "220 mx",
+        "250-mx",
+        "250 AUTH PLAIN LOGIN CRAM-MD5",
+        "334 !!!not base64!!!",
+        "501 5.0.0 cancelled",
+        "334 ",
+        "334 ",
+        "334 ",
+        "334 ",
+        "501 cancelled",
+        "221 bye",
+    ],
+)
+session_seed(
+    "oauthbearer_error",
+    [0x24, 0x10, 0x01, 0, 0, 0, 0, 0],
+    [
+        "220 mx",
+        "250-mx",
+        "250 AUTH OAUTHBEARER XOAUTH2",
+        "334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=",
+        "535 5.7.8 nope",
+        "221 bye",
+    ],
+)
+session_seed(
+    "implicit_tls_plain_dsn",
+    [0x24, 0x01, 0x04, 0x40, 0, 0, 0, 0],
+    [
+        "220 mx.example.com ESMTP",
+        "250-mx.example.com",
+        "250-PIPELINING",
+        "250-DSN",
+        "250-SIZE 1000000",
+        "250-MT-PRIORITY MIXER",
+        "250 AUTH PLAIN",
+        "235 2.7.0 ok",
+        "250 2.1.0 ok",
+        "250 2.1.5 ok",
+        "250 2.1.5 ok",
+        "354 go",
+        "250 2.0.0 queued",
+        "221 bye",
+    ],
+)
+session_seed(
+    "smtputf8_four_recipients",
+    [0, 0, 0x0c, 0x05, 0, 0, 0, 0],
+    [
+        "220 mx",
+        "250-mx",
+        "250-PIPELINING",
+        "250-8BITMIME",
+        "250 SMTPUTF8",
+        "250 ok",
+        "250 ok",
+        "550 no",
+        "250 ok",
+        "250 ok",
+        "354 go",
+        "250 queued",
+        "221 bye",
+    ],
+)
+session_seed(
+    "no_pipelining_three_txns",
+    [0x01, 0, 0x02, 0x30, 0, 0, 0, 0],
+    [
+        POSTFIX_GREETING,
+        *POSTFIX_EHLO,
+        "250 ok", "250 ok", "354 go", "250 queued",
+        "250 ok", "250 ok", "250 chunk", "250 chunk", "250 queued",
+        "250 ok", "250 ok", "354 go", "250 queued",
+        "221 bye",
+    ],
+)
+session_seed(
+    "lazy_hello_421",
+    [0x40, 0, 0x00, 0, 0, 0, 0, 0],
+    ["220 mx", "250-mx", "250 PIPELINING", "421 4.3.2 Service shutting down"],
+)
+session_seed(
+    "small_limits",
+    [0x10, 0, 0x00, 0, 0, 0, 0, 0],
+    ["220 mx", "250-mx", "250-" + "X" * 200, "250 PIPELINING"],
+)
+session_seed(
+    "transient_failures",
+    [0, 0, 0x47, 0x02, 0, 0, 0, 0],
+    [
+        POSTFIX_GREETING,
+        *POSTFIX_EHLO,
+        "451 4.3.0 try later",
+        "503 5.5.1 Error: need MAIL command",
+        "503 5.5.1 Error: need MAIL command",
+        "503 5.5.1 Error: need RCPT command",
+        "250 ok",
+        "250 ok",
+        "452 4.5.3 too many recipients",
+        "554 5.7.1 rejected",
+        "252 2.0.0 maybe",
+        "250 ok",
+        "250 ok",
+        "221 bye",
+    ],
+)
+
+session_seed(
+    "require_all_by_hand_noop",
+    [0, 0, 0x04, 0x00, 0, 0, 0, 0, 0x07],
+    [
+        POSTFIX_GREETING,
+        *POSTFIX_EHLO,
+        "250 2.1.0 Ok",
+        "250 2.0.0 Ok",
+        "250 2.1.5 Ok",
+        "550 5.1.1 <rcpt1@example.com>: Recipient address rejected",
+        "354 End data with <CR><LF>.<CR><LF>",
+        "250 2.0.0 Ok: queued",
+        "221 2.0.0 Bye",
+    ],
+)
+session_seed(
+    "require_all_refused",
+    [0, 0, 0x04, 0x00, 0, 0, 0, 0, 0x01],
+    [
+        POSTFIX_GREETING,
+        *POSTFIX_EHLO,
+        "250 2.1.0 Ok",
+        "250 2.1.5 Ok",
+        "550 5.1.1 <rcpt1@example.com>: Recipient address rejected",
+        "221 2.0.0 Bye",
+    ],
+)
+session_seed(
+    "bdat_abandoned_then_ensure_hello",
+    [0, 0, 0x10, 0x28, 0, 0, 0, 0, 0x18],
+    [
+        POSTFIX_GREETING,
+        *POSTFIX_EHLO,
+        "250 2.1.0 Ok",
+        "250 2.1.5 Ok",
+        "250 2.0.0 chunk",
+        "250 2.0.0 Ok",
+        "221 2.0.0 Bye",
+    ],
+)
+
+# ---- dot_stuff: [chunk sizes x4] + body --------------------------------------
+def body_seed(name, body, sizes=(0, 0, 0, 0)):
+    seeds["dot_stuff"][name] = bytes(sizes) + body
+
+
+body_seed("rfc5321_d1", b"Blah blah blah...\r\n...etc. etc. etc.\r\n")
+body_seed("lone_dot", b".\r\n", (1, 1, 1, 1))
+body_seed("smuggling_lf", b"a\n.\nMAIL FROM:<evil@example.com>\n", (2, 0, 0, 0))
+body_seed("smuggling_cr", b"a\r.\rMAIL FROM:<evil@example.com>\r", (1, 3, 0, 0))
+body_seed("smuggling_mixed", b"a\r\n.\nb\n.\r\nc\r.\r\n", (5, 1, 2, 0))
+body_seed("cr_at_chunk_end", b"line\r\n.x\r\r\n..\r", (5, 1, 0, 0))
+body_seed("no_final_newline", b"Subject: t\r\n\r\nbody\n.\n\n.\r\nend.", (7, 3, 0, 0))
+body_seed("empty", b"")
+body_seed("dots", b"..\n...\r\n.\r.\n.", (1, 2, 3, 4))
+body_seed("binary", bytes(range(256)), (17, 33, 0, 0))
+
+# ---- commands: [flags] + fields split by 0xFF ---------------------------------
+def cmd_seed(name, flags, *fields):
+    seeds["commands"][name] = bytes([flags]) + b"\xff".join(
+        f.encode() if isinstance(f, str) else f for f in fields
+    )
+
+
+cmd_seed("plain", 0x00, "client.example", "a@example.com", "b@example.com", "X-TAG", "v",
+         "postmaster", "QQ314159", "b+tag@example.com")
+cmd_seed("dsn_all", 0x9c | 0x40, "[192.0.2.1]", "first.last@example.com", "\"odd local\"@example.com",
+         "ENVID", "x+y", "Postmaster", "id+1=x", "j\u00f6rg+x@example.com")
+cmd_seed("no_extensions", 0x01, "my_host.local.", "<>", "user@[IPv6:2001:db8::1]", "SIZE", "100",
+         "a@b", "env", "c@d")
+cmd_seed("crlf_injection", 0x00, "x\r\nMAIL FROM:<evil@x>", "a@b\r\nRCPT TO:<evil@x>",
+         "b@c\nDATA", "X\r\n", "v\r\nQUIT", "user\r\nRSET", "e\r\nx", "o@p\r\n")
+cmd_seed("nul_and_controls", 0x00, "a\x00b", "a\x00@b", "b@c\x7f", "K\x00", "v\x01",
+         "v\x00", "e\x1b", "o@p\x0b")
+cmd_seed("utf8", 0x04, "b\u00fccher.example", "j\u00f6rg@b\u00fccher.example",
+         "\u7528\u6237@\u4f8b\u5b50.\u5e7f\u544a", "X-\u00dc", "\u00fc", "\u7528\u6237", "\u00e9", "\u00e9@x")
+cmd_seed("quoted", 0x00, "mx", "\"esc\\\"aped\"@example.com", "\"a\\\r\"@x", "A", "",
+         "\"x y\"@z", "a b", "\"q\"@r")
+cmd_seed("long", 0x00, "a" * 300, "b" * 250 + "@x.y", "c@" + "d" * 260, "E" * 600, "f" * 600,
+         "g" * 300, "h" * 120, "i@" + "j." * 130)
+cmd_seed("bad_forms", 0x00, "bad domain", "Alice <a@b>", ".a@b", "a.@b", "x=y", "a b",
+         "", "a@[]")
+
+# ---- auth: [mechanism, flags] + user, secret, host, challenges ---------------
+def auth_seed(name, m, flags, *fields):
+    seeds["auth"][name] = bytes([m, flags]) + b"\xff".join(
+        f.encode() if isinstance(f, str) else f for f in fields
+    )
+
+
+auth_seed("plain_rfc4616", 0, 0x05, "tim", "tanstaaftanstaaf", "localhost")
+auth_seed("login", 1, 0x04, "user", "password", "localhost", "Username:", "Password:")
+auth_seed("login_raw_prompts", 1, 0x0c, "user", "password", "localhost", "VXNlcm5hbWU6", "UGFzc3dvcmQ6")
+auth_seed("cram_md5_rfc2195", 2, 0x04, "tim", "tanstaaftanstaaf", "localhost",
+          "<1896.697170952@postoffice.reston.mci.net>")
+auth_seed("xoauth2_error", 3, 0x01, "me@example.com", "ya29.a0AfH6SMB", "smtp.gmail.com",
+          '{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}')
+auth_seed("oauthbearer_rfc7628", 4, 0x05, "a,b=c", "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
+          "server.example.com", '{"status":"invalid_token","scope":"example_scope"}')
+auth_seed("invalid_base64", 1, 0x08, "u", "p", "localhost", "!!!not base64!!!")
+auth_seed("too_many_rounds", 1, 0x14, "u", "p", "localhost", "a", "b", "c", "d", "e")
+auth_seed("custom", 5, 0x04, "X-CUSTOM", "initial", "localhost", "chal1", "!refuse")
+auth_seed("custom_injection", 5, 0x04, "PLAIN\r\nRSET", "x", "localhost", "c")
+auth_seed("wrong_host", 0, 0x01, "u", "p", "other.example", "")
+
+
+def main():
+    for target, files in seeds.items():
+        d = os.path.join(ROOT, target)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        for name, data in files.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+        print(f"{target}: {len(files)} seeds")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+//! Fuzz harnesses for `smtp-proto`.
+//!
+//! Every target in `fuzz_targets/` is one line that calls a function here,
+//! so the harnesses can also run as ordinary code (the seed replay test in
+//! `tests/seeds.rs` does). Each function takes the raw fuzzer input, turns
+//! it into calls on the core and checks an invariant; a violated invariant is
+//! a panic with a message that says what broke.
+//!
+//! | target | input | invariant |
+//! |---|---|---|
+//! | [`reply`] | header + server bytes | no panic; replies and errors are the same whatever the chunking; memory stays within [`Limits`](smtp_proto::Limits) |
+//! | [`ehlo`] | EHLO reply text | no panic; capabilities are self-consistent |
+//! | [`client_session`] | header + server bytes | a scripted user drives the whole state machine: no panic, bounded steps, every command completes once, the client only writes valid lines and correctly stuffed bodies |
+//! | [`dot_stuff`] | header + body | stuffing is chunking-independent, reversible, never ends early |
+//! | [`commands`] | selector + strings | every argument is refused or becomes exactly one CRLF line |
+//! | [`auth`] | header + credentials + challenges | mechanisms answer every challenge without panic; the session only writes base64 or `*` |
+//!
+//! Inputs start with a small fixed header (see [`input::header`]) so the
+//! rest stays contiguous protocol text that the dictionary (`smtp.dict`) and
+//! the seeds (`seeds/<target>/`) can shape.
+
+pub mod alloc;
+mod auth;
+mod body;
+mod commands;
+pub mod input;
+pub mod known;
+mod parsers;
+mod session;
+pub mod wire;
+
+pub use auth::auth;
+pub use body::dot_stuff;
+pub use commands::commands;
+pub use parsers::{ehlo, reply};
+pub use session::{client_session, client_session_trace};
