@@ -90,7 +90,9 @@ impl fmt::Debug for Options {
 }
 
 impl Options {
-    pub(crate) fn core_config(&self, server_name: &str, tls: bool) -> Config {
+    /// The core session settings these options imply for a connection to
+    /// `server_name` (`tls`: the connection is already encrypted).
+    pub fn session_config(&self, server_name: &str, tls: bool) -> Config {
         let mut config = Config::new(server_name);
         config.local_name = self.local_name.clone();
         config.tls = tls;
@@ -103,8 +105,23 @@ impl Options {
         config
     }
 
-    pub(crate) fn tls(&self) -> Arc<ClientConfig> {
+    /// The TLS settings to use: [`Options::tls_config`] or the defaults.
+    pub fn tls_config_or_default(&self) -> Arc<ClientConfig> {
         self.tls_config.clone().unwrap_or_else(default_tls_config)
+    }
+
+    /// The RFC 8314 port rule ([`smtp_proto::check_port_tls_mode`]) for
+    /// `addr` (`host:port`), unless [`Options::check_port`] is off.
+    pub fn check_port(&self, addr: &str, implicit_tls: bool) -> Result<(), Error> {
+        let port = addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok());
+        match port {
+            Some(port) if self.check_port => {
+                Ok(smtp_proto::check_port_tls_mode(port, implicit_tls)?)
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -154,7 +171,7 @@ impl Client<TcpStream> {
 
     /// [`connect`](Self::connect) with settings.
     pub fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
-        check_port(addr, &options, false)?;
+        options.check_port(addr, false)?;
         let (host, stream) = dial(addr, &options)?;
         Self::with_options(stream, &host, options, false)
     }
@@ -168,9 +185,14 @@ impl Client<TcpStream> {
 
     /// [`connect_tls`](Self::connect_tls) with settings.
     pub fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
-        check_port(addr, &options, true)?;
+        options.check_port(addr, true)?;
         let (host, stream) = dial(addr, &options)?;
-        let tls = handshake(stream, &host, options.tls(), options.timeouts.tls_handshake)?;
+        let tls = handshake(
+            stream,
+            &host,
+            options.tls_config_or_default(),
+            options.timeouts.tls_handshake,
+        )?;
         let mut client = Self::from_transport(Transport::Tls(Box::new(tls)), &host, options, true);
         client.drive(CommandId::GREETING, None)?;
         Ok(client)
@@ -194,7 +216,7 @@ impl<S: Stream> Client<S> {
     }
 
     fn from_transport(transport: Transport<S>, host: &str, options: Options, tls: bool) -> Self {
-        let core = smtp_proto::Client::new(options.core_config(host, tls));
+        let core = smtp_proto::Client::new(options.session_config(host, tls));
         Self {
             transport,
             core,
@@ -240,7 +262,7 @@ impl<S: Stream> Client<S> {
         self.check_usable()?;
         let id = self.core.starttls()?;
         self.drive(id, None)?;
-        let config = config.unwrap_or_else(|| self.options.tls());
+        let config = config.unwrap_or_else(|| self.options.tls_config_or_default());
         let Transport::Plain(stream) = std::mem::replace(&mut self.transport, Transport::Upgrading)
         else {
             self.broken = true;
@@ -467,6 +489,11 @@ impl<S: Stream> Client<S> {
         mut mechanism: Option<&mut dyn Auth>,
     ) -> Result<Reply, Error> {
         self.check_usable()?;
+        // The target may have completed during an earlier drive (a pipelined
+        // reply that arrived in the same read as the one awaited then).
+        if let Some(result) = self.completions.remove(&target) {
+            return result.map_err(Error::Smtp);
+        }
         loop {
             self.flush()?;
             let mut done = None;
@@ -606,19 +633,6 @@ impl<S: Stream> Client<S> {
     }
 }
 
-/// The port rule of RFC 8314, unless the caller turned it off.
-fn check_port(addr: &str, options: &Options, implicit_tls: bool) -> Result<(), Error> {
-    let port = addr
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse::<u16>().ok());
-    match port {
-        Some(port) if options.check_port => {
-            Ok(smtp_proto::check_port_tls_mode(port, implicit_tls)?)
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Resolves `addr` and connects to the first address that answers.
 pub(crate) fn dial(addr: &str, options: &Options) -> Result<(String, TcpStream), Error> {
     let host = host_of(addr);
@@ -646,8 +660,9 @@ pub(crate) fn dial(addr: &str, options: &Options) -> Result<(String, TcpStream),
     Err(connect_err(last))
 }
 
-/// The host part of `host:port` or `[v6]:port`.
-pub(crate) fn host_of(addr: &str) -> String {
+/// The host part of `host:port` or `[v6]:port`: the name TLS verifies and
+/// AUTH mechanisms see.
+pub fn host_of(addr: &str) -> String {
     if let Some(rest) = addr.strip_prefix('[') {
         if let Some((host, _)) = rest.split_once(']') {
             return host.to_owned();

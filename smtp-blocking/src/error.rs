@@ -2,9 +2,9 @@
 
 use std::io;
 
-use smtp_proto::{Reply, Stage};
+use smtp_proto::{ProtocolError, Reply, ReplyCode, Stage};
 
-/// Why a call failed.
+/// Why a call failed (`smtp-tokio` uses this same type).
 ///
 /// [`Error::Smtp`] holds the core's verdict (the server's refusal with its
 /// reply, a protocol violation, the caller's bad input or misuse); the other
@@ -62,8 +62,29 @@ impl Error {
         matches!(self, Self::Smtp(e) if e.is_permanent())
     }
 
+    /// Whether the server had closed the connection: end of stream, a `421`
+    /// (the server shutting the channel), or a reset or broken pipe. A
+    /// connection pool retries on a fresh connection after these.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Self::Smtp(smtp_proto::Error::Protocol(ProtocolError::ConnectionClosed)) => true,
+            Self::Smtp(e) => e
+                .reply()
+                .is_some_and(|r| r.code() == ReplyCode::SERVICE_NOT_AVAILABLE),
+            Self::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::NotConnected
+            ),
+            _ => false,
+        }
+    }
+
     /// Classifies an I/O error from the transport during `stage`.
-    pub(crate) fn from_io(e: io::Error, stage: Stage) -> Self {
+    pub fn from_io(e: io::Error, stage: Stage) -> Self {
         match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Self::Timeout { stage },
             _ if is_tls_error(&e) => Self::Tls(e),

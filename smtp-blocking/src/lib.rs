@@ -90,7 +90,7 @@ mod tls;
 
 use std::io::Read;
 
-pub use client::{Client, Options, TranscriptSink};
+pub use client::{Client, Options, TranscriptSink, host_of};
 pub use data::DataWriter;
 pub use error::Error;
 pub use smtp_proto::{

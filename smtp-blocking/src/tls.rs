@@ -46,7 +46,8 @@ pub struct TlsConnectionState {
 }
 
 impl TlsConnectionState {
-    pub(crate) fn from_connection(conn: &ClientConnection, server_name: &str) -> Self {
+    /// The state of a rustls client connection verified for `server_name`.
+    pub fn from_connection(conn: &ClientConnection, server_name: &str) -> Self {
         Self {
             protocol_version: conn.protocol_version(),
             cipher_suite: conn.negotiated_cipher_suite(),

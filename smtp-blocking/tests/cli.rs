@@ -713,8 +713,6 @@ fn large_message_shows_progress_on_a_terminal() {
 }
 
 #[test]
-#[ignore = "smtp-blocking bug: Client::drive waits for a BDAT reply already \
-            stashed in `completions` and fails with SessionClosed (fix reported)"]
 fn large_message_by_bdat() {
     let file = large_message();
     let (server, addr) = mini(|_| {});

@@ -11,101 +11,21 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use rustls::ClientConfig;
 use smtp_proto::{
-    Auth, BodyTransfer, Capabilities, CommandId, CommandKind, Config, Direction, Domain, Envelope,
-    Event, Limits, MailParams, Mailbox, RcptParams, Reply, ReversePath, SendReport, Stage,
-    Timeouts, TlsPolicy, TranscriptLine, Verification,
+    Auth, BodyTransfer, Capabilities, CommandId, CommandKind, Direction, Domain, Envelope, Event,
+    MailParams, Mailbox, RcptParams, Reply, ReversePath, SendReport, Stage, TranscriptLine,
+    Verification,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::data::DataWriter;
-use crate::error::Error;
 use crate::stream::Transport;
-use crate::tls::{TlsConnectionState, default_tls_config, handshake};
+use crate::tls::handshake;
+use smtp_blocking::TlsConnectionState;
+use smtp_blocking::{Error, Options, TranscriptSink, host_of};
 
 const READ_BUFFER: usize = 16 * 1024;
-
-/// A transcript sink: receives every `C:`/`S:` line, AUTH payloads redacted.
-pub type TranscriptSink = Box<dyn FnMut(&TranscriptLine) + Send>;
-
-/// Connection settings, shared by [`Client::connect_with`],
-/// [`send_mail_with`](crate::send_mail_with) and the [`Pool`](crate::Pool).
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct Options {
-    /// Every timeout, including connect and the TLS handshake.
-    pub timeouts: Timeouts,
-    /// The name sent with EHLO by the lazy hello (and by `send_mail`).
-    /// Default `localhost`.
-    pub local_name: Domain,
-    /// TLS settings; default [`default_tls_config`].
-    pub tls_config: Option<Arc<ClientConfig>>,
-    /// When `send_mail` upgrades with STARTTLS. Default opportunistic, as Go.
-    pub tls_policy: TlsPolicy,
-    /// Use PIPELINING when offered. Default on.
-    pub pipelining: bool,
-    /// Prefer BDAT when CHUNKING is offered. Default on.
-    pub prefer_chunking: bool,
-    /// Speak LMTP (RFC 2033).
-    pub lmtp: bool,
-    /// Parser limits.
-    pub limits: Limits,
-    /// Set `TCP_NODELAY` on connect. Default on: a client that writes a
-    /// command and waits must not sit in Nagle's algorithm.
-    pub nodelay: bool,
-    /// Log the transcript to `tracing` (target `smtp::transcript`, debug
-    /// level), AUTH payloads redacted. Default off.
-    pub transcript: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            timeouts: Timeouts::default(),
-            local_name: Domain::localhost(),
-            tls_config: None,
-            tls_policy: TlsPolicy::Opportunistic,
-            pipelining: true,
-            prefer_chunking: true,
-            lmtp: false,
-            limits: Limits::default(),
-            nodelay: true,
-            transcript: false,
-        }
-    }
-}
-
-impl fmt::Debug for Options {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Options")
-            .field("timeouts", &self.timeouts)
-            .field("local_name", &self.local_name)
-            .field("tls_policy", &self.tls_policy)
-            .field("pipelining", &self.pipelining)
-            .field("lmtp", &self.lmtp)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Options {
-    pub(crate) fn core_config(&self, server_name: &str, tls: bool) -> Config {
-        let mut config = Config::new(server_name);
-        config.local_name = self.local_name.clone();
-        config.tls = tls;
-        config.lmtp = self.lmtp;
-        config.pipelining = self.pipelining;
-        config.prefer_chunking = self.prefer_chunking;
-        config.limits = self.limits.clone();
-        config.timeouts = self.timeouts.clone();
-        config.transcript = self.transcript;
-        config
-    }
-
-    pub(crate) fn tls(&self) -> Arc<ClientConfig> {
-        self.tls_config.clone().unwrap_or_else(default_tls_config)
-    }
-}
 
 /// Runs `$body` (an async block's contents) as one command: a client whose
 /// previous command was abandoned mid-way (its future dropped) is broken.
@@ -210,6 +130,7 @@ impl Client<TcpStream> {
 
     /// [`connect`](Self::connect) with settings.
     pub async fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
+        options.check_port(addr, false)?;
         let (host, stream) = dial(addr, &options).await?;
         Self::with_options(stream, &host, options, false).await
     }
@@ -223,8 +144,15 @@ impl Client<TcpStream> {
 
     /// [`connect_tls`](Self::connect_tls) with settings.
     pub async fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
+        options.check_port(addr, true)?;
         let (host, stream) = dial(addr, &options).await?;
-        let tls = handshake(stream, &host, options.tls(), options.timeouts.tls_handshake).await?;
+        let tls = handshake(
+            stream,
+            &host,
+            options.tls_config_or_default(),
+            options.timeouts.tls_handshake,
+        )
+        .await?;
         let mut client = Self::from_transport(Transport::Tls(Box::new(tls)), &host, options, true);
         client.drive(CommandId::GREETING, None).await?;
         Ok(client)
@@ -254,7 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     fn from_transport(transport: Transport<S>, host: &str, options: Options, tls: bool) -> Self {
-        let core = smtp_proto::Client::new(options.core_config(host, tls));
+        let core = smtp_proto::Client::new(options.session_config(host, tls));
         Self {
             transport,
             core,
@@ -315,7 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             // to the core, which refuses them as a response injection (the
             // handshake would only see them as a garbled TLS record).
             poll_fn(|cx| Poll::Ready(self.poll_ready_input(cx))).await?;
-            let config = config.unwrap_or_else(|| self.options.tls());
+            let config = config.unwrap_or_else(|| self.options.tls_config_or_default());
             let Transport::Plain(stream) =
                 std::mem::replace(&mut self.transport, Transport::Upgrading)
             else {
@@ -882,19 +810,6 @@ pub(crate) async fn dial(addr: &str, options: &Options) -> Result<(String, TcpSt
         return Err(timed_out);
     }
     Err(connect_err(last))
-}
-
-/// The host part of `host:port` or `[v6]:port`.
-pub(crate) fn host_of(addr: &str) -> String {
-    if let Some(rest) = addr.strip_prefix('[') {
-        if let Some((host, _)) = rest.split_once(']') {
-            return host.to_owned();
-        }
-    }
-    match addr.rsplit_once(':') {
-        Some((host, _)) if !host.contains(':') => host.to_owned(),
-        _ => addr.to_owned(),
-    }
 }
 
 #[cfg(test)]

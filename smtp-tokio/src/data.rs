@@ -9,7 +9,7 @@ use smtp_proto::{BodyTransfer, CommandId, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::client::Client;
-use crate::error::Error;
+use smtp_blocking::Error;
 
 /// Largest slice handed to the core at once, so a huge `write` is not copied
 /// whole into the transmit buffer.

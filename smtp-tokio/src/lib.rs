@@ -125,24 +125,26 @@
 
 mod client;
 mod data;
-mod error;
 mod pool;
 mod stream;
 mod tls;
 
 use tokio::io::AsyncRead;
 
-pub use client::{Client, Options, TranscriptSink};
+pub use client::Client;
 pub use data::DataWriter;
-pub use error::Error;
 pub use pool::{Pool, PoolOptions};
+/// The connection settings, error type and TLS helpers are shared with
+/// `smtp-blocking`, so both adapters behave and configure identically.
+pub use smtp_blocking::{
+    Error, Options, TlsConnectionState, TranscriptSink, default_tls_config, tls_config_with_roots,
+};
 pub use smtp_proto::{
     Auth, AuthError, BodyType, Capabilities, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
     EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer, PlainAuth, RcptParams,
     RecipientReport, Reply, ReplyCode, SendReport, Stage, Timeouts, TlsPolicy, Verification,
     XOAuth2,
 };
-pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
 
 /// Go's `SendMail`: connects to `addr`, says EHLO, upgrades with STARTTLS if
 /// offered (verifying the certificate for the host part of `addr`),

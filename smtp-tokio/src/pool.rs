@@ -9,8 +9,9 @@ use smtp_proto::{Auth, Envelope, SendReport};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::client::{Client, Options};
-use crate::error::Error;
+use crate::client::Client;
+use smtp_blocking::Error;
+use smtp_blocking::Options;
 
 type AuthFactory = Arc<dyn Fn() -> Box<dyn Auth + Send> + Send + Sync>;
 
