@@ -17,6 +17,16 @@ pub enum Known {
     /// §4: only 220 starts TLS). Regression test:
     /// `starttls_answered_250_is_not_success`.
     StartTlsNon220Success,
+    /// In LMTP, when every RCPT was refused and DATA still got `354`, the
+    /// session ends with `LmtpDataWithoutRecipients` but the DATA command
+    /// itself never completes (`handle_data_reply` pops it, then calls
+    /// `fatal`, which only fails the commands still queued). Regression
+    /// test: `lmtp_data_without_recipients_completes_data`.
+    LmtpDataNeverCompleted,
+    /// A 2xx other than 235 to AUTH completes AUTH with success (RFC 4954
+    /// §4 and the `Auth` trait's doc: success is 235; Go's `net/smtp` fails
+    /// on anything else). Regression test: `auth_answered_250_is_not_success`.
+    AuthNon235Success,
 }
 
 /// Whether the harness should let `bug` pass.

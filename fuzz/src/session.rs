@@ -230,8 +230,15 @@ impl Session {
         }
         self.settle();
         self.wire.finish();
+        let lmtp_data_bug = matches!(
+            self.client.error(),
+            Some(Error::Protocol(ProtocolError::LmtpDataWithoutRecipients))
+        ) && tolerated(Known::LmtpDataNeverCompleted);
         for (id, kinds) in &self.issued {
             let n = self.completed.get(id).copied().unwrap_or(0);
+            if n == 0 && lmtp_data_bug && kinds == &[CommandKind::Data] {
+                continue;
+            }
             assert_eq!(n, 1, "{id:?} ({kinds:?}) completed {n} times");
         }
         assert!(
@@ -377,6 +384,13 @@ impl Session {
                 );
                 if self.waiting == Some(id) {
                     self.waiting = None;
+                }
+                if let (CommandKind::Auth, Ok(reply)) = (kind, &result) {
+                    assert!(
+                        reply.code() == ReplyCode::AUTH_SUCCEEDED
+                            || tolerated(Known::AuthNon235Success),
+                        "AUTH succeeded with {reply:?}"
+                    );
                 }
                 if kind == CommandKind::StartTls
                     && let Ok(reply) = &result
