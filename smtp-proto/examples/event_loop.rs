@@ -9,7 +9,8 @@
 //!
 //! Options: `--server ADDR` (required), `--sessions S` (default 1000,
 //! concurrent connections), `-n N` (default 10000, messages in all),
-//! `--size BYTES` (default 1024), `--no-pipelining`, `--max-seconds T`
+//! `--size BYTES` (default 1024), `--no-pipelining`, `--timeout SECS`
+//! (every SMTP timeout, default RFC 5321's minutes), `--max-seconds T`
 //! (default 120: the run stops by itself). The last line of output is
 //! machine-readable (`RESULT key=value ...`); the exit status is 0 only when
 //! every message was accepted.
@@ -47,13 +48,13 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
-use smtp_proto::{BodyTransfer, Client, CommandKind, Config, Domain, Envelope, Event};
+use smtp_proto::{BodyTransfer, Client, CommandKind, Config, Domain, Envelope, Event, Timeouts};
 
 /// How often deadlines are checked.
 const TICK: Duration = Duration::from_millis(250);
 
 const USAGE: &str = "usage: event_loop --server HOST:PORT [--sessions S] [-n N] [--size BYTES] \
-                     [--no-pipelining] [--max-seconds T]";
+                     [--no-pipelining] [--timeout SECS] [--max-seconds T]";
 
 struct Args {
     server: SocketAddr,
@@ -61,6 +62,7 @@ struct Args {
     messages: usize,
     size: usize,
     pipelining: bool,
+    timeouts: Timeouts,
     max_time: Duration,
 }
 
@@ -140,6 +142,7 @@ fn run(args: &Args) -> io::Result<Stats> {
         )?;
         let mut config = Config::new(args.server.ip().to_string());
         config.pipelining = args.pipelining;
+        config.timeouts = args.timeouts.clone();
         let connect_timeout = config.timeouts.connect;
         sessions.push(Session {
             socket,
@@ -333,7 +336,6 @@ impl Session {
                     let _ = self.client.send_body(&work.body);
                     let _ = self.client.finish_body();
                 }
-                (CommandKind::Mail | CommandKind::Rcpt | CommandKind::Quit, Ok(_)) => {}
                 (CommandKind::DataEnd | CommandKind::Bdat | CommandKind::Data, Err(e))
                     if !e.is_fatal() =>
                 {
@@ -342,14 +344,12 @@ impl Session {
                     stats.rejected += 1;
                     self.next_message(work);
                 }
-                (_, Err(e)) => {
-                    // MAIL or RCPT refusals are followed by the DATA
-                    // completion above; a fatal error ends the session,
-                    // which `on_ready` notices through `is_closed`.
-                    if e.is_fatal() {
-                        eprintln!("{kind}: {e}");
-                    }
-                }
+                // MAIL or RCPT refusals are followed by DATA's completion
+                // above. A fatal error (a broken connection, a protocol
+                // violation) fails every outstanding command; `on_ready`
+                // then sees `is_closed` and reports it once.
+                (_, Err(_)) => {}
+                // MAIL, RCPT, QUIT accepted: nothing to do.
                 (_, Ok(_)) => {}
             }
         }
@@ -455,6 +455,7 @@ fn parse_args() -> Result<Args, String> {
         messages: 10_000,
         size: 1024,
         pipelining: true,
+        timeouts: Timeouts::default(),
         max_time: Duration::from_secs(120),
     };
     let mut it = std::env::args().skip(1);
@@ -471,6 +472,10 @@ fn parse_args() -> Result<Args, String> {
             "--size" => args.size = number(value("--size")?)? as usize,
             "--max-seconds" => {
                 args.max_time = Duration::from_secs(number(value("--max-seconds")?)?)
+            }
+            "--timeout" => {
+                args.timeouts =
+                    Timeouts::uniform(Duration::from_secs(number(value("--timeout")?)?));
             }
             "--no-pipelining" => args.pipelining = false,
             "-h" | "--help" => return Err(USAGE.into()),
