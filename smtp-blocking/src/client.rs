@@ -348,6 +348,7 @@ impl<S: Stream> Client<S> {
     /// must offer CHUNKING.
     pub fn bdat(&mut self) -> Result<DataWriter<'_, S>, Error> {
         self.check_usable()?;
+        self.core.check_bdat()?;
         Ok(DataWriter::new(self, BodyTransfer::Bdat))
     }
 

@@ -113,8 +113,13 @@ impl<'a, S: Stream> DataWriter<'a, S> {
         let id = match result {
             Ok(id) => id,
             Err(e) => {
+                // Refused before anything was queued: nothing of the body
+                // left, so the session is intact unless an earlier chunk
+                // already went out (the server would hold half a message).
                 self.finished = true;
-                self.client.mark_broken();
+                if self.outstanding.is_some() {
+                    self.client.mark_broken();
+                }
                 return Err(e.into());
             }
         };

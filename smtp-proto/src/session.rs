@@ -1459,6 +1459,20 @@ impl Client {
     }
 
     /// The transaction, checked ready for a body command of `transfer`.
+    /// Whether a body by BDAT may start now: a transaction with at least one
+    /// RCPT not yet refused, no DATA in it, and CHUNKING offered (when the
+    /// capabilities are known). Adapters call it before handing out a BDAT
+    /// body writer, so a refusal leaves the session untouched.
+    pub fn check_bdat(&mut self) -> Result<(), Error> {
+        self.check_ready_for_command()?;
+        if let Some(caps) = self.settled_capabilities() {
+            if !caps.chunking() {
+                return Err(Unsupported::Extension("CHUNKING").into());
+            }
+        }
+        self.body_txn(BodyTransfer::Bdat).map(drop)
+    }
+
     fn body_txn(&mut self, transfer: BodyTransfer) -> Result<&mut TxnPlan, Error> {
         let Some(txn) = self.plan.txn.as_mut() else {
             return Err(UsageError::NoMailTransaction.into());
@@ -1826,6 +1840,15 @@ impl Client {
                 if reply.code() == ReplyCode::SERVICE_READY {
                     self.phase = Phase::TlsUpgrade;
                     self.complete(cmd.id, cmd.kind, cmd.internal, Ok(reply));
+                } else if reply.is_positive_completion() {
+                    // RFC 3207 §4: only 220 starts TLS. Any other success
+                    // would leave the driver believing TLS comes next.
+                    let code = reply.code();
+                    let err = ProtocolError::UnexpectedCode {
+                        command: cmd.kind,
+                        code,
+                    };
+                    self.fail_command(cmd, err.into());
                 } else {
                     self.finish_simple(cmd, reply);
                 }
@@ -1979,8 +2002,10 @@ impl Client {
             return;
         }
         if reply.is_positive_completion() {
-            if exchange.cancelled.is_some() {
-                // The server claims success for an exchange we cancelled.
+            // RFC 4954 §6: success is 235. Another 2xx (smtp-sink answers
+            // 250) or a success claimed for an exchange we cancelled cannot
+            // be trusted as authentication.
+            if exchange.cancelled.is_some() || code != ReplyCode::AUTH_SUCCEEDED {
                 let err = ProtocolError::UnexpectedCode {
                     command: cmd.kind,
                     code,
@@ -2008,8 +2033,7 @@ impl Client {
         }
         if self.wire.accepted.is_empty() {
             if self.config.lmtp {
-                self.fatal(ProtocolError::LmtpDataWithoutRecipients.into());
-                return;
+                return self.fail_command(cmd, ProtocolError::LmtpDataWithoutRecipients.into());
             }
             // RFC 2920 §3.1: every RCPT failed but DATA got 354; end the
             // empty message at once and send nothing else.

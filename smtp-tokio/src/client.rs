@@ -339,6 +339,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.enter()?;
         self.busy = false;
         self.check_usable()?;
+        self.core.check_bdat()?;
         Ok(DataWriter::new(self, BodyTransfer::Bdat))
     }
 
