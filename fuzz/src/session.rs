@@ -324,6 +324,21 @@ impl Session {
         }
     }
 
+    /// Makes a command call; a refused call must write nothing (the run
+    /// loop's contract: "nothing is sent for a refused call").
+    fn call<T>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, Error>) -> Result<T, Error> {
+        let before = self.client.transmit_len();
+        let result = f(&mut self.client);
+        if let Err(e) = &result {
+            assert_eq!(
+                self.client.transmit_len(),
+                before,
+                "a call refused with {e:?} wrote bytes"
+            );
+        }
+        result
+    }
+
     /// Records a line of the trace (and prints it, so a panic shows how the
     /// session got there), when tracing.
     fn note(&mut self, line: impl FnOnce() -> String) {
@@ -502,20 +517,20 @@ impl Session {
     fn step(&mut self, step: Step) {
         match step {
             Step::Hello if self.h[8] & 0x08 != 0 => {
-                if let Ok(Some(id)) = self.client.ensure_hello() {
+                if let Ok(Some(id)) = self.call(Client::ensure_hello) {
                     self.issue(id, HELLO);
                     self.waiting = Some(id);
                 }
             }
             Step::Hello => {
                 let domain = Domain::new("client.example").unwrap_or_else(|_| Domain::localhost());
-                if let Ok(id) = self.client.hello(domain) {
+                if let Ok(id) = self.call(|c| c.hello(domain)) {
                     self.issue(id, HELLO);
                     self.waiting = Some(id);
                 }
             }
             Step::StartTls => {
-                if let Ok(id) = self.client.starttls() {
+                if let Ok(id) = self.call(Client::starttls) {
                     self.issue(id, &[CommandKind::StartTls]);
                     self.waiting = Some(id);
                 }
@@ -523,7 +538,7 @@ impl Session {
             Step::Auth(m) => {
                 let server = self.client.config().server_name.clone();
                 self.mechanism = Some(mechanism(m, &server, self.h[1] & 0x20 != 0));
-                if let Ok(id) = self.client.auth() {
+                if let Ok(id) = self.call(Client::auth) {
                     self.issue(id, &[CommandKind::Auth]);
                     self.waiting = Some(id);
                 }
@@ -531,9 +546,9 @@ impl Session {
             Step::Txn(k) => self.transaction(k),
             Step::Extras => {
                 let calls = [
-                    (self.client.verify("postmaster"), CommandKind::Vrfy),
-                    (self.client.noop(), CommandKind::Noop),
-                    (self.client.rset(), CommandKind::Rset),
+                    (self.call(|c| c.verify("postmaster")), CommandKind::Vrfy),
+                    (self.call(Client::noop), CommandKind::Noop),
+                    (self.call(Client::rset), CommandKind::Rset),
                 ];
                 for (result, kind) in calls {
                     if let Ok(id) = result {
@@ -543,7 +558,7 @@ impl Session {
                 }
             }
             Step::Quit => {
-                if let Ok(id) = self.client.quit() {
+                if let Ok(id) = self.call(Client::quit) {
                     self.issue(id, &[CommandKind::Quit]);
                     self.waiting = Some(id);
                 }
@@ -596,7 +611,7 @@ impl Session {
                 None => return,
             }
         } else {
-            let Ok(ids) = self.client.send_envelope(&envelope, transfer) else {
+            let Ok(ids) = self.call(|c| c.send_envelope(&envelope, transfer)) else {
                 return;
             };
             self.issue(ids.mail, &[CommandKind::Mail]);
@@ -621,12 +636,12 @@ impl Session {
         let n = chunks.len();
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == n;
-            match self.client.bdat(chunk, last) {
+            match self.call(|c| c.bdat(chunk, last)) {
                 Ok(id) => {
                     self.issue(id, &[CommandKind::Bdat]);
                     if !last && self.h[8] & 0x10 != 0 {
                         // Abandon the message after its first chunk.
-                        if let Ok(id) = self.client.rset() {
+                        if let Ok(id) = self.call(Client::rset) {
                             self.issue(id, &[CommandKind::Rset]);
                             self.waiting = Some(id);
                         }
@@ -644,7 +659,7 @@ impl Session {
                 }
                 Err(_) => {
                     // Leave the half-sent transaction behind cleanly.
-                    if let Ok(id) = self.client.rset() {
+                    if let Ok(id) = self.call(Client::rset) {
                         self.issue(id, &[CommandKind::Rset]);
                         self.waiting = Some(id);
                     }
@@ -664,24 +679,23 @@ impl Session {
         transfer: BodyTransfer,
     ) -> Option<Option<CommandId>> {
         let mail = self
-            .client
-            .mail(envelope.from.clone(), envelope.params.clone())
+            .call(|c| c.mail(envelope.from.clone(), envelope.params.clone()))
             .ok()?;
         self.issue(mail, &[CommandKind::Mail]);
         self.noop_inside();
         for (to, params) in &envelope.to {
-            if let Ok(id) = self.client.rcpt(to.clone(), params.clone()) {
+            if let Ok(id) = self.call(|c| c.rcpt(to.clone(), params.clone())) {
                 self.issue(id, &[CommandKind::Rcpt]);
             }
         }
         if transfer == BodyTransfer::Bdat {
             return Some(None);
         }
-        match self.client.data() {
+        match self.call(Client::data) {
             Ok(id) => Some(Some(id)),
             Err(_) => {
                 // Nothing to wait for: end the transaction.
-                if let Ok(id) = self.client.rset() {
+                if let Ok(id) = self.call(Client::rset) {
                     self.issue(id, &[CommandKind::Rset]);
                     self.waiting = Some(id);
                 }
@@ -693,7 +707,7 @@ impl Session {
     /// A NOOP queued inside the transaction, when the header asks for one.
     fn noop_inside(&mut self) {
         if self.h[8] & 0x04 != 0
-            && let Ok(id) = self.client.noop()
+            && let Ok(id) = self.call(Client::noop)
         {
             self.issue(id, &[CommandKind::Noop]);
         }
