@@ -2,16 +2,16 @@
 //! reconnection when the server has closed an idle connection.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use smtp_blocking::{Error, Options};
 use smtp_proto::{Auth, Envelope, SendReport};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::client::Client;
-use smtp_blocking::Error;
-use smtp_blocking::Options;
 
 type AuthFactory = Arc<dyn Fn() -> Box<dyn Auth + Send> + Send + Sync>;
 
@@ -136,6 +136,8 @@ struct Inner {
     /// One permit per connection in use; with `idle` never holding more
     /// than what was released, the total stays within `max_connections`.
     slots: Semaphore,
+    /// Connections opened so far (a reconnect counts too).
+    opened: AtomicUsize,
 }
 
 struct Idle {
@@ -164,6 +166,7 @@ impl Pool {
                 options,
                 idle: Mutex::new(Vec::new()),
                 slots,
+                opened: AtomicUsize::new(0),
             }),
         }
     }
@@ -206,6 +209,12 @@ impl Pool {
     /// How many connections wait idle.
     pub fn idle_connections(&self) -> usize {
         self.lock().len()
+    }
+
+    /// How many connections the pool has opened so far, reconnections
+    /// included: a steady count while sending means connections are reused.
+    pub fn connections_opened(&self) -> usize {
+        self.inner.opened.load(Ordering::Relaxed)
     }
 
     /// Says QUIT on every idle connection and closes it. Connections in use
@@ -265,6 +274,7 @@ impl Pool {
 
     /// Opens a connection the way `send_mail` does.
     async fn open(&self) -> Result<Client, Error> {
+        self.inner.opened.fetch_add(1, Ordering::Relaxed);
         let options = &self.inner.options;
         let conn = options.connection.clone();
         let mut client = if options.implicit_tls {
