@@ -22,14 +22,20 @@ fn check<A: Adapter>(
     expected: &str,
     bound: Duration,
 ) -> Transcript {
+    // A large body would be recorded by the test server, in this process,
+    // and show up in the peak RSS as if the client held it.
+    let large_body = ops.iter().any(|o| matches!(o, Op::DataLarge(_)));
     let opts = ServerOptions {
         io_timeout: Duration::from_secs(10),
+        record: !large_body,
         ..ServerOptions::default()
     };
     let server = TestServer::start_with(script, opts);
+    let rss_before = peak::reset();
     let start = Instant::now();
     let outcomes = A::run(server.addr(), &setup, ops);
     let took = start.elapsed();
+    let growth = peak::growth_since(rss_before);
     // The first error is the verdict; later calls only show the client
     // stays broken.
     let last = outcomes
@@ -39,7 +45,7 @@ fn check<A: Adapter>(
         .cloned()
         .unwrap_or_default();
     println!(
-        "| {name} | {} | `{last}` | {:.2} s |",
+        "| {name} | {} | `{last}` | {:.2} s | {growth} |",
         A::NAME,
         took.as_secs_f64()
     );
@@ -55,6 +61,31 @@ fn check<A: Adapter>(
     );
     let mut transcripts = server.shutdown();
     transcripts.pop().expect("the server saw a connection")
+}
+
+/// Peak RSS of the process (Linux): reset before a case, read after it. The
+/// figure is the case's own only when tests run one at a time
+/// (`--test-threads 1`, as for the table); `hostile_memory.rs` asserts the
+/// bound in a binary of its own.
+mod peak {
+    fn kib(field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Resets the peak; returns the current RSS.
+    pub(crate) fn reset() -> Option<u64> {
+        std::fs::write("/proc/self/clear_refs", "5").ok()?;
+        kib("VmRSS:")
+    }
+
+    pub(crate) fn growth_since(before: Option<u64>) -> String {
+        match (before, kib("VmHWM:")) {
+            (Some(b), Some(p)) => format!("+{} KiB", p.saturating_sub(b)),
+            _ => "n/a".into(),
+        }
+    }
 }
 
 fn hello() -> Op {
@@ -227,7 +258,14 @@ mod cases {
             .exchange("MAIL FROM:<a@example.com>", "250 ok")
             .exchange("RCPT TO:<b@example.com>", "250 ok")
             .exchange("DATA", "354 go")
-            .close();
+            // Close both directions at once, without draining what the
+            // client sends (a graceful drain would hold the body here).
+            .custom(|conn| {
+                if let Some(tcp) = conn.tcp() {
+                    let _ = tcp.shutdown(std::net::Shutdown::Both);
+                }
+                Ok(())
+            });
         let ops = [
             Op::Connect,
             hello(),
