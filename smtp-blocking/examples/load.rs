@@ -17,6 +17,7 @@
 //! | `--size BYTES` | 1024 | message size (headers and 78-character lines, generated on the fly) |
 //! | `--per-conn K` | 0 = all | transactions per connection before QUIT and a new connection |
 //! | `--no-pipelining` | off | do not use PIPELINING even when offered |
+//! | `--batch K` | 1 | send K messages at a time with `Client::send_batch`: each message's envelope rides with the previous one's final dot (the message is then built in memory; latency is the batch's time divided by K) |
 //! | `--max-seconds S` | 300 | stop starting messages after S seconds |
 //!
 //! The message is produced by a reader as it is sent and is never held in
@@ -34,7 +35,7 @@ use std::time::{Duration, Instant};
 use smtp_blocking::{Client, Envelope, Options};
 
 const USAGE: &str = "usage: load --server HOST:PORT [-n N] [-c CONNECTIONS] [--size BYTES] \
-                     [--per-conn K] [--no-pipelining] [--max-seconds S]";
+                     [--per-conn K] [--no-pipelining] [--batch K] [--max-seconds S]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -44,6 +45,7 @@ struct Args {
     size: u64,
     per_conn: usize,
     pipelining: bool,
+    batch: usize,
     max_time: Duration,
 }
 
@@ -55,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
         size: 1024,
         per_conn: 0,
         pipelining: true,
+        batch: 1,
         max_time: Duration::from_secs(300),
     };
     let mut it = std::env::args().skip(1);
@@ -71,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
                 args.max_time = Duration::from_secs(number(value("--max-seconds")?)?)
             }
             "--no-pipelining" => args.pipelining = false,
+            "--batch" => args.batch = (number(value("--batch")?)? as usize).max(1),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
@@ -174,6 +178,18 @@ fn worker(shared: &Shared) -> Vec<Duration> {
             }
         };
         shared.connections.fetch_add(1, Ordering::Relaxed);
+        if args.batch > 1 {
+            if batch_worker(shared, &mut client, per_conn, &mut latencies) {
+                continue 'connections;
+            }
+            if let Err(e) = client.quit() {
+                eprintln!("quit: {e}");
+            }
+            if shared.claimed.load(Ordering::Relaxed) >= args.messages {
+                return latencies;
+            }
+            continue;
+        }
         for sent in 0.. {
             if sent > 0 && (sent >= per_conn || !shared.claim()) {
                 break;
@@ -195,6 +211,59 @@ fn worker(shared: &Shared) -> Vec<Duration> {
         if shared.claimed.load(Ordering::Relaxed) >= args.messages {
             return latencies;
         }
+    }
+}
+
+/// `--batch K`: K messages per `send_batch`, the first already claimed.
+/// Returns true when the connection broke (the caller reconnects).
+fn batch_worker(
+    shared: &Shared,
+    client: &mut Client,
+    per_conn: usize,
+    latencies: &mut Vec<Duration>,
+) -> bool {
+    let args = &shared.args;
+    let mut body = Vec::new();
+    if GeneratedMessage::new(args.size)
+        .read_to_end(&mut body)
+        .is_err()
+    {
+        return true;
+    }
+    let mut sent = 0;
+    let mut claimed = 1;
+    loop {
+        while claimed < args.batch && sent + claimed < per_conn && shared.claim() {
+            claimed += 1;
+        }
+        let batch: Vec<(&Envelope, &[u8])> = (0..claimed)
+            .map(|_| (&shared.envelope, &body[..]))
+            .collect();
+        let t0 = Instant::now();
+        let results = client.send_batch(&batch);
+        let each = t0.elapsed() / claimed as u32;
+        let mut broken = false;
+        for result in results {
+            match result {
+                Ok(_) => latencies.push(each),
+                Err(e) => {
+                    eprintln!("send: {e}");
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    broken |= matches!(
+                        e,
+                        smtp_blocking::Error::Broken | smtp_blocking::Error::Io(_)
+                    );
+                }
+            }
+        }
+        if broken {
+            return true;
+        }
+        sent += claimed;
+        if sent >= per_conn || !shared.claim() {
+            return false;
+        }
+        claimed = 1;
     }
 }
 

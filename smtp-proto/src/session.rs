@@ -1227,6 +1227,11 @@ impl Client {
         }
         self.body_len = 0;
         self.phase = Phase::Ready;
+        if !self.config.lmtp {
+            // Whatever the reply to the dot, it ends the server's
+            // transaction: a MAIL pipelined behind it needs no RSET.
+            self.wire.open = false;
+        }
         let txn = self.plan.txn.take().map_or(0, |t| t.id);
         let id = self.alloc_id();
         self.push_in_flight(id, CommandKind::DataEnd, false, txn);
@@ -1527,7 +1532,15 @@ impl Client {
                     last.kind,
                     CommandKind::Mail | CommandKind::Rcpt | CommandKind::Rset
                 ) || last.kind == CommandKind::Bdat && !last.last_chunk;
-                if !(self.pipelining_active() && group_open && next.cmd.may_join_group()) {
+                // RFC 2920 §3.1: the RSET/MAIL starting the next transaction
+                // may share a group with the end of the previous message.
+                // Not in LMTP, whose per-recipient replies to the end of
+                // data need the previous transaction's recipient list.
+                let next_transaction = last.kind == CommandKind::DataEnd
+                    && !self.config.lmtp
+                    && matches!(next.cmd, QueuedCommand::Mail(..) | QueuedCommand::Rset);
+                let joins = group_open && next.cmd.may_join_group() || next_transaction;
+                if !(self.pipelining_active() && joins) {
                     return;
                 }
             }
@@ -2038,6 +2051,7 @@ impl Client {
             // RFC 2920 §3.1: every RCPT failed but DATA got 354; end the
             // empty message at once and send nothing else.
             self.transmit.extend_from_slice(b".\r\n");
+            self.wire.open = false;
             if self.config.transcript {
                 self.transcript(Direction::Client, ".".into());
             }
@@ -2442,5 +2456,40 @@ mod tests {
         assert!(matches!(drain(&mut c)[..], [Event::AuthNeeded { .. }]));
         c.handle_auth(&mut Empty).unwrap();
         assert!(c.is_authenticated());
+    }
+
+    /// RFC 2920 §3.1: the next transaction's envelope leaves in the same
+    /// write as the previous message's final dot, and needs no RSET.
+    #[test]
+    fn next_envelope_rides_with_the_final_dot() {
+        let mut c = Client::new(Config::new("mx"));
+        c.handle_input(b"220 mx\r\n").unwrap();
+        let env = Envelope::new("a@b.example", &["c@d.example"]).unwrap();
+        c.send_envelope(&env, BodyTransfer::Data).unwrap();
+        c.handle_input(b"250-mx\r\n250 PIPELINING\r\n").unwrap();
+        let _ = c.poll_transmit();
+        c.handle_input(b"250 ok\r\n250 ok\r\n354 go\r\n").unwrap();
+        c.send_body(b"one").unwrap();
+        c.finish_body().unwrap();
+        c.send_envelope(&env, BodyTransfer::Data).unwrap();
+        let wire = c.poll_transmit().unwrap();
+        assert_eq!(
+            &wire[..],
+            b"one\r\n.\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n".as_slice()
+        );
+        assert!(c.poll_transmit().is_none());
+        // Not in LMTP: the end of data waits for its per-recipient replies.
+        let mut config = Config::new("mx");
+        config.lmtp = true;
+        let mut c = Client::new(config);
+        c.handle_input(b"220 mx\r\n").unwrap();
+        c.send_envelope(&env, BodyTransfer::Data).unwrap();
+        c.handle_input(b"250-mx\r\n250 PIPELINING\r\n").unwrap();
+        let _ = c.poll_transmit();
+        c.handle_input(b"250 ok\r\n250 ok\r\n354 go\r\n").unwrap();
+        c.send_body(b"one").unwrap();
+        c.finish_body().unwrap();
+        c.send_envelope(&env, BodyTransfer::Data).unwrap();
+        assert_eq!(&c.poll_transmit().unwrap()[..], b"one\r\n.\r\n".as_slice());
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use corpus::{Action, Case, Item};
 use smtp_proto::{
     Auth, BodyTransfer, Client, CommandId, Config, Domain, Error, Event, Mailbox, Reply,
-    ReversePath, Verification,
+    ReversePath, TransactionIds, Verification,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +164,10 @@ impl Runner<'_> {
         target: CommandId,
         mut auth: Option<&mut (dyn Auth + Send)>,
     ) -> Result<Result<Reply, Error>, String> {
+        // It may have completed during an earlier drive.
+        if let Some(result) = self.completions.remove(&target) {
+            return Ok(result);
+        }
         loop {
             self.flush();
             let mut done = None;
@@ -352,6 +356,55 @@ impl Runner<'_> {
                     Err(s) => s,
                 }
             }
+            Action::Batch {
+                count,
+                from,
+                to,
+                body,
+            } => {
+                let envelope = corpus::envelope(from, to, &[])?;
+                if let Some(s) = self.lazy_hello()? {
+                    return Ok(s);
+                }
+                // The adapters' batch: queue the next envelope before
+                // waiting for the previous message's final reply.
+                let mut outcomes = Vec::new();
+                let mut previous: Option<(TransactionIds, CommandId)> = None;
+                for _ in 0..*count {
+                    let started = self.client.send_envelope(&envelope, BodyTransfer::Data);
+                    if let Some((ids, end)) = previous.take() {
+                        outcomes.push(self.end_entry(&envelope, &ids, end));
+                    }
+                    let ids = match started {
+                        Ok(ids) => ids,
+                        Err(e) => {
+                            outcomes.push(corpus::error_outcome(&e));
+                            continue;
+                        }
+                    };
+                    let Some(data) = ids.data else { continue };
+                    match self.drive(data, None) {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            outcomes.push(corpus::error_outcome(
+                                &ids.explain_failure(e, |id| self.completions.get(&id)),
+                            ));
+                            continue;
+                        }
+                        Err(s) => {
+                            outcomes.push(s);
+                            continue;
+                        }
+                    }
+                    self.client.send_body(body)?;
+                    let end = self.client.finish_body()?;
+                    previous = Some((ids, end));
+                }
+                if let Some((ids, end)) = previous {
+                    outcomes.push(self.end_entry(&envelope, &ids, end));
+                }
+                outcomes.join(" / ")
+            }
             Action::Verify(addr) => {
                 let id = self.client.verify(addr)?;
                 match self.drive(id, None) {
@@ -383,6 +436,29 @@ impl Runner<'_> {
                 }
             }
         })
+    }
+
+    fn end_entry(
+        &mut self,
+        envelope: &smtp_proto::Envelope,
+        ids: &TransactionIds,
+        end: CommandId,
+    ) -> String {
+        match self.drive(end, None) {
+            Ok(Ok(reply)) => {
+                let report = ids.report(
+                    envelope,
+                    reply,
+                    |id| self.completions.remove(&id),
+                    |id| self.deliveries.remove(&id),
+                );
+                corpus::reply_outcome(&report.reply)
+            }
+            Ok(Err(e)) => {
+                corpus::error_outcome(&ids.explain_failure(e, |id| self.completions.get(&id)))
+            }
+            Err(s) => s,
+        }
     }
 
     /// Go's lazy hello; `Some(outcome)` if it failed.

@@ -130,6 +130,20 @@ pub enum Action {
         /// MAIL options.
         params: Vec<String>,
     },
+    /// `batch COUNT FROM TO[,TO] "BODY"`: the same message COUNT times
+    /// through the adapters' batch send (each message's envelope pipelined
+    /// behind the previous message's final dot). The outcome is each
+    /// message's outcome, joined with ` / `.
+    Batch {
+        /// How many messages.
+        count: usize,
+        /// Reverse path.
+        from: String,
+        /// Recipients.
+        to: Vec<String>,
+        /// Message.
+        body: Vec<u8>,
+    },
     /// `verify ADDR`.
     Verify(String),
     /// `noop`.
@@ -364,6 +378,12 @@ fn parse_action(s: &str) -> Result<Action, String> {
             to: arg(2)?.split(',').map(str::to_owned).collect(),
             body: bytes(w.get(3).ok_or("send needs a body")?),
             params: rest(4),
+        },
+        Some("batch") => Action::Batch {
+            count: arg(1)?.parse().map_err(|_| "batch COUNT")?,
+            from: arg(2)?,
+            to: arg(3)?.split(',').map(str::to_owned).collect(),
+            body: bytes(w.get(4).ok_or("batch needs a body")?),
         },
         Some("verify") => Action::Verify(arg(1)?),
         Some("noop") => Action::Noop,

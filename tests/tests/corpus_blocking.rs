@@ -94,6 +94,27 @@ fn run(
             Ok(env) => res(c.send(&env, &body[..]).map(|r| corpus::report_outcome(&r))),
             Err(e) => corpus::error_outcome(&e),
         },
+        Action::Batch {
+            count,
+            from,
+            to,
+            body,
+        } => match corpus::envelope(from, to, &[]) {
+            Ok(env) => {
+                let batch: Vec<(&smtp_proto::Envelope, &[u8])> =
+                    (0..*count).map(|_| (&env, &body[..])).collect();
+                let outcomes: Vec<String> = c
+                    .send_batch(&batch)
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(report) => corpus::reply_outcome(&report.reply),
+                        Err(e) => outcome(&e),
+                    })
+                    .collect();
+                outcomes.join(" / ")
+            }
+            Err(e) => corpus::error_outcome(&e),
+        },
         Action::Verify(a) => res(c.verify(a).map(corpus::verify_outcome)),
         Action::Noop => res(c.noop().map(|()| "ok 250".into())),
         Action::Reset => res(c.reset().map(|()| "ok 250".into())),

@@ -118,6 +118,28 @@ async fn run(
                 .map(|r| corpus::report_outcome(&r))),
             Err(e) => corpus::error_outcome(&e),
         },
+        Action::Batch {
+            count,
+            from,
+            to,
+            body,
+        } => match corpus::envelope(from, to, &[]) {
+            Ok(env) => {
+                let batch: Vec<(&smtp_proto::Envelope, &[u8])> =
+                    (0..*count).map(|_| (&env, &body[..])).collect();
+                let outcomes: Vec<String> = c
+                    .send_batch(&batch)
+                    .await
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(report) => corpus::reply_outcome(&report.reply),
+                        Err(e) => outcome(&e),
+                    })
+                    .collect();
+                outcomes.join(" / ")
+            }
+            Err(e) => corpus::error_outcome(&e),
+        },
         Action::Verify(a) => res(c.verify(a).await.map(corpus::verify_outcome)),
         Action::Noop => res(c.noop().await.map(|()| "ok 250".into())),
         Action::Reset => res(c.reset().await.map(|()| "ok 250".into())),
