@@ -59,6 +59,8 @@ for target in "${TARGETS[@]}"; do
             execs=$(sed -n 's/^#\([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1)
         fi
         total=$(( total + ${execs:-0} ))
+        # libFuzzer's final stats, as it printed them.
+        grep -E "^stat::|^#[0-9]+ +DONE" "$log" | sed 's/^/    /' || true
         if [ "$status" -ne 0 ]; then
             crashes=$(( crashes + 1 ))
             # The crash report: the panic message and the reproducer's path.

@@ -553,6 +553,23 @@ session_seed(
     ],
 )
 
+# Regressions: minimal inputs of the core bugs client_session found.
+session_seed(
+    "regress_starttls_250",
+    [0, 0x80, 0, 0, 0, 0, 0, 0],
+    ["220 mx", "250-mx", "250 STARTTLS", "250 ok"],
+)
+session_seed(
+    "regress_lmtp_data_without_recipients",
+    [0x02, 0, 0, 0, 0, 0, 0, 0],
+    ["220 mx", "250-mx", "250 PIPELINING", "250 ok", "550 no", "354 go"],
+)
+session_seed(
+    "regress_auth_250",
+    [0, 0x41, 0x01, 0, 0, 0, 0, 0],
+    ["220 mx", "250-mx", "250 AUTH PLAIN", "250 ok", "221 bye"],
+)
+
 # ---- dot_stuff: [chunk sizes x4] + body --------------------------------------
 def body_seed(name, body, sizes=(0, 0, 0, 0)):
     seeds["dot_stuff"][name] = bytes(sizes) + body

@@ -415,11 +415,11 @@ proptest! {
     }
 }
 
-// ----- regressions: core bugs found by fuzzing -----
+// ----- regressions: core bugs found by fuzzing (all fixed in 4858006) -----
 
 /// Found by `client_session`: a `250` (any 2xx but 220) to STARTTLS
 /// completed STARTTLS successfully while the session did not pause for the
-/// handshake, so a driver believes TLS is next while the core goes on in
+/// handshake, so a driver believed TLS was next while the core went on in
 /// plaintext. RFC 3207 §4: only 220 starts TLS; the core's own doc says a
 /// successful STARTTLS carries the 220 and pauses. Minimal input (fuzz
 /// header `00 80 00 00 00 00 00 00 00`, line by line):
@@ -455,11 +455,11 @@ fn starttls_answered_250_is_not_success() {
 }
 
 /// Found by `client_session` (LMTP, pipelined): every RCPT refused, DATA
-/// answered `354`. The session rightly ends with
+/// answered `354`. The session rightly ended with
 /// `ProtocolError::LmtpDataWithoutRecipients`, but the DATA command never
-/// completes: `handle_data_reply` has already popped it when it calls
+/// completed: `handle_data_reply` had already popped it when it called
 /// `fatal`, which fails only the commands still queued. A driver waiting
-/// for DATA's id waits for an event that never comes. Minimal input (fuzz
+/// for DATA's id waited for an event that never came. Minimal input (fuzz
 /// header `02 00 00 00 00 00 00 00 00`, line by line): `220 mx\r\n`
 /// `250-mx\r\n` `250 PIPELINING\r\n` `250 ok\r\n` `550 no\r\n` `354 go\r\n`.
 #[test]
@@ -500,7 +500,7 @@ fn lmtp_data_without_recipients_completes_data() {
 }
 
 /// Found by checking `client_session`'s AUTH completions: a `250` (any 2xx
-/// but 235) to AUTH completes AUTH with success and marks the session
+/// but 235) to AUTH completed AUTH with success and marked the session
 /// authenticated. RFC 4954 §4 and the `Auth` trait's doc name 235 as the
 /// success reply, and Go's `net/smtp` fails on anything else.
 #[test]
