@@ -553,6 +553,27 @@ session_seed(
     ],
 )
 
+session_seed(
+    "eager_next_envelope",
+    [0, 0, 0x02, 0x00, 0, 0, 0, 0, 0x20],
+    [
+        POSTFIX_GREETING,
+        *POSTFIX_EHLO,
+        "250 2.1.0 Ok",
+        "250 2.1.5 Ok",
+        "354 End data with <CR><LF>.<CR><LF>",
+        "250 2.0.0 Ok: queued as 1",
+        "250 2.1.0 Ok",
+        "250 2.1.5 Ok",
+        "250 2.0.0 Ok: queued as 2",
+        "250 2.1.0 Ok",
+        "250 2.1.5 Ok",
+        "354 End data with <CR><LF>.<CR><LF>",
+        "250 2.0.0 Ok: queued as 3",
+        "221 2.0.0 Bye",
+    ],
+)
+
 # Regressions: minimal inputs of the core bugs client_session found.
 session_seed(
     "regress_starttls_250",

@@ -56,7 +56,8 @@ const HELLO: &[CommandKind] = &[CommandKind::Ehlo, CommandKind::Helo, CommandKin
 /// - `h[8]` more: 0x01 `require_all_recipients`, 0x02 MAIL/RCPT/DATA by
 ///   hand instead of `send_envelope`, 0x04 a NOOP queued inside the
 ///   transaction, 0x08 `ensure_hello` instead of `hello`, 0x10 an RSET
-///   after the first BDAT chunk (the message abandoned).
+///   after the first BDAT chunk (the message abandoned), 0x20 the next
+///   step without waiting for the reply to the end of a message.
 ///
 /// Checked: no panic; a bounded number of steps; every command id completes
 /// exactly once and with its own kind; nothing stalls (an outstanding
@@ -485,7 +486,7 @@ impl Session {
                     bytes.extend_from_slice(&b);
                 }
                 self.wire.end_body(&bytes, &message);
-                self.waiting = Some(id);
+                self.wait_for_end(id);
             }
             Err(e) => panic!("finish_body refused in the body: {e:?}"),
         }
@@ -645,7 +646,7 @@ impl Session {
                             normalize_line_endings(body)
                         };
                         self.wire.expect_bdat(wire, binary);
-                        self.waiting = Some(id);
+                        self.wait_for_end(id);
                     }
                 }
                 Err(_) => {
@@ -692,6 +693,15 @@ impl Session {
                 }
                 None
             }
+        }
+    }
+
+    /// After the end of a message: wait for its reply, or (header flag
+    /// 0x20) go on at once, so the next envelope is queued while the
+    /// message's reply is outstanding (RFC 2920 lets it share the write).
+    fn wait_for_end(&mut self, id: CommandId) {
+        if self.h[8] & 0x20 == 0 {
+            self.waiting = Some(id);
         }
     }
 
