@@ -46,6 +46,10 @@ TOOLS=(
     "smtp-source|smtp-source -d -m {N} -s {C} -l {SIZE} $ADDR"
     "blocking|$BIN/load --server $ADDR -n {N} -c {C} --size {SIZE} --max-seconds $RUN_TIMEOUT"
     "blocking-nopipe|$BIN/load --server $ADDR -n {N} -c {C} --size {SIZE} --no-pipelining --max-seconds $RUN_TIMEOUT"
+    "blocking-batch|$BIN/load --server $ADDR -n {N} -c {C} --size {SIZE} --batch 32 --max-seconds $RUN_TIMEOUT"
+    "tokio|$BIN/tokio-load --server $ADDR -n {N} -c {C} --size {SIZE} --max-seconds $RUN_TIMEOUT"
+    "tokio-nopipe|$BIN/tokio-load --server $ADDR -n {N} -c {C} --size {SIZE} --no-pipelining --max-seconds $RUN_TIMEOUT"
+    "tokio-batch|$BIN/tokio-load --server $ADDR -n {N} -c {C} --size {SIZE} --batch 32 --max-seconds $RUN_TIMEOUT"
     "event_loop|$BIN/event_loop --server $ADDR --sessions {C} -n {N} --size {SIZE} --max-seconds $RUN_TIMEOUT"
 )
 

@@ -50,6 +50,7 @@ ensure_tools() {
 build_tools() {
     log "building the load tools (release)"
     (cd "$ROOT" && cargo build --release -q -p smtp-blocking --example load \
+        && cargo build --release -q -p smtp-tokio --example tokio-load \
         && cargo build --release -q -p smtp-proto --example event_loop)
 }
 

@@ -1,0 +1,262 @@
+//! The tokio load generator: N messages over C connections (one task each),
+//! several transactions per connection, then messages/s and the p50/p99
+//! latency of one transaction (binary `tokio-load`, beside the blocking
+//! `load`). The same options and output as
+//! `smtp-blocking`'s `load` example, so `tests/bench/compare.sh` runs both.
+//!
+//! ```sh
+//! cargo run --release -p smtp-tokio --example tokio-load -- \
+//!     --server 127.0.0.1:2525 -n 20000 -c 4 --size 1024 [--batch 32]
+//! ```
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `--server ADDR` | required | `host:port` of the server |
+//! | `-n N` | 10000 | messages to send in all |
+//! | `-c C` | 1 | connections at once, one task each |
+//! | `--size BYTES` | 1024 | message size |
+//! | `--no-pipelining` | off | do not use PIPELINING even when offered |
+//! | `--batch K` | 1 | K messages per `Client::send_batch` (next envelope with the previous dot) |
+//! | `--max-seconds S` | 300 | stop starting messages after S seconds |
+//!
+//! The last line of output is machine-readable (`RESULT key=value ...`); the
+//! exit status is 0 only when every message was accepted.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use smtp_tokio::{Client, Envelope, Options};
+
+const USAGE: &str = "usage: tokio-load --server HOST:PORT [-n N] [-c CONNECTIONS] [--size BYTES] \
+                     [--no-pipelining] [--batch K] [--max-seconds S]";
+
+#[derive(Debug, Clone)]
+struct Args {
+    server: String,
+    messages: usize,
+    connections: usize,
+    size: usize,
+    pipelining: bool,
+    batch: usize,
+    max_time: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        server: String::new(),
+        messages: 10_000,
+        connections: 1,
+        size: 1024,
+        pipelining: true,
+        batch: 1,
+        max_time: Duration::from_secs(300),
+    };
+    let mut it = std::env::args().skip(1);
+    let number = |s: String| {
+        s.parse::<usize>()
+            .map_err(|_| format!("not a number: {s}\n{USAGE}"))
+    };
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--server" => args.server = value("--server")?,
+            "-n" => args.messages = number(value("-n")?)?,
+            "-c" => args.connections = number(value("-c")?)?,
+            "--size" => args.size = number(value("--size")?)?,
+            "--batch" => args.batch = number(value("--batch")?)?.max(1),
+            "--max-seconds" => {
+                args.max_time = Duration::from_secs(number(value("--max-seconds")?)? as u64)
+            }
+            "--no-pipelining" => args.pipelining = false,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    if args.server.is_empty() || args.connections == 0 || args.messages == 0 {
+        return Err(USAGE.into());
+    }
+    Ok(args)
+}
+
+/// What every task shares.
+struct Shared {
+    args: Args,
+    envelope: Envelope,
+    message: Vec<u8>,
+    claimed: AtomicUsize,
+    failed: AtomicU64,
+    deadline: Instant,
+}
+
+impl Shared {
+    /// Takes up to `k` messages; how many were taken.
+    fn claim(&self, k: usize) -> usize {
+        let mut got = 0;
+        while got < k && Instant::now() < self.deadline {
+            if self.claimed.fetch_add(1, Ordering::Relaxed) >= self.args.messages {
+                break;
+            }
+            got += 1;
+        }
+        got
+    }
+}
+
+/// A message of `len` bytes: a few headers, then 78-character lines.
+fn message(len: usize) -> Vec<u8> {
+    let mut m =
+        b"From: load@example.com\r\nTo: sink@example.org\r\nSubject: load test\r\n\r\n".to_vec();
+    let line =
+        b"The quick brown fox jumps over the lazy dog; pack my box with five dozen jugs!\r\n";
+    while m.len() < len {
+        m.extend_from_slice(line);
+    }
+    m.truncate(len.max(2));
+    m
+}
+
+/// One connection at a time until no message is left; each transaction's
+/// latency (for a batch, its time divided by its size).
+async fn worker(shared: Arc<Shared>) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    let mut options = Options::default();
+    options.pipelining = shared.args.pipelining;
+    loop {
+        let mut claimed = shared.claim(shared.args.batch);
+        if claimed == 0 {
+            return latencies;
+        }
+        let mut client = match Client::connect_with(&shared.args.server, options.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("connect: {e}");
+                shared.failed.fetch_add(claimed as u64, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Err(e) = client.hello("load.example.com").await {
+            eprintln!("hello: {e}");
+            shared.failed.fetch_add(claimed as u64, Ordering::Relaxed);
+            continue;
+        }
+        let mut broken = false;
+        while claimed > 0 && !broken {
+            let t0 = Instant::now();
+            if shared.args.batch > 1 {
+                let batch: Vec<(&Envelope, &[u8])> = (0..claimed)
+                    .map(|_| (&shared.envelope, &shared.message[..]))
+                    .collect();
+                let results = client.send_batch(&batch).await;
+                let each = t0.elapsed() / claimed as u32;
+                for result in results {
+                    match result {
+                        Ok(_) => latencies.push(each),
+                        Err(e) => {
+                            eprintln!("send: {e}");
+                            shared.failed.fetch_add(1, Ordering::Relaxed);
+                            broken |=
+                                e.is_connection_lost() || matches!(e, smtp_tokio::Error::Broken);
+                        }
+                    }
+                }
+            } else {
+                match client.send(&shared.envelope, &shared.message[..]).await {
+                    Ok(_) => latencies.push(t0.elapsed()),
+                    Err(e) => {
+                        eprintln!("send: {e}");
+                        shared.failed.fetch_add(1, Ordering::Relaxed);
+                        broken = true;
+                    }
+                }
+            }
+            claimed = if broken {
+                0
+            } else {
+                shared.claim(shared.args.batch)
+            };
+        }
+        if !broken {
+            let _ = client.quit().await;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(envelope) = Envelope::new("load@example.com", &["sink@example.org"]) else {
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        message: message(args.size),
+        deadline: start + args.max_time,
+        args: args.clone(),
+        envelope,
+        claimed: AtomicUsize::new(0),
+        failed: AtomicU64::new(0),
+    });
+    let mut latencies: Vec<Duration> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..args.connections)
+            .map(|_| tokio::spawn(worker(Arc::clone(&shared))))
+            .collect();
+        let mut all = Vec::with_capacity(args.messages);
+        for t in tasks {
+            if let Ok(l) = t.await {
+                all.extend(l);
+            }
+        }
+        all
+    });
+    let elapsed = start.elapsed();
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1e6
+    };
+    let sent = latencies.len();
+    let failed = shared.failed.load(Ordering::Relaxed);
+    let rate = sent as f64 / elapsed.as_secs_f64();
+    let (p50, p99) = (pct(0.50), pct(0.99));
+    println!(
+        "{sent} messages of {} bytes over {} connection(s) in {:.3} s, pipelining {}, batch {}: \
+         {rate:.0} messages/s, latency p50 {p50:.0} µs, p99 {p99:.0} µs, {failed} failed",
+        args.size,
+        args.connections,
+        elapsed.as_secs_f64(),
+        if args.pipelining { "on" } else { "off" },
+        args.batch,
+    );
+    println!(
+        "RESULT tool=tokio messages={sent} failed={failed} seconds={:.3} msgs_per_s={rate:.1} \
+         p50_us={p50:.0} p99_us={p99:.0}",
+        elapsed.as_secs_f64()
+    );
+    if sent == args.messages && failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("incomplete: {sent} of {} messages sent", args.messages);
+        ExitCode::FAILURE
+    }
+}
