@@ -326,19 +326,27 @@ impl Session {
                     let _ = self.client.hello(domain);
                 }
                 (CommandKind::Ehlo | CommandKind::Helo, Ok(_)) => self.next_message(work),
-                (CommandKind::DataEnd | CommandKind::Bdat, Ok(_)) => {
+                (CommandKind::DataEnd, Ok(_)) => stats.delivered += 1,
+                (CommandKind::Bdat, Ok(_)) => {
                     stats.delivered += 1;
                     self.next_message(work);
                 }
                 (CommandKind::Data, Ok(_)) => {
                     // DATA's 354: the body, dot-stuffed by the core, then
-                    // its end. Both only fill the transmit buffer.
+                    // its end. Both only fill the transmit buffer. The next
+                    // envelope is queued at once: with PIPELINING it leaves
+                    // in the same write as this dot (RFC 2920 §3.1), so a
+                    // message costs one round trip, not two.
                     let _ = self.client.send_body(&work.body);
                     let _ = self.client.finish_body();
+                    self.next_message(work);
                 }
-                (CommandKind::DataEnd | CommandKind::Bdat | CommandKind::Data, Err(e))
-                    if !e.is_fatal() =>
-                {
+                (CommandKind::DataEnd, Err(e)) if !e.is_fatal() => {
+                    // The next message is already on its way.
+                    eprintln!("message refused: {e}");
+                    stats.rejected += 1;
+                }
+                (CommandKind::Bdat | CommandKind::Data, Err(e)) if !e.is_fatal() => {
                     // The server refused this message; the session goes on.
                     eprintln!("message refused: {e}");
                     stats.rejected += 1;
