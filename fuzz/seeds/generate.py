@@ -654,6 +654,8 @@ auth_seed("too_many_rounds", 1, 0x14, "u", "p", "localhost", "a", "b", "c", "d",
 auth_seed("custom", 5, 0x04, "X-CUSTOM", "initial", "localhost", "chal1", "!refuse")
 auth_seed("custom_injection", 5, 0x04, "PLAIN\r\nRSET", "x", "localhost", "c")
 auth_seed("wrong_host", 0, 0x01, "u", "p", "other.example", "")
+# Regression: LOGIN's challenge counter overflowed at the 256th challenge.
+seeds["auth"]["regress_login_256_challenges"] = bytes([1, 0]) + b"\xff" * 258
 
 
 def main():
