@@ -308,7 +308,9 @@ impl Auth for LoginAuth {
         }
         // Answer by position, not by prompt text: servers word the prompts
         // differently ("Username:", "User Name", localised ones).
-        self.step += 1;
+        // Saturating: a caller driving the mechanism directly (not through
+        // the session's round cap) may send any number of challenges.
+        self.step = self.step.saturating_add(1);
         match self.step {
             1 => Ok(Secret(self.username.as_bytes().to_vec())),
             2 => Ok(Secret(self.password.0.as_bytes().to_vec())),
