@@ -18,6 +18,7 @@
 //! | `--no-pipelining` | off | do not use PIPELINING even when offered |
 //! | `--batch K` | 1 | K messages per `Client::send_batch` (next envelope with the previous dot) |
 //! | `--max-seconds S` | 300 | stop starting messages after S seconds |
+//! | `--idle N` | off | instead of sending: open N sessions (connect, greeting, EHLO), hold them idle, report the resident memory per session (Linux), then QUIT them all |
 //!
 //! The last line of output is machine-readable (`RESULT key=value ...`); the
 //! exit status is 0 only when every message was accepted.
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 use smtp_tokio::{Client, Envelope, Options};
 
 const USAGE: &str = "usage: tokio-load --server HOST:PORT [-n N] [-c CONNECTIONS] [--size BYTES] \
-                     [--no-pipelining] [--batch K] [--max-seconds S]";
+                     [--no-pipelining] [--batch K] [--max-seconds S] [--idle N]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -41,6 +42,7 @@ struct Args {
     pipelining: bool,
     batch: usize,
     max_time: Duration,
+    idle: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -52,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         pipelining: true,
         batch: 1,
         max_time: Duration::from_secs(300),
+        idle: 0,
     };
     let mut it = std::env::args().skip(1);
     let number = |s: String| {
@@ -70,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
                 args.max_time = Duration::from_secs(number(value("--max-seconds")?)? as u64)
             }
             "--no-pipelining" => args.pipelining = false,
+            "--idle" => args.idle = number(value("--idle")?)?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
@@ -184,6 +188,70 @@ async fn worker(shared: Arc<Shared>) -> Vec<Duration> {
     }
 }
 
+/// Resident memory of this process in KiB (Linux), or 0.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// `--idle N`: the memory an idle session costs (connected, greeted, EHLO
+/// done, nothing in flight).
+async fn idle_sessions(args: &Args) -> ExitCode {
+    let before = rss_kib();
+    let start = Instant::now();
+    let mut options = Options::default();
+    options.pipelining = args.pipelining;
+    let opened: Vec<_> = (0..args.idle)
+        .map(|_| {
+            let (server, options) = (args.server.clone(), options.clone());
+            tokio::spawn(async move {
+                let mut client = Client::connect_with(&server, options).await?;
+                client.hello("load.example.com").await?;
+                Ok::<_, smtp_tokio::Error>(client)
+            })
+        })
+        .collect();
+    let mut clients = Vec::with_capacity(args.idle);
+    let mut failed = 0;
+    for task in opened {
+        match task.await {
+            Ok(Ok(c)) => clients.push(c),
+            Ok(Err(e)) => {
+                failed += 1;
+                if failed < 5 {
+                    eprintln!("session: {e}");
+                }
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    let after = rss_kib();
+    let n = clients.len().max(1) as u64;
+    let per = after.saturating_sub(before) as f64 / n as f64;
+    println!(
+        "{} idle sessions ({failed} failed) in {:.2} s: RSS {before} -> {after} KiB, {per:.1} KiB per session",
+        clients.len(),
+        start.elapsed().as_secs_f64()
+    );
+    println!(
+        "RESULT tool=tokio-idle sessions={} failed={failed} kib_per_session={per:.1}",
+        clients.len()
+    );
+    for client in clients {
+        let _ = client.quit().await;
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -205,6 +273,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.idle > 0 {
+        return runtime.block_on(idle_sessions(&args));
+    }
     let start = Instant::now();
     let shared = Arc::new(Shared {
         message: message(args.size),
