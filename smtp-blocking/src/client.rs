@@ -688,7 +688,7 @@ impl<S: Stream> Client<S> {
         let deadline = match self.deadline {
             Some((c, s, at)) if c == count && s == stage => at,
             _ => {
-                let at = now + self.options.timeouts.for_stage(stage);
+                let at = deadline_after(now, self.options.timeouts.for_stage(stage));
                 self.deadline = Some((count, stage, at));
                 at
             }
@@ -761,6 +761,13 @@ impl<S: Stream> Client<S> {
     }
 }
 
+/// `now + timeout`, saturating: a caller's `Duration::MAX` means "no limit"
+/// in practice, not an overflow panic.
+pub(crate) fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// Resolves `addr` and connects to the first address that answers.
 pub(crate) fn dial(addr: &str, options: &Options) -> Result<(String, TcpStream), Error> {
     let host = host_of(addr);
@@ -814,7 +821,7 @@ fn handshake<S: Stream>(
     })?;
     let mut conn = ClientConnection::new(config, name)
         .map_err(|e| Error::Tls(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline_after(Instant::now(), timeout);
     while conn.is_handshaking() {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -896,6 +903,16 @@ mod tests {
         );
         assert!(
             matches!(err, Err(Error::Smtp(smtp_proto::Error::InvalidInput(e))) if e.argument() == "to")
+        );
+    }
+
+    #[test]
+    fn huge_timeouts_do_not_overflow() {
+        let now = Instant::now();
+        assert!(deadline_after(now, Duration::MAX) > now);
+        assert_eq!(
+            deadline_after(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
         );
     }
 

@@ -7,6 +7,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use rustls::ClientConfig;
@@ -821,7 +822,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             Wait::Write => self.core.write_timeout(),
             Wait::Read(stage, _) => self.core.config().timeouts.for_stage(stage),
         };
-        let deadline = Instant::now() + limit;
+        // Saturating: a caller's `Duration::MAX` must not overflow.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
         match self.timer.as_mut() {
             Some(timer) => timer.as_mut().reset(deadline),
             None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
