@@ -8,7 +8,6 @@ use smtp_proto::{
 };
 
 use crate::input::{fields, text};
-use crate::known::{Known, tolerated};
 use crate::wire::Wire;
 
 /// Input: a mechanism byte (0–4 the built-ins, 5 a caller-defined one with
@@ -120,9 +119,6 @@ fn direct(m: u8, user: &str, secret: &str, host: &str, tls: bool, insecure: bool
         }
         let _ = format!("{start:?}");
         for (i, c) in cs.iter().enumerate() {
-            if m == 1 && i >= 255 && tolerated(Known::LoginStepOverflow) {
-                break;
-            }
             let answer = mech.next(c, true);
             match m {
                 0 => assert_eq!(answer.err(), Some(AuthError::UnexpectedChallenge)),

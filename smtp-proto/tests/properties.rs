@@ -415,9 +415,10 @@ proptest! {
     }
 }
 
-// ----- regressions: core bugs found by fuzzing (all fixed in 4858006) -----
+// ----- regressions: core bugs found by fuzzing (all fixed) -----
 
-/// Found by `client_session`: a `250` (any 2xx but 220) to STARTTLS
+/// Found by `client_session` (fixed in 4858006, as are the next two): a
+/// `250` (any 2xx but 220) to STARTTLS
 /// completed STARTTLS successfully while the session did not pause for the
 /// handshake, so a driver believed TLS was next while the core went on in
 /// plaintext. RFC 3207 §4: only 220 starts TLS; the core's own doc says a
@@ -562,13 +563,13 @@ fn drain_keep_events(client: &mut Client) -> Vec<Event> {
 }
 
 /// Found by `auth` (calling the mechanism directly): `LoginAuth::next`
-/// counts challenges in a `u8` with `+= 1`, so the 256th challenge
-/// overflows: a panic where overflow checks are on (debug builds, tests),
-/// and a silent wrap elsewhere, after which LOGIN answers the user name and
+/// counted challenges in a `u8` with `+= 1`, so the 256th challenge
+/// overflowed: a panic where overflow checks are on (debug builds, tests),
+/// and a silent wrap elsewhere, after which LOGIN answered the user name and
 /// the password again. The session cancels LOGIN at its third challenge, so
 /// only a driver calling `next` itself gets there. Minimal fuzz input:
 /// `01 00` then 258 bytes `FF` (empty user, secret, host, 256 challenges).
-/// Proposed fix: `self.step = self.step.saturating_add(1);`.
+/// Fixed in a9d8c7a (a saturating counter).
 #[test]
 fn login_survives_endless_challenges() {
     use smtp_proto::{Auth, AuthError, LoginAuth, ServerInfo};
