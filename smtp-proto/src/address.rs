@@ -377,11 +377,14 @@ fn check_domain(domain: &str, allow_literal: bool) -> Result<(), InvalidInput> {
         let Some(inner) = inner.strip_suffix(']') else {
             return Err(InvalidInput::new("domain", "unterminated address literal"));
         };
+        // RFC 5321 dcontent, minus '<' and '>': no real literal needs them,
+        // and `a@[x> SIZE=1]` would let a lax server end the path early and
+        // read the rest as parameters.
         let ok = allow_literal
             && !inner.is_empty()
             && inner
                 .bytes()
-                .all(|b| (33..=126).contains(&b) && !b"[]\\".contains(&b));
+                .all(|b| (33..=126).contains(&b) && !b"[]\\<>".contains(&b));
         return if ok {
             Ok(())
         } else {
@@ -441,6 +444,8 @@ mod tests {
             "\"unterminated@b",
             "a@[]",
             "a@[1.2.3.4",
+            "a@[x> SIZE=1]",
+            "a@[x<y]",
             "a@b..c",
             "a,b@c",
         ] {

@@ -95,7 +95,8 @@ pub enum AuthError {
     /// The server failed to prove itself in its final message.
     ServerNotVerified,
     /// A credential holds a byte the mechanism cannot carry (NUL in PLAIN,
-    /// where NUL separates the fields).
+    /// where NUL separates the fields; 0x01 in XOAUTH2 and OAUTHBEARER,
+    /// where it does).
     InvalidCredentials,
     /// A user-defined mechanism's own failure.
     Other(String),
@@ -108,7 +109,9 @@ impl fmt::Display for AuthError {
             Self::WrongHost => f.write_str("wrong host name"),
             Self::UnexpectedChallenge => f.write_str("unexpected server challenge"),
             Self::ServerNotVerified => f.write_str("server failed to verify itself"),
-            Self::InvalidCredentials => f.write_str("credentials contain a NUL byte"),
+            Self::InvalidCredentials => {
+                f.write_str("credentials contain a byte the mechanism uses as a separator")
+            }
             Self::Other(m) => f.write_str(m),
         }
     }
@@ -403,6 +406,11 @@ impl fmt::Debug for XOAuth2 {
 
 impl Auth for XOAuth2 {
     fn start(&mut self, _server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        // 0x01 separates the fields: a user or token holding one could add
+        // fields of its own.
+        if self.username.contains('\x01') || self.token.0.contains('\x01') {
+            return Err(AuthError::InvalidCredentials);
+        }
         let resp = format!(
             "user={}\x01auth=Bearer {}\x01\x01",
             self.username, self.token.0
@@ -455,6 +463,12 @@ impl fmt::Debug for OAuthBearer {
 
 impl Auth for OAuthBearer {
     fn start(&mut self, _server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        if [&self.username, &self.token.0, &self.host]
+            .iter()
+            .any(|f| f.contains('\x01'))
+        {
+            return Err(AuthError::InvalidCredentials);
+        }
         // RFC 5801 saslname: ',' and '=' in the authzid are escaped.
         let user = self.username.replace('=', "=3D").replace(',', "=2C");
         let resp = format!(
@@ -575,6 +589,16 @@ mod tests {
             b"n,a=a=2Cb=3Dc,\x01host=mx\x01port=587\x01auth=Bearer tok\x01\x01"
         );
         assert_eq!(o.next(b"{}", true).unwrap().expose(), b"\x01");
+        let mut x = XOAuth2::new("me\x01auth=Bearer x", "t");
+        assert_eq!(
+            x.start(&info("x", true)).unwrap_err(),
+            AuthError::InvalidCredentials
+        );
+        let mut o = OAuthBearer::new("me", "tok\x01host=evil", "mx", 587);
+        assert_eq!(
+            o.start(&info("x", true)).unwrap_err(),
+            AuthError::InvalidCredentials
+        );
         for dbg in [
             format!("{:?}", PlainAuth::new("", "u", "hunter2", "h")),
             format!("{:?}", LoginAuth::new("u", "hunter2", "h")),

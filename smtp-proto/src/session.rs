@@ -1502,6 +1502,10 @@ impl Client {
                 CommandKind::Ehlo | CommandKind::Helo | CommandKind::Lhlo | CommandKind::StartTls
             )
         };
+        // During the TLS pause the old capabilities are about to go.
+        if self.phase == Phase::TlsUpgrade {
+            return None;
+        }
         if self.pending.iter().any(|q| changing(q.cmd.kind()))
             || self.in_flight.iter().any(|f| changing(f.kind))
         {
@@ -2491,5 +2495,26 @@ mod tests {
         c.finish_body().unwrap();
         c.send_envelope(&env, BodyTransfer::Data).unwrap();
         assert_eq!(&c.poll_transmit().unwrap()[..], b"one\r\n.\r\n".as_slice());
+    }
+
+    /// AUTH queued during the TLS pause is judged by the capabilities
+    /// after TLS, not the ones about to be forgotten.
+    #[test]
+    fn auth_queued_during_the_tls_pause_uses_the_new_capabilities() {
+        let mut c = Client::new(Config::new("mx"));
+        c.handle_input(b"220 mx\r\n").unwrap();
+        c.starttls().unwrap();
+        c.handle_input(b"250-mx\r\n250 STARTTLS\r\n").unwrap();
+        c.handle_input(b"220 go\r\n").unwrap();
+        assert!(c.is_awaiting_tls_handshake());
+        let id = c.auth().expect("judged after TLS");
+        c.handle_tls_established().unwrap();
+        let _ = c.poll_transmit();
+        c.handle_input(b"250-mx\r\n250 AUTH PLAIN\r\n").unwrap();
+        assert!(
+            drain(&mut c)
+                .iter()
+                .any(|e| matches!(e, Event::AuthNeeded { id: a } if *a == id))
+        );
     }
 }
