@@ -85,7 +85,9 @@ pub trait Adapter {
 /// The blocking adapter.
 pub struct Blocking;
 
-fn blocking_outcome(e: &smtp_blocking::Error) -> String {
+/// The outcome of an adapter error (one type: smtp-tokio re-exports
+/// smtp-blocking's `Error`).
+fn adapter_outcome(e: &smtp_blocking::Error) -> String {
     use smtp_blocking::Error as E;
     match e {
         E::Smtp(e) => corpus::error_outcome(e),
@@ -125,7 +127,7 @@ fn blocking_op(
     setup: &Setup,
     op: &Op,
 ) -> Result<String, String> {
-    let err = |e: smtp_blocking::Error| blocking_outcome(&e);
+    let err = |e: smtp_blocking::Error| adapter_outcome(&e);
     let ok = |_| "ok".to_string();
     match op {
         Op::Connect => {
@@ -201,19 +203,6 @@ fn blocking_op(
 /// The tokio adapter, each case on its own current-thread runtime.
 pub struct Tokio;
 
-fn tokio_outcome(e: &smtp_tokio::Error) -> String {
-    use smtp_tokio::Error as E;
-    match e {
-        E::Smtp(e) => corpus::error_outcome(e),
-        E::Tls(e) => format!("error tls {e}"),
-        E::Timeout { stage } => format!("error timeout {stage:?}"),
-        E::Broken => "error closed".into(),
-        E::Io(e) => format!("error io {:?}", e.kind()),
-        E::Connect { source, .. } => format!("error connect {source}"),
-        other => format!("error other {other}"),
-    }
-}
-
 fn tokio_options(setup: &Setup) -> smtp_tokio::Options {
     let mut o = smtp_tokio::Options::default();
     o.timeouts = Timeouts::uniform(setup.timeout);
@@ -251,7 +240,7 @@ async fn tokio_op(
     setup: &Setup,
     op: &Op,
 ) -> Result<String, String> {
-    let err = |e: smtp_tokio::Error| tokio_outcome(&e);
+    let err = |e: smtp_tokio::Error| adapter_outcome(&e);
     let ok = |_| "ok".to_string();
     match op {
         Op::Connect => {
