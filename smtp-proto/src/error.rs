@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::auth::AuthError;
 use crate::reply::{Reply, ReplyCode};
-use crate::session::CommandKind;
+use crate::session::{CommandKind, Stage};
 
 /// Everything that can go wrong in a session, sorted by who is at fault.
 ///
@@ -17,9 +17,13 @@ use crate::session::CommandKind;
 ///   served; nothing was sent for the command.
 /// - [`Error::NoRecipientAccepted`]: every recipient was refused, so no
 ///   message was sent.
+/// - [`Error::Timeout`]: a deadline the session keeps passed.
+/// - [`Error::Transport`], [`Error::Abandoned`]: the driver reported that
+///   the connection failed, or gave up on an operation half done.
 ///
-/// I/O, TLS and timeouts are the adapters' business; their error types wrap
-/// this one.
+/// The first fatal error is kept: every later call returns it again
+/// ([`Client::error`](crate::Client::error)). The adapters' error types wrap
+/// this one and add what only they know (the I/O or TLS error itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -39,38 +43,77 @@ pub enum Error {
     /// The authentication mechanism refused to go on (for example PLAIN over
     /// an unencrypted connection to a remote host).
     Auth(AuthError),
-    /// All recipients were refused, so the message was not sent.
-    NoRecipientAccepted,
+    /// All recipients were refused, so the message was not sent: the
+    /// refusals, and the server's reply to DATA if it came.
+    NoRecipientAccepted(NoRecipients),
     /// A recipient was refused and the caller required every recipient
     /// ([`Envelope::require_all_recipients`](crate::Envelope)), so the message
     /// was not sent. Holds the first refusal.
     RecipientRefused(Rejection),
+    /// A deadline passed: the reply, TLS handshake or write of `stage` took
+    /// longer than its timeout. The session is over.
+    Timeout {
+        /// What the session was waiting for.
+        stage: Stage,
+    },
+    /// The driver reported that the connection failed (an I/O or TLS
+    /// error; the driver's own error says which). The session is over.
+    Transport,
+    /// An operation was abandoned half done (a dropped future, a body
+    /// writer dropped unfinished), so the session is out of step with the
+    /// server and cannot go on.
+    Abandoned,
 }
 
 impl Error {
-    /// The server's reply, when the server refused the command.
+    /// The server's reply, when the server refused the command (for
+    /// [`Error::NoRecipientAccepted`], the first refusal).
     pub fn reply(&self) -> Option<&Reply> {
         match self {
             Self::Rejected(r) | Self::RecipientRefused(r) => Some(&r.reply),
+            Self::NoRecipientAccepted(n) => n.refusals.first().map(|r| &r.reply),
             _ => None,
         }
     }
 
-    /// True for a 4xx reply: trying again later may succeed.
+    /// True for a 4xx reply: trying again later may succeed. When every
+    /// recipient was refused, true if any refusal was transient.
     pub fn is_transient(&self) -> bool {
-        self.reply().is_some_and(Reply::is_transient)
+        match self {
+            Self::NoRecipientAccepted(n) => n.refusals.iter().any(|r| r.reply.is_transient()),
+            _ => self.reply().is_some_and(Reply::is_transient),
+        }
     }
 
-    /// True for a 5xx reply: the server will refuse again.
+    /// True for a 5xx reply: the server will refuse again. When every
+    /// recipient was refused, true if every refusal was permanent.
     pub fn is_permanent(&self) -> bool {
-        self.reply().is_some_and(Reply::is_permanent)
+        match self {
+            Self::NoRecipientAccepted(n) => {
+                !n.refusals.is_empty() && n.refusals.iter().all(|r| r.reply.is_permanent())
+            }
+            _ => self.reply().is_some_and(Reply::is_permanent),
+        }
     }
 
-    /// True when the error ended the session: protocol violations and a
-    /// `421` reply (the server is closing the connection).
+    /// True when the error ended the session: protocol violations, a `421`
+    /// reply (the server is closing the connection), timeouts, transport
+    /// failures and abandoned operations.
     pub fn is_fatal(&self) -> bool {
         match self {
-            Self::Protocol(_) => true,
+            Self::Protocol(_) | Self::Timeout { .. } | Self::Transport | Self::Abandoned => true,
+            Self::Rejected(r) => r.reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE,
+            _ => false,
+        }
+    }
+
+    /// Whether the server had closed (or was closing) the connection: end
+    /// of stream, or a `421`. A connection pool may try again on a fresh
+    /// connection after these, if nothing of the message reached the server
+    /// ([`SendError::body_sent`](crate::SendError)).
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Self::Protocol(ProtocolError::ConnectionClosed) => true,
             Self::Rejected(r) => r.reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE,
             _ => false,
         }
@@ -86,8 +129,13 @@ impl fmt::Display for Error {
             Self::Usage(e) => write!(f, "{e}"),
             Self::Unsupported(e) => write!(f, "{e}"),
             Self::Auth(e) => write!(f, "authentication: {e}"),
-            Self::NoRecipientAccepted => f.write_str("every recipient was refused; nothing sent"),
+            Self::NoRecipientAccepted(n) => write!(f, "{n}"),
             Self::RecipientRefused(r) => write!(f, "a recipient was refused ({r}); nothing sent"),
+            Self::Timeout { stage } => write!(f, "timed out: {stage}"),
+            Self::Transport => f.write_str("the connection failed"),
+            Self::Abandoned => {
+                f.write_str("an earlier operation was abandoned half done; the session cannot go on")
+            }
         }
     }
 }
@@ -136,6 +184,32 @@ pub struct Rejection {
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "server refused {}: {}", self.command, self.reply)
+    }
+}
+
+/// Every recipient of a message was refused: the server's refusals, in
+/// envelope order, and its reply to DATA when one came (with PIPELINING,
+/// DATA goes out before the RCPT replies are known).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct NoRecipients {
+    /// Each refused RCPT's rejection.
+    pub refusals: Vec<Rejection>,
+    /// The server's reply to DATA (or BDAT), if it came.
+    pub data_reply: Option<Reply>,
+}
+
+impl fmt::Display for NoRecipients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("every recipient was refused")?;
+        for (i, r) in self.refusals.iter().enumerate() {
+            let sep = if i == 0 { " (" } else { "; " };
+            write!(f, "{sep}{}", r.reply)?;
+        }
+        if !self.refusals.is_empty() {
+            f.write_str(")")?;
+        }
+        f.write_str("; nothing sent")
     }
 }
 
@@ -193,6 +267,9 @@ pub enum ProtocolError {
     /// Bytes arrived after the `220` reply to STARTTLS and before the TLS
     /// handshake: a response-injection attempt, or a broken server.
     DataAfterStartTls,
+    /// The server sent bytes while the message body was being sent, before
+    /// the end of data: a reply to a command not sent yet.
+    ReplyDuringBody,
     /// The connection closed while a reply was awaited.
     ConnectionClosed,
     /// A `334` challenge was not valid base64.
@@ -224,6 +301,9 @@ impl fmt::Display for ProtocolError {
             }
             Self::DataAfterStartTls => {
                 f.write_str("bytes received between the STARTTLS reply and the TLS handshake")
+            }
+            Self::ReplyDuringBody => {
+                f.write_str("reply received while the message body was being sent")
             }
             Self::ConnectionClosed => f.write_str("connection closed by the server"),
             Self::InvalidChallenge => f.write_str("AUTH challenge is not valid base64"),
@@ -310,8 +390,12 @@ pub enum UsageError {
     NoTlsUpgradePending,
     /// `handle_auth` when no AUTH step waits for the mechanism.
     NoAuthPending,
-    /// The session is closed (after QUIT, a fatal error, or `abort`).
+    /// The session was closed by QUIT. (After a fatal error, calls return
+    /// that error instead.)
     SessionClosed,
+    /// A step-by-step command while messages queued with
+    /// [`Client::send`](crate::Client::send) are still in progress.
+    MessagesInProgress,
     /// `BODY=BINARYMIME` needs BDAT; DATA cannot carry binary content.
     BinaryMimeNeedsBdat,
     /// A non-ASCII recipient in a transaction whose MAIL did not ask for
@@ -357,6 +441,7 @@ impl fmt::Display for UsageError {
             Self::NoTlsUpgradePending => "no STARTTLS upgrade is pending",
             Self::NoAuthPending => "no AUTH step is waiting for the mechanism",
             Self::SessionClosed => "the session is closed",
+            Self::MessagesInProgress => "messages queued with send are still in progress",
             Self::BinaryMimeNeedsBdat => "BODY=BINARYMIME needs BDAT (CHUNKING), not DATA",
             Self::Utf8RecipientWithoutSmtputf8 => {
                 "non-ASCII recipient but MAIL was sent without SMTPUTF8"

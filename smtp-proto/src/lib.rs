@@ -136,10 +136,12 @@ mod address;
 mod auth;
 mod body;
 mod capabilities;
+mod endpoint;
 mod error;
 mod params;
 mod reply;
 mod session;
+mod time;
 
 pub use address::{Domain, EsmtpParam, Mailbox, ReversePath, xtext_decode, xtext_encode};
 pub use auth::{
@@ -148,11 +150,15 @@ pub use auth::{
 };
 pub use body::{DotStuffer, LineNormalizer, dot_unstuff, normalize_line_endings};
 pub use capabilities::Capabilities;
-pub use error::{Error, InvalidInput, ProtocolError, Rejection, Unsupported, UsageError};
+pub use endpoint::{check_addr_tls_mode, check_port_tls_mode, host_of, port_of};
+pub use error::{
+    Error, InvalidInput, NoRecipients, ProtocolError, Rejection, Unsupported, UsageError,
+};
 pub use params::{BodyType, DeliverBy, DsnNotify, DsnReturn, MailParams, RcptParams};
 pub use reply::{EnhancedCode, Limits, Reply, ReplyCode, ReplyParser};
 pub use session::{
-    BodyTransfer, Client, CommandId, CommandKind, Config, Direction, Envelope, Event,
-    RecipientReport, SendReport, Stage, Timeouts, TlsPolicy, TransactionIds, TranscriptLine,
-    Verification, check_port_tls_mode,
+    BodyTransfer, Client, CommandId, CommandKind, Config, Direction, Envelope, Event, MessageId,
+    Output, RecipientReport, Security, SendError, SendReport, Stage, Timeouts, TlsPolicy,
+    TranscriptLine, Verification,
 };
+pub use time::Timestamp;

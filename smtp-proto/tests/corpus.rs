@@ -1,17 +1,23 @@
 //! Runs the shared transcript corpus (`tests/corpus/*.smtp`) against the
-//! core with an in-memory server, feeding the server's bytes whole, one byte
-//! at a time, and split at every offset.
+//! core with an in-memory server and a virtual clock, feeding the server's
+//! bytes whole, one byte at a time, and split at every offset.
+//!
+//! The runner is a driver like the adapters: it drains
+//! [`Client::poll_output`] and does what it says, so the corpus tests the
+//! session's own flows (`send`, the batch window, BDAT chunking, the
+//! deadlines), not a copy of them.
 
 #[path = "../../tests/src/corpus.rs"]
 #[allow(unreachable_pub, missing_docs)]
 mod corpus;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use corpus::{Action, Case, Item};
 use smtp_proto::{
-    Auth, BodyTransfer, Client, CommandId, Config, Domain, Error, Event, Mailbox, Reply,
-    ReversePath, TransactionIds, Verification,
+    Auth, Client, CommandId, Config, Domain, Envelope, Error, Event, Mailbox, MessageId, Output,
+    Reply, ReversePath, Security, SendError, SendReport, Timestamp, Verification,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -26,8 +32,9 @@ enum Feed {
 struct Sim {
     items: Vec<Item>,
     pos: usize,
-    /// Bytes of the current server write not yet delivered.
-    unsent: Vec<u8>,
+    /// Pieces of the current server write not yet delivered: they are on
+    /// the wire, so the client gets them before it does anything else.
+    unsent: Vec<Vec<u8>>,
     /// Bytes the client sent that the script has not matched yet.
     received: Vec<u8>,
     failure: Option<String>,
@@ -37,6 +44,7 @@ enum Step {
     Feed(Vec<u8>),
     Tls,
     Close,
+    Wait(Duration),
     Stuck,
 }
 
@@ -83,53 +91,69 @@ impl Sim {
         }
     }
 
-    /// The server's next move.
-    fn step(&mut self, feed: Feed) -> Step {
+    /// The next piece of a server write already under way.
+    fn next_piece(&mut self) -> Option<Vec<u8>> {
         if self.unsent.is_empty() {
-            match self.items.get(self.pos) {
-                Some(Item::Server(bytes)) => {
-                    self.unsent = bytes.clone();
-                    self.pos += 1;
-                }
-                Some(Item::Tls) => {
-                    self.pos += 1;
-                    return Step::Tls;
-                }
-                Some(Item::Close) => {
-                    self.pos += 1;
-                    return Step::Close;
-                }
-                _ => return Step::Stuck,
-            }
-            if let Feed::Split(k) = feed {
-                // Deliver the first part now, the rest next time.
-                let cut = k.min(self.unsent.len());
-                let rest = self.unsent.split_off(cut);
-                let first = std::mem::replace(&mut self.unsent, rest);
-                return Step::Feed(first);
-            }
+            None
+        } else {
+            Some(self.unsent.remove(0))
         }
-        let take = match feed {
-            Feed::Bytewise => 1,
-            _ => self.unsent.len(),
-        };
-        let rest = self.unsent.split_off(take.min(self.unsent.len()));
-        Step::Feed(std::mem::replace(&mut self.unsent, rest))
     }
 
-    fn finished(&self) -> Result<(), String> {
+    /// The server's next move.
+    fn step(&mut self, feed: Feed) -> Step {
+        if let Some(piece) = self.next_piece() {
+            return Step::Feed(piece);
+        }
+        match self.items.get(self.pos).cloned() {
+            Some(Item::Server(bytes)) => {
+                self.pos += 1;
+                self.unsent = match feed {
+                    Feed::Whole => vec![bytes],
+                    Feed::Bytewise => bytes.chunks(1).map(<[u8]>::to_vec).collect(),
+                    Feed::Split(k) => {
+                        let cut = k.min(bytes.len());
+                        vec![bytes[..cut].to_vec(), bytes[cut..].to_vec()]
+                    }
+                };
+                self.unsent.retain(|p| !p.is_empty());
+                match self.next_piece() {
+                    Some(piece) => Step::Feed(piece),
+                    None => Step::Stuck,
+                }
+            }
+            Some(Item::Tls) => {
+                self.pos += 1;
+                Step::Tls
+            }
+            Some(Item::Close) => {
+                self.pos += 1;
+                Step::Close
+            }
+            Some(Item::Wait(d)) => {
+                self.pos += 1;
+                Step::Wait(d)
+            }
+            _ => Step::Stuck,
+        }
+    }
+
+    /// Whether the script played out; once the session has closed, what
+    /// the server still meant to do does not matter.
+    fn finished(&self, client_closed: bool) -> Result<(), String> {
         if let Some(f) = &self.failure {
             return Err(f.clone());
         }
         let rest: Vec<&Item> = self.items[self.pos..]
             .iter()
-            .filter(|i| !matches!(i, Item::Close))
+            .filter(|i| match i {
+                Item::Client(_) => true,
+                Item::Close | Item::Wait(_) => false,
+                _ => !client_closed,
+            })
             .collect();
         if !rest.is_empty() || !self.unsent.is_empty() {
-            return Err(format!(
-                "script not finished: {rest:?} unsent {:?}",
-                String::from_utf8_lossy(&self.unsent)
-            ));
+            return Err(format!("script not finished: {rest:?} unsent {:?}", self.unsent));
         }
         if !self.received.is_empty() {
             return Err(format!(
@@ -141,85 +165,185 @@ impl Sim {
     }
 }
 
+/// What a drive waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    Command(CommandId),
+    /// Every listed message's report.
+    Messages,
+    /// The session asks for more of the current step-by-step body.
+    BodyRoom,
+}
+
 struct Runner<'a> {
     client: Client,
     sim: Sim,
     feed: Feed,
+    now: Timestamp,
     case: &'a Case,
-    completions: HashMap<CommandId, Result<Reply, Error>>,
-    deliveries: HashMap<CommandId, Result<Reply, Error>>,
+    /// Bodies of the messages queued with `send`, and how far each went.
+    bodies: HashMap<MessageId, (Vec<u8>, usize)>,
+    reports: HashMap<MessageId, Result<SendReport, SendError>>,
 }
 
 impl Runner<'_> {
-    fn flush(&mut self) {
-        while let Some(bytes) = self.client.poll_transmit() {
-            self.sim.receive(&bytes);
+    /// Delivers the rest of a server write already on the wire.
+    fn deliver_unsent(&mut self) {
+        while let Some(piece) = self.sim.next_piece() {
+            self.client.handle_input(self.now, &piece);
         }
     }
 
-    /// Drives until `target` completes; `Err(outcome)` for a stuck script
-    /// ("error timeout") or a TLS failure the real handshake would hit.
+    /// Drains the session's outputs and plays the server until `until`.
     fn drive(
         &mut self,
-        target: CommandId,
+        until: Until,
         mut auth: Option<&mut (dyn Auth + Send)>,
-    ) -> Result<Result<Reply, Error>, String> {
-        // It may have completed during an earlier drive.
-        if let Some(result) = self.completions.remove(&target) {
-            return Ok(result);
-        }
+    ) -> Result<Option<Result<Reply, Error>>, String> {
+        let mut done: Option<Result<Reply, Error>> = None;
+        let mut finished = false;
         loop {
-            self.flush();
-            let mut done = None;
-            while let Some(event) = self.client.poll_event() {
-                match event {
-                    Event::Completed { id, result, .. } if id == target => done = Some(result),
-                    Event::Completed { id, result, .. } => {
-                        self.completions.insert(id, result);
-                    }
-                    Event::AuthNeeded { .. } => {
-                        let mech = auth
-                            .as_deref_mut()
-                            .ok_or("AuthNeeded without a mechanism")?;
-                        if let Err(e) = self.client.handle_auth(mech) {
-                            done.get_or_insert(Err(e));
-                        }
-                    }
-                    Event::LmtpDelivery {
-                        recipient, result, ..
-                    } => {
-                        self.deliveries.insert(recipient, result);
-                    }
-                    _ => {}
-                }
-            }
-            self.flush();
-            if let Some(result) = done {
-                return Ok(result);
-            }
             if self.sim.failure.is_some() {
                 return Err("error script-mismatch".into());
             }
-            match self.sim.step(self.feed) {
-                Step::Feed(bytes) => {
-                    // An error also arrives as the target's event.
-                    let _ = self.client.handle_input(&bytes);
+            match self.client.poll_output(self.now) {
+                Output::Transmit { bytes, .. } => self.sim.receive(&bytes),
+                Output::Event(Event::AuthNeeded { .. }) => {
+                    let mech = auth
+                        .as_deref_mut()
+                        .ok_or("AuthNeeded without a mechanism")?;
+                    self.client.handle_auth(mech).map_err(|e| e.to_string())?;
                 }
-                Step::Close => {
-                    let _ = self.client.handle_eof();
+                Output::Event(Event::Completed { id, result, .. }) => {
+                    if until == Until::Command(id) {
+                        done = Some(result);
+                        finished = true;
+                    }
                 }
-                Step::Tls => return Err("error script: TLS step while a reply is awaited".into()),
-                Step::Stuck => return Err("error timeout".into()),
+                Output::Event(Event::MessageDone { id, result }) => {
+                    self.reports.insert(id, result);
+                    if until == Until::Messages && self.reports.len() == self.bodies.len() {
+                        finished = true;
+                    }
+                }
+                Output::Event(_) => {}
+                Output::NeedBody { message, max } => {
+                    // Bytes already on the wire arrive before the body goes.
+                    self.deliver_unsent();
+                    if self.client.is_closed() {
+                        continue;
+                    }
+                    match message {
+                        Some(m) => self.supply(m, max)?,
+                        None if until == Until::BodyRoom => return Ok(None),
+                        None if finished => return Ok(done),
+                        None => return Err("NeedBody for a body nobody gives".into()),
+                    }
+                }
+                Output::StartTls { deadline } => {
+                    // The handshake: whatever the server already sent goes
+                    // to the session first, which refuses it.
+                    self.deliver_unsent();
+                    if self.client.is_closed() {
+                        continue;
+                    }
+                    match self.sim.step(self.feed) {
+                        Step::Tls => {
+                            self.client
+                                .handle_tls_established(self.now)
+                                .map_err(|e| e.to_string())?;
+                        }
+                        Step::Wait(d) => self.wait(d, Some(deadline)),
+                        _ => return Err("error script: expected TLS".into()),
+                    }
+                }
+                Output::Closed => {
+                    return Ok(done.or_else(|| self.client.error().cloned().map(Err)));
+                }
+                Output::Wait(deadline) => {
+                    if finished {
+                        return Ok(done);
+                    }
+                    match self.sim.step(self.feed) {
+                        Step::Feed(bytes) => self.client.handle_input(self.now, &bytes),
+                        Step::Close => self.client.handle_eof(self.now),
+                        Step::Wait(d) => self.wait(d, deadline),
+                        Step::Tls => return Err("error script: TLS while a reply is awaited".into()),
+                        Step::Stuck => match deadline {
+                            // The server stays silent: the clock runs on.
+                            Some(at) => {
+                                self.now = at;
+                                self.client.handle_timeout(self.now);
+                            }
+                            None => return Err("error stuck: nothing awaited".into()),
+                        },
+                    }
+                }
+                other => return Err(format!("unexpected output {other:?}")),
             }
         }
     }
 
-    fn outcome(&mut self, result: Result<Result<Reply, Error>, String>) -> String {
+    /// The server waits `d`; the session's deadline may come first.
+    fn wait(&mut self, d: Duration, deadline: Option<Timestamp>) {
+        let later = self.now.saturating_add(d);
+        match deadline {
+            Some(at) if at <= later => {
+                self.now = at;
+                self.client.handle_timeout(self.now);
+            }
+            _ => self.now = later,
+        }
+    }
+
+    /// Gives a queued message as much body as the session takes.
+    fn supply(&mut self, message: MessageId, max: usize) -> Result<(), String> {
+        let (body, pos) = self
+            .bodies
+            .get_mut(&message)
+            .ok_or("NeedBody for an unknown message")?;
+        if *pos == body.len() {
+            self.client.end_body().map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        let end = (*pos + max).min(body.len());
+        let taken = self
+            .client
+            .push_body(&body[*pos..end])
+            .map_err(|e| e.to_string())?;
+        *pos += taken;
+        Ok(())
+    }
+
+    /// Gives a step-by-step body (after DATA's 354 or `start_bdat`) and
+    /// ends it; the id whose completion is the final reply.
+    fn step_body(&mut self, body: &[u8]) -> Result<CommandId, Error> {
+        let mut rest = body;
+        while !rest.is_empty() {
+            let n = self.client.push_body(rest)?;
+            rest = &rest[n..];
+            if n == 0 {
+                match self.drive(Until::BodyRoom, None) {
+                    Ok(_) => {}
+                    Err(_) => return Err(self.client.error().cloned().unwrap_or(Error::Abandoned)),
+                }
+            }
+        }
+        self.client.end_body()
+    }
+
+    fn outcome(&self, result: Result<Option<Result<Reply, Error>>, String>) -> String {
         match result {
-            Ok(Ok(reply)) => corpus::reply_outcome(&reply),
-            Ok(Err(e)) => corpus::error_outcome(&e),
+            Ok(Some(Ok(reply))) => corpus::reply_outcome(&reply),
+            Ok(Some(Err(e))) => corpus::error_outcome(&e),
+            Ok(None) => "error nothing-completed".into(),
             Err(s) => s,
         }
+    }
+
+    fn command(&mut self, id: CommandId) -> String {
+        let r = self.drive(Until::Command(id), None);
+        self.outcome(r)
     }
 
     fn run(&mut self, action: &Action) -> String {
@@ -232,41 +356,16 @@ impl Runner<'_> {
     fn act(&mut self, action: &Action) -> Result<String, Error> {
         let host = self.case.options.server_name.clone();
         Ok(match action {
-            Action::Connect => {
-                let r = self.drive(CommandId::GREETING, None);
-                self.outcome(r)
-            }
+            Action::Connect => self.command(CommandId::GREETING),
             Action::Hello(name) => {
-                let id = self
-                    .client
-                    .hello(Domain::new(name.as_str()).map_err(|e| e.for_argument("name"))?)?;
-                let r = self.drive(id, None);
-                self.outcome(r)
+                let domain = Domain::new(name.as_str()).map_err(|e| e.for_argument("name"))?;
+                let id = self.client.hello(domain)?;
+                self.command(id)
             }
             Action::StartTls => {
                 let id = self.client.starttls()?;
-                match self.drive(id, None) {
-                    Ok(Ok(_)) => {}
-                    other => return Ok(self.outcome(other)),
-                }
-                // The handshake: the script must say TLS now, with nothing
-                // else pending from the server (rustls would choke on it).
-                if !self.sim.unsent.is_empty() {
-                    self.sim.unsent.clear();
-                    return Ok("error tls".into());
-                }
-                match self.sim.step(self.feed) {
-                    Step::Tls => {}
-                    Step::Feed(_) => {
-                        self.sim.unsent.clear();
-                        return Ok("error tls".into());
-                    }
-                    _ => return Ok("error script: expected TLS".into()),
-                }
-                let id = self.client.handle_tls_established()?;
-                let r = self.drive(id, None);
-                match r {
-                    Ok(Ok(_)) => "ok".into(),
+                match self.drive(Until::Command(id), None) {
+                    Ok(Some(Ok(_))) => "ok".into(),
                     other => self.outcome(other),
                 }
             }
@@ -277,38 +376,34 @@ impl Runner<'_> {
             } => {
                 let mut mech = corpus::mechanism(mechanism, user, secret, &host);
                 let id = self.client.auth()?;
-                let r = self.drive(id, Some(&mut *mech));
+                let r = self.drive(Until::Command(id), Some(&mut *mech));
                 self.outcome(r)
             }
             Action::Mail(from, params) => {
                 let from = ReversePath::new(from).map_err(|e| e.for_argument("from"))?;
                 let params = corpus::mail_params(params).map_err(|_| bad("params"))?;
                 let id = self.client.mail(from, params)?;
-                let r = self.drive(id, None);
-                self.outcome(r)
+                self.command(id)
             }
             Action::Rcpt(to, params) => {
                 let to = Mailbox::new(to.as_str()).map_err(|e| e.for_argument("to"))?;
                 let params = corpus::rcpt_params(params).map_err(|_| bad("params"))?;
                 let id = self.client.rcpt(to, params)?;
-                let r = self.drive(id, None);
-                self.outcome(r)
+                self.command(id)
             }
             Action::Data(body) => {
                 let id = self.client.data()?;
-                match self.drive(id, None) {
-                    Ok(Ok(_)) => {}
+                match self.drive(Until::Command(id), None) {
+                    Ok(Some(Ok(_))) => {}
                     other => return Ok(self.outcome(other)),
                 }
-                self.client.send_body(body)?;
-                let id = self.client.finish_body()?;
-                let r = self.drive(id, None);
-                self.outcome(r)
+                let end = self.step_body(body)?;
+                self.command(end)
             }
             Action::Bdat(body) => {
-                let id = self.client.bdat(body, true)?;
-                let r = self.drive(id, None);
-                self.outcome(r)
+                self.client.start_bdat()?;
+                let end = self.step_body(body)?;
+                self.command(end)
             }
             Action::Send {
                 from,
@@ -317,44 +412,7 @@ impl Runner<'_> {
                 params,
             } => {
                 let envelope = corpus::envelope(from, to, params)?;
-                // The body transfer (DATA or BDAT) depends on the EHLO reply.
-                if let Some(s) = self.lazy_hello()? {
-                    return Ok(s);
-                }
-                self.completions.clear();
-                let transfer = self.client.body_transfer(envelope.params.body);
-                let ids = self.client.send_envelope(&envelope, transfer)?;
-                let end = match ids.data {
-                    Some(data) => {
-                        match self.drive(data, None) {
-                            Ok(Ok(_)) => {}
-                            Ok(Err(e)) => {
-                                return Ok(corpus::error_outcome(
-                                    &ids.explain_failure(e, |id| self.completions.get(&id)),
-                                ));
-                            }
-                            Err(s) => return Ok(s),
-                        }
-                        self.client.send_body(body)?;
-                        self.client.finish_body()?
-                    }
-                    None => self.client.bdat(body, true)?,
-                };
-                match self.drive(end, None) {
-                    Ok(Ok(reply)) => {
-                        let report = ids.report(
-                            &envelope,
-                            reply,
-                            |id| self.completions.remove(&id),
-                            |id| self.deliveries.remove(&id),
-                        );
-                        corpus::report_outcome(&report)
-                    }
-                    Ok(Err(e)) => corpus::error_outcome(
-                        &ids.explain_failure(e, |id| self.completions.get(&id)),
-                    ),
-                    Err(s) => s,
-                }
+                self.send_outcomes(vec![(envelope, body.clone())], corpus::report_outcome)?
             }
             Action::Batch {
                 count,
@@ -363,72 +421,36 @@ impl Runner<'_> {
                 body,
             } => {
                 let envelope = corpus::envelope(from, to, &[])?;
-                if let Some(s) = self.lazy_hello()? {
-                    return Ok(s);
-                }
-                // The adapters' batch: queue the next envelope before
-                // waiting for the previous message's final reply.
-                let mut outcomes = Vec::new();
-                let mut previous: Option<(TransactionIds, CommandId)> = None;
-                for _ in 0..*count {
-                    let started = self.client.send_envelope(&envelope, BodyTransfer::Data);
-                    if let Some((ids, end)) = previous.take() {
-                        outcomes.push(self.end_entry(&envelope, &ids, end));
-                    }
-                    let ids = match started {
-                        Ok(ids) => ids,
-                        Err(e) => {
-                            outcomes.push(corpus::error_outcome(&e));
-                            continue;
-                        }
-                    };
-                    let Some(data) = ids.data else { continue };
-                    match self.drive(data, None) {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => {
-                            outcomes.push(corpus::error_outcome(
-                                &ids.explain_failure(e, |id| self.completions.get(&id)),
-                            ));
-                            continue;
-                        }
-                        Err(s) => {
-                            outcomes.push(s);
-                            continue;
-                        }
-                    }
-                    self.client.send_body(body)?;
-                    let end = self.client.finish_body()?;
-                    previous = Some((ids, end));
-                }
-                if let Some((ids, end)) = previous {
-                    outcomes.push(self.end_entry(&envelope, &ids, end));
-                }
-                outcomes.join(" / ")
+                let messages = (0..*count).map(|_| (envelope.clone(), body.clone())).collect();
+                self.send_outcomes(messages, |r| corpus::reply_outcome(&r.reply))?
             }
             Action::Verify(addr) => {
                 let id = self.client.verify(addr)?;
-                match self.drive(id, None) {
-                    Ok(Ok(reply)) => corpus::verify_outcome(Verification::from_reply(&reply)),
+                match self.drive(Until::Command(id), None) {
+                    Ok(Some(Ok(reply))) => {
+                        corpus::verify_outcome(Verification::from_reply(&reply))
+                    }
                     other => self.outcome(other),
                 }
             }
-            Action::Noop | Action::Reset => {
-                let id = if *action == Action::Noop {
-                    self.client.noop()?
-                } else {
-                    self.client.rset()?
-                };
-                let r = self.drive(id, None);
-                self.outcome(r)
+            Action::Noop => {
+                let id = self.client.noop()?;
+                self.command(id)
+            }
+            Action::Reset => {
+                let id = self.client.rset()?;
+                self.command(id)
             }
             Action::Quit => {
                 let id = self.client.quit()?;
-                let r = self.drive(id, None);
-                self.outcome(r)
+                self.command(id)
             }
             Action::Extension(name) => {
-                if let Some(s) = self.lazy_hello()? {
-                    return Ok(s);
+                if let Some(id) = self.client.ensure_hello()? {
+                    match self.drive(Until::Command(id), None) {
+                        Ok(Some(Ok(_))) => {}
+                        other => return Ok(self.outcome(other)),
+                    }
                 }
                 match self.client.extension(name) {
                     Some(v) => format!("value {v}"),
@@ -438,38 +460,41 @@ impl Runner<'_> {
         })
     }
 
-    fn end_entry(
+    /// Queues every message and drives until each has its report; the
+    /// outcome of each, in order, joined with ` / `.
+    fn send_outcomes(
         &mut self,
-        envelope: &smtp_proto::Envelope,
-        ids: &TransactionIds,
-        end: CommandId,
-    ) -> String {
-        match self.drive(end, None) {
-            Ok(Ok(reply)) => {
-                let report = ids.report(
-                    envelope,
-                    reply,
-                    |id| self.completions.remove(&id),
-                    |id| self.deliveries.remove(&id),
-                );
-                corpus::reply_outcome(&report.reply)
-            }
-            Ok(Err(e)) => {
-                corpus::error_outcome(&ids.explain_failure(e, |id| self.completions.get(&id)))
-            }
-            Err(s) => s,
-        }
-    }
-
-    /// Go's lazy hello; `Some(outcome)` if it failed.
-    fn lazy_hello(&mut self) -> Result<Option<String>, Error> {
-        if let Some(id) = self.client.ensure_hello()? {
-            match self.drive(id, None) {
-                Ok(Ok(_)) => {}
-                other => return Ok(Some(self.outcome(other))),
+        messages: Vec<(Envelope, Vec<u8>)>,
+        ok: fn(&SendReport) -> String,
+    ) -> Result<String, Error> {
+        self.bodies.clear();
+        self.reports.clear();
+        let mut ids = Vec::new();
+        for (envelope, body) in messages {
+            match self.client.send(envelope) {
+                Ok(id) => {
+                    self.bodies.insert(id, (body, 0));
+                    ids.push(Ok(id));
+                }
+                Err(e) if ids.is_empty() => return Err(e),
+                Err(e) => ids.push(Err(e)),
             }
         }
-        Ok(None)
+        if !self.bodies.is_empty() {
+            if let Err(s) = self.drive(Until::Messages, None) {
+                return Ok(s);
+            }
+        }
+        let outcomes: Vec<String> = ids
+            .into_iter()
+            .map(|id| match id.map(|id| self.reports.remove(&id)) {
+                Ok(Some(Ok(report))) => ok(&report),
+                Ok(Some(Err(e))) => corpus::send_error_outcome(&e),
+                Ok(None) => "error no-report".into(),
+                Err(e) => corpus::error_outcome(&e),
+            })
+            .collect();
+        Ok(outcomes.join(" / "))
     }
 }
 
@@ -478,19 +503,27 @@ fn bad(argument: &'static str) -> Error {
 }
 
 fn run_case(case: &Case, feed: Feed) -> Result<(), String> {
-    let mut config = Config::new(case.options.server_name.clone());
+    let mut config = Config::default();
     config.pipelining = case.options.pipelining;
     config.lmtp = case.options.lmtp;
     config.prefer_chunking = case.options.prefer_chunking;
     config.local_name = Domain::new(case.options.local_name.as_str()).map_err(|e| e.to_string())?;
     config.transcript = true;
+    let now = Timestamp::ZERO;
+    let client = Client::new(
+        config,
+        case.options.server_name.clone(),
+        Security::Plaintext,
+        now,
+    );
     let mut runner = Runner {
-        client: Client::new(config),
+        client,
         sim: Sim::new(case),
         feed,
+        now,
         case,
-        completions: HashMap::new(),
-        deliveries: HashMap::new(),
+        bodies: HashMap::new(),
+        reports: HashMap::new(),
     };
     for (action, expected) in corpus::actions(case) {
         let outcome = runner.run(&action);
@@ -503,12 +536,16 @@ fn run_case(case: &Case, feed: Feed) -> Result<(), String> {
             ));
         }
     }
-    runner.flush();
-    if runner.client.is_closed() {
+    // Whatever the session still has to write goes to the server.
+    while let Output::Transmit { bytes, .. } = runner.client.poll_output(runner.now) {
+        runner.sim.receive(&bytes);
+    }
+    let closed = runner.client.is_closed();
+    if closed {
         // Whatever the server still had to say goes nowhere.
         runner.sim.unsent.clear();
     }
-    runner.sim.finished()
+    runner.sim.finished(closed)
 }
 
 fn cases() -> Vec<Case> {
@@ -582,9 +619,14 @@ fn every_transfer_kind_is_covered() {
             .any(|c| c.items.iter().any(|i| matches!(i, Item::Action(a) if f(a))))
     };
     assert!(has(&|a| matches!(a, Action::Send { .. })));
+    assert!(has(&|a| matches!(a, Action::Batch { .. })));
     assert!(has(&|a| matches!(a, Action::Bdat(_))));
     assert!(has(&|a| matches!(a, Action::StartTls)));
     assert!(has(&|a| matches!(a, Action::Auth { .. })));
     assert!(all.iter().any(|c| c.options.lmtp));
-    let _ = BodyTransfer::Data;
+    assert!(
+        all.iter()
+            .any(|c| c.items.iter().any(|i| matches!(i, Item::Wait(_)))),
+        "time steps"
+    );
 }

@@ -18,8 +18,14 @@
 //! C+ raw                       # ... or exactly these raw bytes
 //! TLS                          # the server does the TLS handshake here
 //! CLOSE                        # the server closes the connection
+//! wait 301s                    # the server does nothing for this long (also `ms`)
 //! = ok 250                     # expected outcome of the last action
 //! ```
+//!
+//! Time is virtual in the core's runner (a `wait` advances the clock the
+//! session is given, and a silent server at the end of a script lets the
+//! clock run to the session's next deadline); the adapters' runners use
+//! real time with every timeout and wait divided by [`TIME_SCALE`].
 //!
 //! Outcomes are token strings; an expectation matches when its tokens are a
 //! prefix of the actual outcome's, and `|` separates alternatives. Forms:
@@ -32,6 +38,28 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::time::Duration;
+
+/// The adapters' runners divide every timeout and `wait` by this, so a
+/// script's five-minute wait takes three seconds of real time.
+pub const TIME_SCALE: u32 = 100;
+
+/// The RFC 5321 default timeouts divided by [`TIME_SCALE`], for the
+/// adapters' runners.
+pub fn scaled_timeouts() -> smtp_proto::Timeouts {
+    let d = smtp_proto::Timeouts::default();
+    let mut t = smtp_proto::Timeouts::uniform(Duration::ZERO);
+    t.connect = d.connect / TIME_SCALE;
+    t.tls_handshake = d.tls_handshake / TIME_SCALE;
+    t.greeting = d.greeting / TIME_SCALE;
+    t.mail = d.mail / TIME_SCALE;
+    t.rcpt = d.rcpt / TIME_SCALE;
+    t.data_init = d.data_init / TIME_SCALE;
+    t.data_block = d.data_block / TIME_SCALE;
+    t.data_termination = d.data_termination / TIME_SCALE;
+    t.command = d.command / TIME_SCALE;
+    t
+}
 
 /// One scripted case.
 #[derive(Debug, Clone)]
@@ -61,6 +89,11 @@ pub struct CaseOptions {
     pub bytewise: bool,
     /// The name the lazy hello sends (default `localhost`).
     pub local_name: String,
+    /// Run through the adapters with the server's bytes one per packet
+    /// too (default true). Off for cases whose outcome depends on bytes
+    /// being there at once: over a socket, bytes trickling in after the
+    /// client moved on are indistinguishable from bytes sent later.
+    pub adapter_bytewise: bool,
 }
 
 impl Default for CaseOptions {
@@ -72,6 +105,7 @@ impl Default for CaseOptions {
             server_name: "127.0.0.1".into(),
             bytewise: true,
             local_name: "localhost".into(),
+            adapter_bytewise: true,
         }
     }
 }
@@ -87,6 +121,8 @@ pub enum Item {
     Tls,
     /// The server closes the connection.
     Close,
+    /// The server does nothing for this long.
+    Wait(Duration),
     /// The caller does something.
     Action(Action),
     /// The expected outcome of the previous action.
@@ -217,6 +253,7 @@ pub fn parse(file: &str, text: &str) -> Vec<Case> {
                 (Some("chunking"), Some("off")) => case.options.prefer_chunking = false,
                 (Some("lmtp"), None) => case.options.lmtp = true,
                 (Some("no-bytewise"), None) => case.options.bytewise = false,
+                (Some("no-adapter-bytewise"), None) => case.options.adapter_bytewise = false,
                 (Some("server-name"), Some(name)) => case.options.server_name = name.into(),
                 (Some("local-name"), Some(name)) => case.options.local_name = name.into(),
                 _ => panic!("{}: unknown option {opt:?}", at()),
@@ -241,6 +278,9 @@ pub fn parse(file: &str, text: &str) -> Vec<Case> {
             case.items.push(Item::Tls);
         } else if line == "CLOSE" {
             case.items.push(Item::Close);
+        } else if let Some(d) = line.strip_prefix("wait ") {
+            let d = parse_duration(d.trim()).unwrap_or_else(|| panic!("{}: bad wait {d:?}", at()));
+            case.items.push(Item::Wait(d));
         } else if let Some(action) = line.strip_prefix("> ") {
             case.items.push(Item::Action(
                 parse_action(action).unwrap_or_else(|e| panic!("{}: {e}", at())),
@@ -252,6 +292,14 @@ pub fn parse(file: &str, text: &str) -> Vec<Case> {
         }
     }
     cases
+}
+
+/// `301s`, `1500ms`.
+fn parse_duration(s: &str) -> Option<Duration> {
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    s.strip_suffix('s')?.parse().ok().map(Duration::from_secs)
 }
 
 fn push_server(items: &mut Vec<Item>, bytes: Vec<u8>) {
@@ -425,10 +473,34 @@ pub fn error_outcome(e: &smtp_proto::Error) -> String {
         E::Usage(u) => format!("error usage {u:?}"),
         E::Unsupported(u) => format!("error unsupported {u:?}"),
         E::Auth(a) => format!("error auth {a:?}"),
-        E::NoRecipientAccepted => "error norcpt".into(),
+        E::NoRecipientAccepted(n) => {
+            let mut s = String::from("error norcpt");
+            let codes: Vec<String> = n.refusals.iter().map(|r| r.reply.code().to_string()).collect();
+            if !codes.is_empty() {
+                s.push_str(&format!(" refused={}", codes.join(",")));
+            }
+            if let Some(reply) = &n.data_reply {
+                s.push_str(&format!(" data={}", reply.code()));
+            }
+            s
+        }
         E::RecipientRefused(r) => format!("error refused {}", r.reply.code()),
+        E::Timeout { stage } => format!("error timeout {stage:?}"),
+        E::Transport => "error io".into(),
+        E::Abandoned => "error abandoned".into(),
         other => format!("error other {other:?}"),
     }
+}
+
+/// The outcome of a failed message: the error, and ` delivered=a,b` for
+/// recipients that already have it (LMTP).
+pub fn send_error_outcome(e: &smtp_proto::SendError) -> String {
+    let mut s = error_outcome(&e.error);
+    let delivered: Vec<&str> = e.delivered().map(|r| r.address.as_str()).collect();
+    if !delivered.is_empty() {
+        s.push_str(&format!(" delivered={}", delivered.join(",")));
+    }
+    s
 }
 
 /// `ok CODE refused=a,b` for a send report.
