@@ -154,7 +154,7 @@ fn worker(shared: &Shared) -> Vec<Duration> {
     let args = &shared.args;
     let mut latencies = Vec::new();
     let mut options = Options::default();
-    options.pipelining = args.pipelining;
+    options.config.pipelining = args.pipelining;
     let per_conn = if args.per_conn == 0 {
         usize::MAX
     } else {
@@ -249,10 +249,7 @@ fn batch_worker(
                 Err(e) => {
                     eprintln!("send: {e}");
                     shared.failed.fetch_add(1, Ordering::Relaxed);
-                    broken |= matches!(
-                        e,
-                        smtp_blocking::Error::Broken | smtp_blocking::Error::Io(_)
-                    );
+                    broken |= client.session().is_closed();
                 }
             }
         }

@@ -85,16 +85,18 @@
 mod client;
 mod data;
 mod error;
+mod options;
 mod stream;
 mod tls;
 
 use std::io::Read;
 
-pub use client::{Client, Options, TranscriptSink, host_of};
+pub use client::{Client, TranscriptSink};
 pub use data::DataWriter;
-pub use error::Error;
+pub use error::{Error, SendError};
+pub use options::Options;
 pub use smtp_proto::{
-    Auth, AuthError, BodyType, Capabilities, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
+    Auth, AuthError, BodyType, Capabilities, Config, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
     EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer, PlainAuth, RcptParams,
     RecipientReport, Reply, ReplyCode, SendReport, Stage, Timeouts, TlsPolicy, Verification,
     XOAuth2,
@@ -111,15 +113,16 @@ pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
 /// could inject commands are refused. `message` is any reader, such as
 /// `&[u8]` or a `File`; it is streamed, never held whole in memory.
 /// Succeeds when at least one recipient accepted the message; the report
-/// says which did.
+/// says which did. On failure the error says what each recipient answered
+/// before it (`?` turns it into an [`Error`]).
 pub fn send_mail(
     addr: &str,
     auth: Option<&mut dyn Auth>,
     from: &str,
     to: &[&str],
     message: impl Read,
-) -> Result<SendReport, Error> {
-    let envelope = Envelope::new(from, to)?;
+) -> Result<SendReport, SendError> {
+    let envelope = Envelope::new(from, to).map_err(|e| SendError::not_sent(e.into()))?;
     send_mail_with(addr, &Options::default(), auth, &envelope, message)
 }
 
@@ -131,16 +134,13 @@ pub fn send_mail_with(
     auth: Option<&mut dyn Auth>,
     envelope: &Envelope,
     message: impl Read,
-) -> Result<SendReport, Error> {
-    let mut client = Client::connect_with(addr, options.clone())?;
-    client.hello(options.local_name.as_str())?;
-    if client.session().starttls_decision(options.tls_policy)? {
-        client.starttls(options.tls_config.clone())?;
-    }
-    if let Some(auth) = auth {
-        client.auth(auth)?;
-    }
+) -> Result<SendReport, SendError> {
+    let mut client = Client::connect_with(addr, options.clone()).map_err(SendError::not_sent)?;
+    client.establish(auth).map_err(SendError::not_sent)?;
     let report = client.send(envelope, message)?;
-    client.quit()?;
+    // The message is accepted: a failing QUIT must not make a caller send
+    // it again.
+    let _ = client.quit();
     Ok(report)
 }
+

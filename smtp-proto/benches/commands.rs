@@ -6,34 +6,44 @@
 //!
 //! Each case starts from a session that has read the greeting and the EHLO
 //! reply (set up outside the measurement) and measures queueing the
-//! envelope (`send_envelope`: MAIL, the RCPTs and DATA, every option checked
-//! against the capabilities) plus draining `poll_transmit`. Throughput is in
+//! envelope (`send`: MAIL, the RCPTs and DATA, every option checked against
+//! the capabilities) plus taking the bytes from `poll_output`. Throughput is in
 //! commands; the bytes per case are printed once at start.
 
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use smtp_proto::{
-    BodyTransfer, Client, Config, Domain, DsnNotify, DsnReturn, Envelope, Mailbox, RcptParams,
+    Client, Config, Domain, DsnNotify, DsnReturn, Envelope, Mailbox, Output, RcptParams, Security,
+    Timestamp,
 };
 
-/// EHLO reply with every extension the options below need.
+const T: Timestamp = Timestamp::ZERO;
+
+/// EHLO reply with every extension the options below need (no CHUNKING:
+/// the envelope ends with DATA).
 const EHLO: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n\
-    250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 CHUNKING\r\n";
+    250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n";
 
 /// A session past EHLO, ready for a transaction.
 fn ready_client() -> Client {
-    let mut client = Client::new(Config::new("mx.example.com"));
-    client
-        .handle_input(b"220 mx.example.com ESMTP\r\n")
-        .expect("greeting");
+    let mut client = Client::new(Config::default(), "mx.example.com", Security::Plaintext, T);
+    client.handle_input(T, b"220 mx.example.com ESMTP\r\n");
     client
         .hello(Domain::new("client.example.com").expect("valid domain"))
         .expect("hello");
-    let _ = client.poll_transmit();
-    client.handle_input(EHLO).expect("EHLO reply");
-    while client.poll_event().is_some() {}
+    while !matches!(client.poll_output(T), Output::Wait(_)) {}
+    client.handle_input(T, EHLO);
+    while !matches!(client.poll_output(T), Output::Wait(_)) {}
     client
+}
+
+/// The bytes the session writes next.
+fn wire(client: &mut Client) -> Option<bytes::Bytes> {
+    match client.poll_output(T) {
+        Output::Transmit { bytes, .. } => Some(bytes),
+        _ => None,
+    }
 }
 
 fn envelopes() -> Vec<(&'static str, Envelope)> {
@@ -77,15 +87,13 @@ fn encode(c: &mut Criterion) {
         // MAIL + RCPTs + DATA.
         let commands = envelope.to.len() as u64 + 2;
         let mut probe = ready_client();
-        probe
-            .send_envelope(&envelope, BodyTransfer::Data)
-            .expect("accepted");
-        let wire = probe.poll_transmit().expect("bytes");
-        assert_eq!(wire.split(|&b| b == b'\n').count() as u64, commands + 1);
+        probe.send(envelope.clone()).expect("accepted");
+        let first = wire(&mut probe).expect("bytes");
+        assert_eq!(first.split(|&b| b == b'\n').count() as u64, commands + 1);
         eprintln!(
             "commands/{name}: {commands} commands, {} bytes, first line {:?}",
-            wire.len(),
-            String::from_utf8_lossy(wire.split(|&b| b == b'\n').next().unwrap_or_default())
+            first.len(),
+            String::from_utf8_lossy(first.split(|&b| b == b'\n').next().unwrap_or_default())
         );
 
         group.throughput(Throughput::Elements(commands));
@@ -93,12 +101,12 @@ fn encode(c: &mut Criterion) {
             b.iter_batched(
                 ready_client,
                 |mut client| {
-                    let ids = client
-                        .send_envelope(black_box(&envelope), BodyTransfer::Data)
+                    let id = client
+                        .send(black_box(&envelope).clone())
                         .expect("accepted");
-                    let wire = client.poll_transmit();
+                    let bytes = wire(&mut client);
                     // Returned, so dropping happens outside the measurement.
-                    (client, ids, wire)
+                    (client, id, bytes)
                 },
                 BatchSize::SmallInput,
             );

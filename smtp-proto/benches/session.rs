@@ -14,7 +14,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use smtp_proto::{BodyTransfer, Client, CommandKind, Config, Domain, Envelope, Event};
+use smtp_proto::{Client, Config, Domain, Envelope, Event, Output, Security, Timestamp};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -41,19 +41,19 @@ impl Server {
         b"220 smtp-sink ESMTP\r\n"
     }
 
-    /// Answers everything in `wire`, the bytes of one client write.
+    /// Answers everything in `wire`, the bytes of one client write (a body
+    /// ends with its lone dot line; the next envelope may follow it).
     fn respond(&mut self, wire: &[u8]) -> &[u8] {
         self.out.clear();
-        if self.in_data {
-            // The driver ends the body before polling, so one write holds
-            // the whole message and its terminator.
-            assert!(wire.ends_with(b"\r\n.\r\n"), "whole body expected");
-            self.in_data = false;
-            self.out
-                .extend_from_slice(b"250 2.0.0 Ok: queued as 4Z5Xk71yQbz9vB6\r\n");
-            return &self.out;
-        }
         for line in wire.split_inclusive(|&b| b == b'\n') {
+            if self.in_data {
+                if line == b".\r\n" {
+                    self.in_data = false;
+                    self.out
+                        .extend_from_slice(b"250 2.0.0 Ok: queued as 4Z5Xk71yQbz9vB6\r\n");
+                }
+                continue;
+            }
             let reply: &[u8] = match line.get(..4) {
                 Some(b"EHLO") if self.pipelining => {
                     b"250-smtp-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
@@ -79,49 +79,48 @@ impl Server {
 
 /// Runs one session; returns the messages delivered and client writes.
 fn session(pipelining: bool, envelope: &Envelope, body: &[u8]) -> (usize, usize) {
+    let t = Timestamp::ZERO;
     let mut server = Server::new(pipelining);
-    let mut client = Client::new(Config::new("smtp-sink"));
-    let mut delivered = 0;
-    let mut started = 0;
-    let mut writes = 0;
-    client.handle_input(server.greeting()).expect("greeting");
+    let mut client = Client::new(Config::default(), "smtp-sink", Security::Plaintext, t);
+    let (mut delivered, mut done, mut writes, mut pos) = (0, 0, 0, 0);
+    let mut replies = Vec::with_capacity(256);
+    client.handle_input(t, server.greeting());
     client
         .hello(Domain::new("client.example.com").expect("valid"))
         .expect("hello");
+    for _ in 0..MESSAGES {
+        client.send(envelope.clone()).expect("queued");
+    }
     loop {
-        while let Some(event) = client.poll_event() {
-            let Event::Completed { kind, result, .. } = event else {
-                continue;
-            };
-            black_box(result.as_ref().expect("every command succeeds"));
-            match kind {
-                CommandKind::Ehlo | CommandKind::DataEnd => {
-                    if kind == CommandKind::DataEnd {
-                        delivered += 1;
-                    }
-                    if started < MESSAGES {
-                        started += 1;
-                        client
-                            .send_envelope(envelope, BodyTransfer::Data)
-                            .expect("queued");
-                    } else {
-                        client.quit().expect("quit");
-                    }
-                }
-                CommandKind::Data => {
-                    client.send_body(body).expect("in body");
-                    client.finish_body().expect("in body");
-                }
-                _ => {}
+        match client.poll_output(t) {
+            Output::Transmit { bytes, .. } => {
+                writes += 1;
+                replies.extend_from_slice(server.respond(&bytes));
             }
+            Output::Event(Event::MessageDone { result, .. }) => {
+                delivered += usize::from(black_box(result).is_ok());
+                done += 1;
+                if done == MESSAGES {
+                    client.quit().expect("quit");
+                }
+            }
+            Output::Event(_) => {}
+            Output::NeedBody { .. } if pos == body.len() => {
+                client.end_body().expect("in body");
+                pos = 0;
+            }
+            Output::NeedBody { max, .. } => {
+                let end = body.len().min(pos + max);
+                pos += client.push_body(&body[pos..end]).expect("in body");
+            }
+            Output::Closed => return (delivered, writes),
+            Output::Wait(_) => {
+                assert!(!replies.is_empty(), "a reply is awaited");
+                client.handle_input(t, &replies);
+                replies.clear();
+            }
+            other => panic!("unexpected {other:?}"),
         }
-        if client.is_closed() {
-            return (delivered, writes);
-        }
-        let wire = client.poll_transmit().expect("a reply is awaited");
-        writes += 1;
-        let reply = server.respond(&wire);
-        client.handle_input(reply).expect("valid replies");
     }
 }
 

@@ -18,27 +18,29 @@
 //! # How the core fits into a loop
 //!
 //! The core never touches a socket or a clock. For each session this loop
-//! does exactly what the run loop in the crate documentation says:
+//! does exactly what the run loop in the crate documentation says: drain
+//! [`Client::poll_output`] and act on each output.
 //!
-//! 1. **Write** what [`Client::poll_transmit`] hands out. A non-blocking
-//!    write may take only part of it, or nothing (`WouldBlock`): the rest
-//!    waits in [`Session::unsent`] until the socket is writable again.
-//! 2. **React** to [`Client::poll_event`]: EHLO answered or a message
-//!    delivered → queue the next envelope (or QUIT); DATA's `354` → queue
-//!    the body. Queueing only fills the core's transmit buffer, so go to 1.
-//! 3. **Read** everything the socket has (until `WouldBlock`: `mio` is
-//!    edge-triggered) into [`Client::handle_input`]; end of stream goes to
-//!    [`Client::handle_eof`].
-//! 4. **Time**: whenever [`Client::replies_received`] moves on, start a new
-//!    deadline of [`Client::read_timeout`]; while bytes wait to be written,
-//!    a deadline of [`Client::write_timeout`] from the last progress. The
-//!    loop checks the deadlines once per [`TICK`]: SMTP's timeouts are
-//!    minutes long, so a one-second resolution is plenty, and no timer heap
-//!    is needed.
+//! - [`Output::Transmit`]: write it. A non-blocking write may take only
+//!   part of it, or nothing (`WouldBlock`): the rest waits in
+//!   [`Session::unsent`] until the socket is writable again, and the loop
+//!   asks for the next output only once it is written.
+//! - [`Output::Event`]: the greeting arrived → queue a window of messages
+//!   with [`Client::send`]; a message is done → count it, queue the next
+//!   (or QUIT).
+//! - [`Output::NeedBody`]: hand over the body ([`Client::push_body`],
+//!   [`Client::end_body`]).
+//! - [`Output::Wait`]: read everything the socket has (until `WouldBlock`:
+//!   `mio` is edge-triggered) into [`Client::handle_input`] (end of stream:
+//!   [`Client::handle_eof`]), and remember the deadline; once per [`TICK`]
+//!   the loop tells every session whose deadline passed
+//!   ([`Client::handle_timeout`]). SMTP's timeouts are minutes long, so a
+//!   quarter-second resolution is plenty, and no timer heap is needed.
 //!
-//! Nothing here knows SMTP beyond "which command just finished": which
-//! commands may be pipelined, what a reply means, how the body is stuffed,
-//! which timeout applies are all the core's decisions.
+//! Nothing here knows SMTP: DATA or BDAT, what may be pipelined (the next
+//! envelope rides with the previous final dot; with CHUNKING whole messages
+//! overlap), what a reply means, how the body is stuffed, which timeout
+//! applies are all the core's decisions.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -48,7 +50,12 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
-use smtp_proto::{BodyTransfer, Client, CommandKind, Config, Domain, Envelope, Event, Timeouts};
+use smtp_proto::{
+    Client, CommandKind, Config, Domain, Envelope, Event, Output, Security, Timeouts, Timestamp,
+};
+
+/// Messages each session keeps queued in the core.
+const WINDOW: usize = 8;
 
 /// How often deadlines are checked.
 const TICK: Duration = Duration::from_millis(250);
@@ -88,14 +95,18 @@ fn main() -> ExitCode {
 struct Session {
     socket: TcpStream,
     client: Client,
-    /// What the socket has not accepted yet of the last `poll_transmit`.
+    /// What the socket has not accepted yet of the last transmit.
     unsent: Bytes,
     /// Until the first writable event, the TCP connect is in progress.
     connected: bool,
-    /// The read deadline and the reply count it was started at.
-    read_deadline: Option<(u64, Instant)>,
-    /// The write deadline, pushed back on every write that made progress.
-    write_deadline: Option<Instant>,
+    /// The connect's own deadline (the core starts with the greeting).
+    connect_deadline: Instant,
+    /// The core's next deadline (a write's, or the awaited reply's).
+    deadline: Option<Timestamp>,
+    /// How much of the current message's body was handed over.
+    body_pos: usize,
+    /// Messages queued and not reported yet.
+    in_flight: usize,
     /// Set once the session is over (QUIT answered, error or timeout).
     done: bool,
 }
@@ -129,6 +140,8 @@ fn run(args: &Args) -> io::Result<Stats> {
     let mut stats = Stats::default();
     let start = Instant::now();
     let stop_at = start + args.max_time;
+    // The core's clock: time since the loop started.
+    let clock = || Timestamp::from_duration(start.elapsed());
 
     // Open every connection at once; each completes asynchronously. The
     // session's index in `sessions` is its mio token.
@@ -140,19 +153,21 @@ fn run(args: &Args) -> io::Result<Stats> {
             Token(i),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let mut config = Config::new(args.server.ip().to_string());
+        let mut config = Config::default();
         config.pipelining = args.pipelining;
         config.timeouts = args.timeouts.clone();
-        let connect_timeout = config.timeouts.connect;
+        config.local_name = Domain::new("loop.example.com").expect("valid domain");
+        let connect_deadline = start + config.timeouts.connect;
+        let server = args.server.ip().to_string();
         sessions.push(Session {
             socket,
-            client: Client::new(config),
+            client: Client::new(config, server, Security::Plaintext, clock()),
             unsent: Bytes::new(),
             connected: false,
-            // The core has no connect stage of its own: the loop times the
-            // connect with the configured timeout.
-            read_deadline: Some((0, start + connect_timeout)),
-            write_deadline: None,
+            connect_deadline,
+            deadline: None,
+            body_pos: 0,
+            in_flight: 0,
             done: false,
         });
     }
@@ -176,6 +191,7 @@ fn run(args: &Args) -> io::Result<Stats> {
                 continue;
             }
             let result = session.on_ready(
+                clock(),
                 event.is_writable(),
                 event.is_readable() || event.is_read_closed(),
                 &mut read_buf,
@@ -185,7 +201,6 @@ fn run(args: &Args) -> io::Result<Stats> {
             if let Err(e) = result {
                 eprintln!("session {}: {e}", event.token().0);
                 stats.failed_sessions += 1;
-                session.client.abort();
                 session.done = true;
             }
             if session.done {
@@ -198,11 +213,23 @@ fn run(args: &Args) -> io::Result<Stats> {
         let now = Instant::now();
         if now >= next_sweep {
             next_sweep = now + TICK;
+            let t = Timestamp::from_duration(now - start);
             for session in sessions.iter_mut().filter(|s| !s.done) {
-                if session.expired(now) {
+                if !session.connected && now >= session.connect_deadline {
                     stats.timeouts += 1;
-                    session.client.abort();
                     session.done = true;
+                } else if session.deadline.is_some_and(|d| t >= d) {
+                    // The core decides what expired; the session reports
+                    // it through its events and closes.
+                    session.client.handle_timeout(t);
+                    if let Err(e) = session.drive(t, &mut work, &mut stats) {
+                        eprintln!("session: {e}");
+                    }
+                    if session.done {
+                        stats.timeouts += 1;
+                    }
+                }
+                if session.done {
                     open -= 1;
                     session.close(poll.registry());
                 }
@@ -214,10 +241,11 @@ fn run(args: &Args) -> io::Result<Stats> {
 }
 
 impl Session {
-    /// Handles readiness: finish the connect, flush, read, react, flush
-    /// again, and re-arm the deadlines.
+    /// Handles readiness: finish the connect, read what arrived, then
+    /// drive the core.
     fn on_ready(
         &mut self,
+        now: Timestamp,
         writable: bool,
         readable: bool,
         read_buf: &mut [u8],
@@ -240,180 +268,131 @@ impl Session {
             }
             self.socket.set_nodelay(true)?;
             self.connected = true;
-            self.read_deadline = None;
         }
-
-        let mut progress = self.flush()?;
         if readable {
-            self.read_all(read_buf)?;
+            self.read_all(now, read_buf);
         }
-        self.react(work, stats);
-        progress |= self.flush()?;
-        if self.client.is_closed() && self.unsent.is_empty() {
-            // QUIT answered (or a fatal error the events reported).
-            if let Some(e) = self.client.error() {
-                stats.failed_sessions += 1;
-                eprintln!("session ended: {e}");
-            }
-            self.done = true;
-            return Ok(());
-        }
-        self.arm_deadlines(progress);
-        Ok(())
+        self.drive(now, work, stats)
     }
 
-    /// Writes as much as the socket takes; returns whether anything went.
-    fn flush(&mut self) -> io::Result<bool> {
-        let mut progress = false;
+    /// Drains the core's outputs until it waits (or the socket is full).
+    fn drive(&mut self, now: Timestamp, work: &mut Work, stats: &mut Stats) -> io::Result<()> {
         loop {
-            if self.unsent.is_empty() {
-                match self.client.poll_transmit() {
-                    Some(bytes) => self.unsent = bytes,
-                    None => return Ok(progress),
-                }
+            if !self.flush()? {
+                // The socket is full: the rest goes when it is writable;
+                // the transmit's deadline stands meanwhile.
+                return Ok(());
             }
-            match self.socket.write(&self.unsent) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    // A partial write: keep the rest for the next writable
-                    // event.
-                    self.unsent.advance(n);
-                    progress = true;
+            match self.client.poll_output(now) {
+                Output::Transmit { bytes, deadline } => {
+                    self.unsent = bytes;
+                    self.deadline = Some(deadline);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(progress),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Output::Event(Event::Completed {
+                    kind: CommandKind::Greeting,
+                    result: Ok(_),
+                    ..
+                }) => self.queue_messages(work),
+                Output::Event(Event::MessageDone { result, .. }) => {
+                    self.in_flight -= 1;
+                    match result {
+                        Ok(_) => stats.delivered += 1,
+                        Err(e) => {
+                            eprintln!("message refused: {}", e.error);
+                            stats.rejected += 1;
+                        }
+                    }
+                    self.queue_messages(work);
+                }
+                Output::Event(_) => {}
+                Output::NeedBody { max, .. } => {
+                    if self.body_pos == work.body.len() {
+                        let _ = self.client.end_body();
+                        self.body_pos = 0;
+                    } else {
+                        let end = work.body.len().min(self.body_pos + max);
+                        self.body_pos += self
+                            .client
+                            .push_body(&work.body[self.body_pos..end])
+                            .unwrap_or(0);
+                    }
+                }
+                Output::Closed => {
+                    if let Some(e) = self.client.error() {
+                        stats.failed_sessions += 1;
+                        eprintln!("session ended: {e}");
+                    }
+                    self.done = true;
+                    return Ok(());
+                }
+                Output::Wait(deadline) => {
+                    self.deadline = deadline;
+                    return Ok(());
+                }
+                // No TLS in this loop.
+                _ => self.client.abandon(),
             }
         }
+    }
+
+    /// Keeps up to [`WINDOW`] messages queued; QUIT when the work is done.
+    fn queue_messages(&mut self, work: &mut Work) {
+        while self.in_flight < WINDOW && work.remaining > 0 {
+            if self.client.send(work.envelope.clone()).is_err() {
+                return;
+            }
+            work.remaining -= 1;
+            self.in_flight += 1;
+        }
+        if self.in_flight == 0 && work.remaining == 0 {
+            let _ = self.client.quit();
+        }
+    }
+
+    /// Writes as much of the unsent bytes as the socket takes; whether all
+    /// went.
+    fn flush(&mut self) -> io::Result<bool> {
+        while !self.unsent.is_empty() {
+            match self.socket.write(&self.unsent) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                // A partial write: keep the rest for the next writable event.
+                Ok(n) => self.unsent.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.client.handle_transport_error();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Reads until `WouldBlock` (edge-triggered readiness), feeding the core.
-    fn read_all(&mut self, buf: &mut [u8]) -> io::Result<()> {
+    fn read_all(&mut self, now: Timestamp, buf: &mut [u8]) {
         loop {
             match self.socket.read(buf) {
                 Ok(0) => {
                     // The server closed. After QUIT's 221 that is the normal
-                    // end; otherwise the core reports the error as events
-                    // to every outstanding command.
-                    let _ = self.client.handle_eof();
-                    return Ok(());
+                    // end; otherwise the core reports the error as events.
+                    self.client.handle_eof(now);
+                    return;
                 }
-                Ok(n) => {
-                    // A protocol error is fatal; the core has already
-                    // reported it to the waiting commands as events.
-                    if self.client.handle_input(&buf[..n]).is_err() {
-                        return Ok(());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Ok(n) => self.client.handle_input(now, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(_) => {
+                    self.client.handle_transport_error();
+                    return;
+                }
             }
         }
-    }
-
-    /// Drains the core's events, queueing the next step of the work.
-    fn react(&mut self, work: &mut Work, stats: &mut Stats) {
-        while let Some(event) = self.client.poll_event() {
-            let Event::Completed { kind, result, .. } = event else {
-                continue;
-            };
-            match (kind, result) {
-                (CommandKind::Greeting, Ok(_)) => {
-                    let domain = Domain::new("loop.example.com").expect("valid domain");
-                    // Refused only if the session already failed; the
-                    // events report that.
-                    let _ = self.client.hello(domain);
-                }
-                (CommandKind::Ehlo | CommandKind::Helo, Ok(_)) => self.next_message(work),
-                (CommandKind::DataEnd, Ok(_)) => stats.delivered += 1,
-                (CommandKind::Bdat, Ok(_)) => {
-                    stats.delivered += 1;
-                    self.next_message(work);
-                }
-                (CommandKind::Data, Ok(_)) => {
-                    // DATA's 354: the body, dot-stuffed by the core, then
-                    // its end. Both only fill the transmit buffer. The next
-                    // envelope is queued at once: with PIPELINING it leaves
-                    // in the same write as this dot (RFC 2920 §3.1), so a
-                    // message costs one round trip, not two.
-                    let _ = self.client.send_body(&work.body);
-                    let _ = self.client.finish_body();
-                    self.next_message(work);
-                }
-                (CommandKind::DataEnd, Err(e)) if !e.is_fatal() => {
-                    // The next message is already on its way.
-                    eprintln!("message refused: {e}");
-                    stats.rejected += 1;
-                }
-                (CommandKind::Bdat | CommandKind::Data, Err(e)) if !e.is_fatal() => {
-                    // The server refused this message; the session goes on.
-                    eprintln!("message refused: {e}");
-                    stats.rejected += 1;
-                    self.next_message(work);
-                }
-                // MAIL or RCPT refusals are followed by DATA's completion
-                // above. A fatal error (a broken connection, a protocol
-                // violation) fails every outstanding command; `on_ready`
-                // then sees `is_closed` and reports it once.
-                (_, Err(_)) => {}
-                // MAIL, RCPT, QUIT accepted: nothing to do.
-                (_, Ok(_)) => {}
-            }
-        }
-    }
-
-    /// Queues the next envelope, or QUIT when no work is left.
-    fn next_message(&mut self, work: &mut Work) {
-        if work.remaining == 0 {
-            let _ = self.client.quit();
-            return;
-        }
-        work.remaining -= 1;
-        let transfer = self.client.body_transfer(work.envelope.params.body);
-        match transfer {
-            BodyTransfer::Data => {
-                // With PIPELINING, MAIL, RCPT and DATA leave in one write.
-                let _ = self.client.send_envelope(&work.envelope, transfer);
-            }
-            BodyTransfer::Bdat => {
-                // CHUNKING: the whole body rides with the envelope.
-                let _ = self.client.send_envelope(&work.envelope, transfer);
-                let _ = self.client.bdat(&work.body, true);
-            }
-        }
-    }
-
-    /// Starts a read deadline for each new reply awaited, and a write
-    /// deadline from the last write progress while bytes are unsent.
-    fn arm_deadlines(&mut self, write_progress: bool) {
-        let now = Instant::now();
-        let replies = self.client.replies_received();
-        self.read_deadline = match (self.client.read_timeout(), self.read_deadline) {
-            (None, _) => None,
-            // Same reply still awaited: the deadline stands, so a server
-            // trickling bytes cannot stretch it.
-            (Some(_), Some((count, at))) if count == replies => Some((count, at)),
-            (Some(timeout), _) => Some((replies, now + timeout)),
-        };
-        self.write_deadline = if self.unsent.is_empty() {
-            None
-        } else if write_progress || self.write_deadline.is_none() {
-            Some(now + self.client.write_timeout())
-        } else {
-            self.write_deadline
-        };
     }
 
     /// Stops watching the socket and closes the connection.
     fn close(&mut self, registry: &Registry) {
         let _ = registry.deregister(&mut self.socket);
         let _ = self.socket.shutdown(Shutdown::Both);
-    }
-
-    fn expired(&self, now: Instant) -> bool {
-        self.read_deadline.is_some_and(|(_, at)| now >= at)
-            || self.write_deadline.is_some_and(|at| now >= at)
     }
 }
 

@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use smtp_proto::{
-    BodyTransfer, Client, CommandKind, Config, Domain, DotStuffer, Envelope, Event, ReplyParser,
+    Client, Config, Domain, DotStuffer, Envelope, Event, Output, ReplyParser, Security, Timestamp,
 };
 
 const EHLO: &[u8] = b"250-smtp-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
@@ -59,67 +59,70 @@ fn body(len: usize) -> Vec<u8> {
 /// Drives a session; the "server" answers each client write with the
 /// replies smtp-sink would send, deciding by the first bytes of each line.
 fn session(messages: usize) -> usize {
+    let t = Timestamp::ZERO;
     let envelope = Envelope::new("load@example.com", &["sink@example.org"]).expect("valid");
     let body = body(1024);
-    let mut client = Client::new(Config::new("smtp-sink"));
+    let mut client = Client::new(Config::default(), "smtp-sink", Security::Plaintext, t);
     let mut in_data = false;
     let mut replies = Vec::with_capacity(256);
-    let (mut started, mut delivered) = (0, 0);
-    client
-        .handle_input(b"220 smtp-sink ESMTP\r\n")
-        .expect("greeting");
+    let (mut queued, mut done, mut delivered, mut pos) = (0, 0, 0, 0);
+    client.handle_input(t, b"220 smtp-sink ESMTP\r\n");
     client
         .hello(Domain::new("client.example.com").expect("valid"))
         .expect("hello");
     loop {
-        while let Some(event) = client.poll_event() {
-            let Event::Completed { kind, result, .. } = event else {
-                continue;
-            };
-            result.expect("every command succeeds");
-            match kind {
-                CommandKind::Ehlo | CommandKind::DataEnd => {
-                    delivered += usize::from(kind == CommandKind::DataEnd);
-                    if started < messages {
-                        started += 1;
-                        client
-                            .send_envelope(&envelope, BodyTransfer::Data)
-                            .expect("queued");
-                    } else {
-                        client.quit().expect("quit");
+        // Keep a window of messages queued, as a load tool would.
+        while queued < messages && queued - done < 16 {
+            client.send(envelope.clone()).expect("queued");
+            queued += 1;
+        }
+        match client.poll_output(t) {
+            Output::Transmit { bytes, .. } => {
+                for line in bytes.split_inclusive(|&b| b == b'\n') {
+                    if in_data {
+                        if line == b".\r\n" {
+                            in_data = false;
+                            replies.extend_from_slice(b"250 2.0.0 Ok\r\n");
+                        }
+                        continue;
                     }
+                    replies.extend_from_slice(match &line[..4] {
+                        b"EHLO" => EHLO,
+                        b"MAIL" => b"250 2.1.0 Ok\r\n",
+                        b"RCPT" => b"250 2.1.5 Ok\r\n",
+                        b"DATA" => {
+                            in_data = true;
+                            b"354 End data with <CR><LF>.<CR><LF>\r\n"
+                        }
+                        b"QUIT" => b"221 Bye\r\n",
+                        _ => panic!("unexpected {line:?}"),
+                    });
                 }
-                CommandKind::Data => {
-                    client.send_body(&body).expect("in body");
-                    client.finish_body().expect("in body");
+            }
+            Output::Event(Event::MessageDone { result, .. }) => {
+                result.expect("every message succeeds");
+                delivered += 1;
+                done += 1;
+                if done == messages {
+                    client.quit().expect("quit");
                 }
-                _ => {}
             }
-        }
-        if client.is_closed() {
-            return delivered;
-        }
-        let wire = client.poll_transmit().expect("a reply is awaited");
-        replies.clear();
-        if in_data {
-            in_data = false;
-            replies.extend_from_slice(b"250 2.0.0 Ok\r\n");
-        } else {
-            for line in wire.split_inclusive(|&b| b == b'\n') {
-                replies.extend_from_slice(match &line[..4] {
-                    b"EHLO" => EHLO,
-                    b"MAIL" => b"250 2.1.0 Ok\r\n",
-                    b"RCPT" => b"250 2.1.5 Ok\r\n",
-                    b"DATA" => {
-                        in_data = true;
-                        b"354 End data with <CR><LF>.<CR><LF>\r\n"
-                    }
-                    b"QUIT" => b"221 Bye\r\n",
-                    _ => panic!("unexpected {line:?}"),
-                });
+            Output::Event(_) => {}
+            Output::NeedBody { .. } if pos == body.len() => {
+                client.end_body().expect("in body");
+                pos = 0;
             }
+            Output::NeedBody { max, .. } => {
+                let end = body.len().min(pos + max);
+                pos += client.push_body(&body[pos..end]).expect("in body");
+            }
+            Output::Closed => return delivered,
+            Output::Wait(_) => {
+                client.handle_input(t, &replies);
+                replies.clear();
+            }
+            other => panic!("unexpected {other:?}"),
         }
-        client.handle_input(&replies).expect("valid replies");
     }
 }
 

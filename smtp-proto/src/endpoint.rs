@@ -61,6 +61,17 @@ pub fn check_addr_tls_mode(addr: &str, implicit_tls: bool, enabled: bool) -> Res
     }
 }
 
+/// Whether an I/O error of this kind means the peer went away (reset,
+/// aborted, broken pipe, end of stream): for drivers' "connection lost"
+/// checks, next to [`Error::is_connection_lost`].
+pub fn is_connection_lost_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof | K::NotConnected
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

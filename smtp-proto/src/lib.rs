@@ -136,6 +136,7 @@ mod address;
 mod auth;
 mod body;
 mod capabilities;
+mod driver;
 mod endpoint;
 mod error;
 mod params;
@@ -150,7 +151,10 @@ pub use auth::{
 };
 pub use body::{DotStuffer, LineNormalizer, dot_unstuff, normalize_line_endings};
 pub use capabilities::Capabilities;
-pub use endpoint::{check_addr_tls_mode, check_port_tls_mode, host_of, port_of};
+pub use driver::{DriverError, DriverOptions};
+pub use endpoint::{
+    check_addr_tls_mode, check_port_tls_mode, host_of, is_connection_lost_io, port_of,
+};
 pub use error::{
     Error, InvalidInput, NoRecipients, ProtocolError, Rejection, Unsupported, UsageError,
 };

@@ -126,7 +126,7 @@ fn message(len: usize) -> Vec<u8> {
 async fn worker(shared: Arc<Shared>) -> Vec<Duration> {
     let mut latencies = Vec::new();
     let mut options = Options::default();
-    options.pipelining = shared.args.pipelining;
+    options.config.pipelining = shared.args.pipelining;
     loop {
         let mut claimed = shared.claim(shared.args.batch);
         if claimed == 0 {
@@ -162,7 +162,7 @@ async fn worker(shared: Arc<Shared>) -> Vec<Duration> {
                             eprintln!("send: {e}");
                             shared.failed.fetch_add(1, Ordering::Relaxed);
                             broken |=
-                                e.is_connection_lost() || matches!(e, smtp_tokio::Error::Broken);
+                                e.error.is_connection_lost() || client.session().is_closed();
                         }
                     }
                 }
@@ -205,7 +205,7 @@ async fn idle_sessions(args: &Args) -> ExitCode {
     let before = rss_kib();
     let start = Instant::now();
     let mut options = Options::default();
-    options.pipelining = args.pipelining;
+    options.config.pipelining = args.pipelining;
     let opened: Vec<_> = (0..args.idle)
         .map(|_| {
             let (server, options) = (args.server.clone(), options.clone());

@@ -1,4 +1,4 @@
-//! The async client: one poll-based drive loop around the `smtp-proto` core.
+//! The async client: Go's API over one poll-based I/O loop around the core.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -7,30 +7,32 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 use smtp_proto::{
-    Auth, BodyTransfer, Capabilities, CommandId, CommandKind, Direction, Domain, Envelope, Event,
-    MailParams, Mailbox, RcptParams, Reply, ReversePath, SendReport, Stage, TransactionIds,
+    Auth, Capabilities, CommandId, Domain, Envelope, Event, MailParams, Mailbox, MessageId,
+    Output, RcptParams, Reply, ReversePath, Security, SendReport, Stage, Timestamp,
     TranscriptLine, Verification,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsConnector;
 
 use crate::data::DataWriter;
 use crate::stream::Transport;
-use crate::tls::handshake;
-use smtp_blocking::TlsConnectionState;
-use smtp_blocking::{Error, Options, TranscriptSink, host_of};
+use crate::tls::{TlsConnectionState, default_tls_config};
+use crate::{Error, Options, SendError, TranscriptSink};
 
 const READ_BUFFER: usize = 16 * 1024;
+const COPY_BUFFER: usize = 64 * 1024;
 
-/// Runs `$body` (an async block's contents) as one command: a client whose
-/// previous command was abandoned mid-way (its future dropped) is broken.
-macro_rules! command {
+/// Runs `$body` (an async block's contents) as one operation: a client whose
+/// previous operation was abandoned mid-way (its future dropped) ends the
+/// session instead of going on out of step.
+macro_rules! operation {
     ($client:ident, $body:block) => {{
         $client.enter()?;
         let result: Result<_, Error> = async { $body }.await;
@@ -41,81 +43,81 @@ macro_rules! command {
 
 /// An SMTP client connection (Go's `smtp.Client`), on tokio.
 ///
-/// Every method asks the core, drives the connection until the core has the
-/// answer, and maps the result. A method that fails with a server refusal
-/// leaves the client usable; an I/O error, a timeout, a protocol violation
-/// or a `421` leaves it broken, and later calls fail fast with
-/// [`Error::Broken`].
+/// Every method queues an operation in the core, drives the connection
+/// until the core reports its outcome, and maps the result. A method that
+/// fails with a server refusal leaves the client usable; an I/O error, a
+/// timeout, a protocol violation or a `421` ends the session, and every
+/// later call returns that same error.
 ///
 /// # Cancellation
 ///
 /// Every future the client returns is `Send` and may be dropped (for
 /// example by `tokio::time::timeout` or `select!`). Dropping one before it
-/// completes leaves the session in an unknown place (a command half written,
-/// a reply not read), so the client marks itself broken: the next call
-/// returns [`Error::Broken`]. It never goes on out of step with the server.
-/// The same holds for a [`DataWriter`] dropped before
-/// [`finish`](DataWriter::finish) returned.
+/// completes leaves the session in an unknown place (a command half
+/// written, a reply not read), so the next call ends the session with
+/// [`smtp_proto::Error::Abandoned`]: it never goes on out of step with the
+/// server. The same holds for a [`DataWriter`] dropped unfinished.
 pub struct Client<S = TcpStream> {
     transport: Transport<S>,
     core: smtp_proto::Client,
     host: String,
     options: Options,
+    epoch: Instant,
     read_buf: Box<[u8]>,
-    /// Bytes taken from the core and not yet written.
+    /// The transmit being written, and its deadline.
     out: Bytes,
+    out_deadline: Timestamp,
     /// Bytes were written since the last transport flush.
     needs_flush: bool,
-    timer: Option<Pin<Box<Sleep>>>,
-    /// What the timer is armed for.
-    armed: Option<Wait>,
-    completions: HashMap<CommandId, Result<Reply, smtp_proto::Error>>,
-    /// Reused by `DataWriter::copy_from`.
-    copy_buffer: Vec<u8>,
-    deliveries: HashMap<CommandId, Result<Reply, smtp_proto::Error>>,
+    /// The TLS handshake's deadline while it runs.
+    tls_deadline: Timestamp,
+    timer: Pin<Box<Sleep>>,
+    /// The deadline the timer is set to.
+    timer_at: Option<Timestamp>,
+    /// Reused for message bodies read from a reader.
+    copy_buf: Vec<u8>,
     transcript: Option<TranscriptSink>,
-    broken: bool,
-    /// A command is running; still set on entry means its future was dropped.
-    busy: bool,
-}
-
-/// The wait the timer bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    Write,
-    /// Waiting in `stage` for the reply after the first `replies` ones: one
-    /// deadline per reply, so a server trickling a byte at a time cannot
-    /// stretch the wait (see `smtp_proto::Client::replies_received`).
-    Read(Stage, u64),
-}
-
-/// A failed [`Client::send`], with what the pool needs to decide whether a
-/// fresh connection may try again.
-#[derive(Debug)]
-pub(crate) struct SendFailure {
-    pub(crate) error: Error,
-    /// The server accepted MAIL: the transaction had begun.
-    pub(crate) mail_accepted: bool,
-}
-
-impl From<Error> for SendFailure {
-    fn from(error: Error) -> Self {
-        Self {
-            error,
-            mail_accepted: false,
-        }
-    }
+    /// The TLS settings for the next handshake.
+    next_tls: Option<Arc<ClientConfig>>,
+    /// The first I/O or TLS failure: the core knows only that the
+    /// transport failed; this is how.
+    failure: Option<Error>,
+    /// An operation is running; still set on entry means its future was
+    /// dropped.
+    pub(crate) busy: bool,
 }
 
 impl<S> fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("host", &self.host)
-            .field("tls", &self.core.is_tls())
-            .field("broken", &self.broken)
+            .field("core", &self.core)
+            .field("failure", &self.failure)
             .finish_non_exhaustive()
     }
 }
+
+/// What the driver does when the core asks for body.
+pub(crate) enum BodyStep {
+    /// Keep driving.
+    Continue,
+    /// Return to the caller, who gives more.
+    Stop,
+}
+
+/// A body source for [`Client::poll_drive`].
+type BodyFn<'f> = dyn FnMut(
+        &mut Context<'_>,
+        &mut smtp_proto::Client,
+        Option<MessageId>,
+        usize,
+    ) -> Poll<Result<BodyStep, smtp_proto::Error>>
+    + Send
+    + 'f;
+
+/// An event handler for [`Client::poll_drive`]: true when the operation is
+/// done.
+type DoneFn<'f> = dyn FnMut(Event) -> bool + Send + 'f;
 
 impl Client<TcpStream> {
     /// Go's `Dial`: connects to `addr` (`host:port`), trying every resolved
@@ -133,9 +135,9 @@ impl Client<TcpStream> {
 
     /// [`connect`](Self::connect) with settings.
     pub async fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
-        options.check_port(addr, false)?;
-        let (host, stream) = dial(addr, &options).await?;
-        Self::with_options(stream, &host, options, false).await
+        smtp_proto::check_addr_tls_mode(addr, false, options.config.check_port)?;
+        let stream = dial(addr, &options).await?;
+        Self::start(stream, smtp_proto::host_of(addr), options, Security::Plaintext).await
     }
 
     /// Implicit TLS (RFC 8314, usually port 465): connects, does the TLS
@@ -147,18 +149,9 @@ impl Client<TcpStream> {
 
     /// [`connect_tls`](Self::connect_tls) with settings.
     pub async fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
-        options.check_port(addr, true)?;
-        let (host, stream) = dial(addr, &options).await?;
-        let tls = handshake(
-            stream,
-            &host,
-            options.tls_config_or_default(),
-            options.timeouts.tls_handshake,
-        )
-        .await?;
-        let mut client = Self::from_transport(Transport::Tls(Box::new(tls)), &host, options, true);
-        client.drive(CommandId::GREETING, None).await?;
-        Ok(client)
+        smtp_proto::check_addr_tls_mode(addr, true, options.config.check_port)?;
+        let stream = dial(addr, &options).await?;
+        Self::start(stream, smtp_proto::host_of(addr), options, Security::ImplicitTls).await
     }
 }
 
@@ -179,55 +172,63 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         options: Options,
         tls: bool,
     ) -> Result<Self, Error> {
-        let mut client = Self::from_transport(Transport::Plain(stream), host, options, tls);
-        client.drive(CommandId::GREETING, None).await?;
-        Ok(client)
+        let security = if tls {
+            Security::AlreadyTls
+        } else {
+            Security::Plaintext
+        };
+        Self::start(stream, host, options, security).await
     }
 
-    fn from_transport(transport: Transport<S>, host: &str, options: Options, tls: bool) -> Self {
-        let core = smtp_proto::Client::new(options.session_config(host, tls));
-        Self {
-            transport,
+    async fn start(stream: S, host: &str, options: Options, security: Security) -> Result<Self, Error> {
+        let epoch = Instant::now();
+        let core = smtp_proto::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
+        let mut client = Self {
+            transport: Transport::Plain(stream),
             core,
             host: host.to_owned(),
             options,
+            epoch,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             out: Bytes::new(),
+            out_deadline: Timestamp::MAX,
             needs_flush: false,
-            timer: None,
-            armed: None,
-            completions: HashMap::new(),
-            copy_buffer: Vec::new(),
-            deliveries: HashMap::new(),
+            tls_deadline: Timestamp::MAX,
+            timer: Box::pin(tokio::time::sleep_until(epoch)),
+            timer_at: None,
+            copy_buf: Vec::new(),
             transcript: None,
-            broken: false,
+            next_tls: None,
+            failure: None,
             busy: false,
-        }
+        };
+        client.command(CommandId::GREETING, None).await?;
+        Ok(client)
     }
 
     /// Sends every `C:`/`S:` line to `sink` (AUTH payloads redacted, the
     /// body summarised); `None` stops it. Lines also go to `tracing` (target
     /// `smtp::transcript`, debug level) while a sink is set or
-    /// [`Options::transcript`] is on.
+    /// [`Config::transcript`](smtp_proto::Config) is on.
     pub fn set_transcript(&mut self, sink: Option<TranscriptSink>) {
         self.core
-            .set_transcript(sink.is_some() || self.options.transcript);
+            .set_transcript(sink.is_some() || self.options.config.transcript);
         self.transcript = sink;
     }
 
     /// Go's `Hello`: EHLO (HELO if refused) with `name`. Only before any
     /// other command; otherwise `EHLO localhost` was already sent.
     pub async fn hello(&mut self, name: &str) -> Result<(), Error> {
-        command!(self, {
-            let domain = Domain::new(name).map_err(|e| e.for_argument("name"))?;
+        let domain = Domain::new(name).map_err(|e| e.for_argument("name"))?;
+        operation!(self, {
             let id = self.core.hello(domain)?;
-            self.drive(id, None).await.map(drop)
+            self.command(id, None).await.map(drop)
         })
     }
 
     /// Go's `StartTLS`: upgrades this connection in place with tokio-rustls,
     /// verifying the certificate for the host name given at connect, then
-    /// says EHLO again. Bytes the server sends between its `220` and the
+    /// says EHLO again. Bytes the server sent between its `220` and the
     /// handshake are refused by the core (response injection); nothing read
     /// in plaintext is kept.
     ///
@@ -239,32 +240,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// # Ok(()) }
     /// ```
     pub async fn starttls(&mut self, config: Option<Arc<ClientConfig>>) -> Result<(), Error> {
-        command!(self, {
-            self.check_usable()?;
+        operation!(self, {
             let id = self.core.starttls()?;
-            self.drive(id, None).await?;
-            // Bytes the server sent behind its 220 that are already here go
-            // to the core, which refuses them as a response injection (the
-            // handshake would only see them as a garbled TLS record).
-            poll_fn(|cx| Poll::Ready(self.poll_ready_input(cx))).await?;
-            let config = config.unwrap_or_else(|| self.options.tls_config_or_default());
-            let Transport::Plain(stream) =
-                std::mem::replace(&mut self.transport, Transport::Upgrading)
-            else {
-                self.broken = true;
-                return Err(Error::Broken);
-            };
-            let timeout = self.options.timeouts.tls_handshake;
-            let tls = match handshake(stream, &self.host, config, timeout).await {
-                Ok(tls) => tls,
-                Err(e) => {
-                    self.fail();
-                    return Err(e);
-                }
-            };
-            self.transport = Transport::Tls(Box::new(tls));
-            let id = self.core.handle_tls_established()?;
-            self.drive(id, None).await.map(drop)
+            self.next_tls = config;
+            self.command(id, None).await.map(drop)
+        })
+    }
+
+    /// The setup Go's `SendMail` does: EHLO, STARTTLS as
+    /// [`Config::tls_policy`](smtp_proto::Config) says, then AUTH with
+    /// `auth` if given.
+    pub async fn establish(
+        &mut self,
+        auth: Option<&mut (dyn Auth + Send + '_)>,
+    ) -> Result<(), Error> {
+        operation!(self, {
+            let id = self.core.establish(auth.is_some())?;
+            self.command(id, auth).await.map(drop)
         })
     }
 
@@ -288,10 +280,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// # Ok(()) }
     /// ```
     pub async fn auth(&mut self, mechanism: &mut (dyn Auth + Send)) -> Result<(), Error> {
-        command!(self, {
-            self.check_usable()?;
+        operation!(self, {
             let id = self.core.auth()?;
-            self.drive(id, Some(mechanism)).await.map(drop)
+            self.command(id, Some(mechanism)).await.map(drop)
         })
     }
 
@@ -302,11 +293,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `MAIL FROM` with ESMTP options (SIZE, DSN, SMTPUTF8, ...).
     pub async fn mail_with(&mut self, from: &str, params: MailParams) -> Result<Reply, Error> {
-        command!(self, {
-            let from = ReversePath::new(from).map_err(|e| e.for_argument("from"))?;
-            self.check_usable()?;
+        let from = ReversePath::new(from).map_err(|e| e.for_argument("from"))?;
+        operation!(self, {
             let id = self.core.mail(from, params)?;
-            self.drive(id, None).await
+            self.command(id, None).await
         })
     }
 
@@ -317,62 +307,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `RCPT TO` with ESMTP options (DSN NOTIFY/ORCPT, ...).
     pub async fn rcpt_with(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error> {
-        command!(self, {
-            let to = Mailbox::new(to).map_err(|e| e.for_argument("to"))?;
+        let to = Mailbox::new(to).map_err(|e| e.for_argument("to"))?;
+        operation!(self, {
             let id = self.core.rcpt(to, params)?;
-            self.drive(id, None).await
+            self.command(id, None).await
         })
     }
 
     /// Go's `Data`: sends DATA and returns a writer for the body
     /// (`tokio::io::AsyncWrite`). The writer dot-stuffs as it streams;
     /// [`DataWriter::finish`] ends the message and returns the server's
-    /// reply. Dropping the writer unfinished leaves the client broken (the
-    /// server would take anything sent next as body).
+    /// reply. Dropping the writer unfinished ends the session (the server
+    /// would take anything sent next as body).
     pub async fn data(&mut self) -> Result<DataWriter<'_, S>, Error> {
-        command!(self, {
+        operation!(self, {
             let id = self.core.data()?;
-            self.drive(id, None).await
+            self.command(id, None).await
         })?;
-        Ok(DataWriter::new(self, BodyTransfer::Data))
+        Ok(DataWriter::new(self))
     }
 
     /// Sends the body by BDAT chunks (RFC 3030) instead of DATA; the server
-    /// must offer CHUNKING.
+    /// must offer CHUNKING. The core cuts the body into chunks and keeps a
+    /// bounded number awaiting replies.
     pub async fn bdat(&mut self) -> Result<DataWriter<'_, S>, Error> {
         self.enter()?;
         self.busy = false;
-        self.check_usable()?;
-        self.core.check_bdat()?;
-        Ok(DataWriter::new(self, BodyTransfer::Bdat))
+        self.core.start_bdat().map_err(|e| self.lift(e))?;
+        Ok(DataWriter::new(self))
     }
 
     /// Go's `Verify`: VRFY, classified as RFC 5321 §3.5.3 says.
     pub async fn verify(&mut self, address: &str) -> Result<Verification, Error> {
-        command!(self, {
-            self.check_usable()?;
+        operation!(self, {
             let id = self.core.verify(address)?;
-            self.drive(id, None)
-                .await
-                .map(|r| Verification::from_reply(&r))
+            let reply = self.command(id, None).await?;
+            Ok(Verification::from_reply(&reply))
         })
     }
 
     /// Go's `Reset`: RSET.
     pub async fn reset(&mut self) -> Result<(), Error> {
-        command!(self, {
-            self.check_usable()?;
+        operation!(self, {
             let id = self.core.rset()?;
-            self.drive(id, None).await.map(drop)
+            self.command(id, None).await.map(drop)
         })
     }
 
     /// Go's `Noop`: NOOP.
     pub async fn noop(&mut self) -> Result<(), Error> {
-        command!(self, {
-            self.check_usable()?;
+        operation!(self, {
             let id = self.core.noop()?;
-            self.drive(id, None).await.map(drop)
+            self.command(id, None).await.map(drop)
         })
     }
 
@@ -380,7 +366,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// extension (sending the lazy EHLO first if needed).
     pub async fn extension(&mut self, name: &str) -> Option<&str> {
         self.enter().ok()?;
-        let hello = self.lazy_hello().await;
+        let hello = match self.core.ensure_hello() {
+            Ok(Some(id)) => self.command(id, None).await.map(drop),
+            Ok(None) => Ok(()),
+            Err(e) => Err(self.lift(e)),
+        };
         self.busy = false;
         hello.ok()?;
         self.core.extension(name)
@@ -398,9 +388,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// Go's `Quit`: QUIT, then closes the connection.
     pub async fn quit(mut self) -> Result<(), Error> {
-        let result: Result<(), Error> = command!(self, {
+        let result = operation!(self, {
             let id = self.core.quit()?;
-            self.drive(id, None).await.map(drop)
+            self.command(id, None).await.map(drop)
         });
         self.close_transport().await;
         result
@@ -412,28 +402,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.close_transport().await;
     }
 
-    /// Sends one message on this connection: MAIL, every RCPT and DATA (one
-    /// write with PIPELINING) or BDAT, the body from `message`, and reports
-    /// what happened to each recipient. Fails only when no recipient was
-    /// accepted or the message itself was refused; the connection stays
-    /// usable for the next message.
+    /// Sends one message on this connection (the core's
+    /// [`send`](smtp_proto::Client::send)): MAIL, every RCPT and the body by
+    /// DATA or BDAT, pipelined when offered, the body streamed from
+    /// `message`. Reports what happened to each recipient; fails when no
+    /// recipient was accepted or the message itself was refused, with what
+    /// each recipient answered before (in LMTP, who already has it). The
+    /// connection stays usable after a refusal.
     pub async fn send(
         &mut self,
         envelope: &Envelope,
-        message: impl AsyncRead,
-    ) -> Result<SendReport, Error> {
-        self.send_tracked(envelope, message)
-            .await
-            .map_err(|f| f.error)
-    }
-
-    /// [`send`](Self::send), saying on failure whether MAIL was accepted.
-    pub(crate) async fn send_tracked(
-        &mut self,
-        envelope: &Envelope,
-        message: impl AsyncRead,
-    ) -> Result<SendReport, SendFailure> {
-        self.enter()?;
+        message: impl AsyncRead + Send,
+    ) -> Result<SendReport, SendError> {
+        self.enter().map_err(SendError::not_sent)?;
         let result = self.send_inner(envelope, message).await;
         self.busy = false;
         result
@@ -442,71 +423,77 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     async fn send_inner(
         &mut self,
         envelope: &Envelope,
-        message: impl AsyncRead,
-    ) -> Result<SendReport, SendFailure> {
-        self.lazy_hello().await?;
-        self.completions.clear();
-        self.deliveries.clear();
-        let transfer = self.core.body_transfer(envelope.params.body);
-        let ids = self
+        message: impl AsyncRead + Send,
+    ) -> Result<SendReport, SendError> {
+        let id = self
             .core
-            .send_envelope(envelope, transfer)
-            .map_err(Error::Smtp)?;
-        let final_reply = match self.send_body(ids.data, transfer, message).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                let mail_accepted = matches!(self.completions.get(&ids.mail), Some(Ok(_)));
-                let error = match e {
-                    Error::Smtp(e) => {
-                        Error::Smtp(ids.explain_failure(e, |id| self.completions.get(&id)))
+            .send(envelope.clone())
+            .map_err(|e| SendError::not_sent(self.lift(e)))?;
+        let mut message = std::pin::pin!(message);
+        let mut buf = std::mem::take(&mut self.copy_buf);
+        buf.resize(COPY_BUFFER, 0);
+        let mut report = None;
+        let mut source_failure = None;
+        let driven = self
+            .drive(
+                None,
+                &mut |event| match event {
+                    Event::MessageDone { id: m, result } if m == id => {
+                        report = Some(result);
+                        true
                     }
-                    e => e,
-                };
-                self.completions.clear();
-                self.deliveries.clear();
-                return Err(SendFailure {
-                    error,
-                    mail_accepted,
-                });
+                    _ => false,
+                },
+                &mut |cx, core, message_id, max| {
+                    if message_id != Some(id) {
+                        return Poll::Ready(Ok(BodyStep::Stop));
+                    }
+                    let mut read = ReadBuf::new(&mut buf[..max.min(COPY_BUFFER)]);
+                    match ready!(message.as_mut().poll_read(cx, &mut read)) {
+                        Ok(()) if read.filled().is_empty() => {
+                            core.end_body()?;
+                        }
+                        Ok(()) => {
+                            core.push_body(read.filled())?;
+                        }
+                        Err(e) => {
+                            // Half a body is out: the session cannot go on.
+                            core.abandon();
+                            source_failure = Some(Error::Io(Arc::new(e)));
+                        }
+                    }
+                    Poll::Ready(Ok(BodyStep::Continue))
+                },
+            )
+            .await;
+        self.copy_buf = buf;
+        driven.map_err(SendError::not_sent)?;
+        match report {
+            Some(Ok(report)) => Ok(report),
+            Some(Err(e)) => {
+                let e = e.map_error(|e| self.lift(e));
+                Err(match source_failure {
+                    Some(error) => SendError { error, ..e },
+                    None => e,
+                })
             }
-        };
-        let report = ids.report(
-            envelope,
-            final_reply,
-            |id| self.completions.remove(&id),
-            |id| self.deliveries.remove(&id),
-        );
-        self.completions.clear();
-        self.deliveries.clear();
-        Ok(report)
-    }
-
-    async fn send_body(
-        &mut self,
-        data: Option<CommandId>,
-        transfer: BodyTransfer,
-        message: impl AsyncRead,
-    ) -> Result<Reply, Error> {
-        if let Some(data) = data {
-            self.drive(data, None).await?;
+            None => Err(SendError::not_sent(self.session_error())),
         }
-        let mut writer = DataWriter::new(self, transfer);
-        writer.copy_from(message).await?;
-        writer.finish().await
     }
 
     /// Sends several messages on this connection, overlapping them: with
-    /// PIPELINING, the next message's MAIL, RCPTs and DATA leave in the same
-    /// write as the previous message's final dot (RFC 2920 §3.1), so a
-    /// stream of small messages costs one round trip each instead of two.
-    /// Returns one result per message, in order; a refused message does not
-    /// stop the others, a broken connection fails the rest.
+    /// PIPELINING the next message's envelope leaves with the previous
+    /// message's final dot (one round trip per message), and with CHUNKING
+    /// whole messages go out before the earlier ones' replies, up to
+    /// [`Config::max_messages_in_flight`](smtp_proto::Config). Returns one
+    /// result per message, in order; a refused message does not stop the
+    /// others, a broken connection fails the rest.
     pub async fn send_batch(
         &mut self,
         messages: &[(&Envelope, &[u8])],
-    ) -> Vec<Result<SendReport, Error>> {
-        if self.enter().is_err() {
-            return messages.iter().map(|_| Err(Error::Broken)).collect();
+    ) -> Vec<Result<SendReport, SendError>> {
+        if let Err(e) = self.enter() {
+            return messages.iter().map(|_| Err(SendError::not_sent(e.clone()))).collect();
         }
         let results = self.send_batch_inner(messages).await;
         self.busy = false;
@@ -516,353 +503,388 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     async fn send_batch_inner(
         &mut self,
         messages: &[(&Envelope, &[u8])],
-    ) -> Vec<Result<SendReport, Error>> {
-        let mut results = Vec::with_capacity(messages.len());
-        if let Err(e) = self.lazy_hello().await {
-            results.push(Err(e));
-        }
-        let mut previous: Option<(usize, TransactionIds, CommandId)> = None;
-        for (i, (envelope, message)) in messages.iter().enumerate() {
-            if results.len() > i {
-                continue;
-            }
-            // Queue this envelope first, so it rides with the previous dot.
-            let started = self.start_batch_entry(envelope);
-            if let Some((j, ids, end)) = previous.take() {
-                let result = self.end_batch_entry(messages[j].0, &ids, end).await;
-                results.push(result);
-            }
-            let body = match started {
-                Ok((ids, transfer)) => self.batch_body(ids, transfer, message).await,
-                Err(e) => Err(e),
-            };
-            match body {
-                Ok((ids, end)) => previous = Some((i, ids, end)),
-                Err(e) => results.push(Err(e)),
-            }
-        }
-        if let Some((j, ids, end)) = previous {
-            let result = self.end_batch_entry(messages[j].0, &ids, end).await;
-            results.push(result);
-        }
-        results
-    }
-
-    fn start_batch_entry(
-        &mut self,
-        envelope: &Envelope,
-    ) -> Result<(TransactionIds, BodyTransfer), Error> {
-        self.check_usable()?;
-        let transfer = self.core.body_transfer(envelope.params.body);
-        let ids = self.core.send_envelope(envelope, transfer)?;
-        Ok((ids, transfer))
-    }
-
-    /// Sends the body and the end of data, without waiting for the reply.
-    async fn batch_body(
-        &mut self,
-        ids: TransactionIds,
-        transfer: BodyTransfer,
-        message: &[u8],
-    ) -> Result<(TransactionIds, CommandId), Error> {
-        let end = match (transfer, ids.data) {
-            (BodyTransfer::Data, Some(data)) => {
-                if let Err(e) = self.drive(data, None).await {
-                    return Err(self.explain(&ids, e));
+    ) -> Vec<Result<SendReport, SendError>> {
+        let mut results: Vec<Option<Result<SendReport, SendError>>> = Vec::new();
+        let mut index: HashMap<MessageId, usize> = HashMap::new();
+        let mut positions = vec![0; messages.len()];
+        for (i, (envelope, _)) in messages.iter().enumerate() {
+            match self.core.send((*envelope).clone()) {
+                Ok(id) => {
+                    index.insert(id, i);
+                    results.push(None);
                 }
-                for piece in message.chunks(64 * 1024) {
-                    self.core.send_body(piece)?;
-                    if self.core.transmit_len() >= 64 * 1024 {
-                        poll_fn(|cx| self.poll_flush_out(cx)).await?;
+                Err(e) => results.push(Some(Err(SendError::not_sent(self.lift(e))))),
+            }
+        }
+        let mut reports: Vec<(usize, Result<SendReport, smtp_proto::SendError>)> = Vec::new();
+        let mut left = index.len();
+        let driven = if left == 0 {
+            Ok(())
+        } else {
+            self.drive(
+                None,
+                &mut |event| match event {
+                    Event::MessageDone { id, result } => {
+                        if let Some(&i) = index.get(&id) {
+                            reports.push((i, result));
+                            left -= 1;
+                        }
+                        left == 0
                     }
-                }
-                self.core.finish_body()?
-            }
-            _ => {
-                self.core.check_bdat()?;
-                self.core.bdat(message, true)?
-            }
+                    _ => false,
+                },
+                &mut |_, core, message, max| {
+                    let Some(&i) = message.and_then(|m| index.get(&m)) else {
+                        return Poll::Ready(Ok(BodyStep::Stop));
+                    };
+                    let (body, pos) = (messages[i].1, &mut positions[i]);
+                    if *pos == body.len() {
+                        core.end_body()?;
+                    } else {
+                        let end = body.len().min(*pos + max);
+                        *pos += core.push_body(&body[*pos..end])?;
+                    }
+                    Poll::Ready(Ok(BodyStep::Continue))
+                },
+            )
+            .await
         };
-        Ok((ids, end))
-    }
-
-    async fn end_batch_entry(
-        &mut self,
-        envelope: &Envelope,
-        ids: &TransactionIds,
-        end: CommandId,
-    ) -> Result<SendReport, Error> {
-        match self.drive(end, None).await {
-            Ok(reply) => Ok(ids.report(
-                envelope,
-                reply,
-                |id| self.completions.remove(&id),
-                |id| self.deliveries.remove(&id),
-            )),
-            Err(e) => Err(self.explain(ids, e)),
+        for (i, result) in reports {
+            results[i] = Some(result.map_err(|e| e.map_error(|e| self.lift(e))));
         }
-    }
-
-    /// The transaction's failure as the core explains it, and its
-    /// completions dropped.
-    fn explain(&mut self, ids: &TransactionIds, e: Error) -> Error {
-        let e = match e {
-            Error::Smtp(e) => Error::Smtp(ids.explain_failure(e, |id| self.completions.get(&id))),
-            e => e,
-        };
-        for id in std::iter::once(ids.mail).chain(ids.rcpts.iter().copied()) {
-            self.completions.remove(&id);
-            self.deliveries.remove(&id);
-        }
-        e
-    }
-
-    /// Go's lazy hello, for the calls that need the EHLO reply before they
-    /// can decide anything (the core sends it on its own before commands).
-    async fn lazy_hello(&mut self) -> Result<(), Error> {
-        self.check_usable()?;
-        if let Some(id) = self.core.ensure_hello()? {
-            self.drive(id, None).await?;
-        }
-        Ok(())
+        let broken = driven.err().unwrap_or_else(|| self.session_error());
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(SendError::not_sent(broken.clone()))))
+            .collect()
     }
 
     /// For the pool: whether an idle connection still looks alive. Anything
     /// the server sent while nobody was waiting (a `421` before it closed
     /// an idle connection, end of stream) goes to the core, which decides.
     pub(crate) async fn check_idle(&mut self) -> bool {
-        if self.broken || self.busy || self.core.is_closed() {
+        if self.busy || self.core.is_closed() {
             return false;
         }
-        let ready = poll_fn(|cx| Poll::Ready(self.poll_ready_input(cx))).await;
-        ready.is_ok() && !self.core.is_closed()
+        poll_fn(|cx| {
+            self.poll_read_available(cx);
+            Poll::Ready(())
+        })
+        .await;
+        !self.core.is_closed()
     }
 
-    /// Hands the core whatever the connection has already received, without
-    /// waiting: for the moments when no reply is due, where any byte (or end
-    /// of stream) is the core's to judge.
-    fn poll_ready_input(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
-        let mut buf = ReadBuf::new(&mut self.read_buf);
-        let n = match Pin::new(&mut self.transport).poll_read(cx, &mut buf) {
-            Poll::Pending => return Ok(()),
-            Poll::Ready(Ok(())) => buf.filled().len(),
-            Poll::Ready(Err(e)) => {
-                self.fail();
-                return Err(Error::from_io(e, Stage::Command));
-            }
-        };
-        let result = if n == 0 {
-            self.core.handle_eof()
-        } else {
-            self.core.handle_input(&self.read_buf[..n])
-        };
-        while let Some(event) = self.core.poll_event() {
-            if let Event::Transcript(line) = event {
-                self.emit_transcript(&line);
-            }
-        }
-        if let Err(e) = result {
-            self.fail();
-            return Err(Error::Smtp(e));
-        }
-        Ok(())
+    /// Whether the pool may hand this connection out again.
+    pub(crate) fn is_reusable(&self) -> bool {
+        !self.busy && !self.core.is_closed()
     }
 
-    async fn close_transport(&mut self) {
-        let timeout = self.core.write_timeout();
-        let _ = tokio::time::timeout(timeout, self.transport.shutdown()).await;
-        self.core.abort();
-    }
+    // ----- the I/O loop -----
 
-    // ----- the drive loop -----
-
-    /// Writes what the core wants written and reads into it until command
-    /// `target` completes; the only place bytes move.
-    pub(crate) async fn drive(
+    /// Drives command `id` to its completion.
+    pub(crate) async fn command<'m>(
         &mut self,
-        target: CommandId,
-        mut mechanism: Option<&mut (dyn Auth + Send)>,
+        id: CommandId,
+        auth: Option<&mut (dyn Auth + Send + 'm)>,
     ) -> Result<Reply, Error> {
-        self.check_usable()?;
-        poll_fn(|cx| self.poll_drive(cx, target, mechanism.as_deref_mut())).await
+        self.command_with(id, auth, &mut |_| {}).await
     }
 
-    /// One step of the drive loop, resumable: every piece of state lives in
-    /// the client, so it can be polled from a future or from
-    /// [`DataWriter`]'s `poll_write`.
-    pub(crate) fn poll_drive<'m>(
+    /// [`command`](Self::command), showing every event to `seen` first.
+    pub(crate) async fn command_with<'m>(
+        &mut self,
+        id: CommandId,
+        auth: Option<&mut (dyn Auth + Send + 'm)>,
+        seen: &mut (dyn FnMut(&Event) + Send),
+    ) -> Result<Reply, Error> {
+        let mut done = None;
+        self.drive(
+            auth,
+            &mut |event| {
+                seen(&event);
+                match event {
+                    Event::Completed { id: c, result, .. } if c == id => {
+                        done = Some(result);
+                        true
+                    }
+                    _ => false,
+                }
+            },
+            &mut |_, _, _, _| Poll::Ready(Ok(BodyStep::Stop)),
+        )
+        .await?;
+        match done {
+            Some(result) => result.map_err(|e| self.lift(e)),
+            None => Err(self.session_error()),
+        }
+    }
+
+    async fn drive<'m>(
+        &mut self,
+        mut auth: Option<&mut (dyn Auth + Send + 'm)>,
+        done: &mut DoneFn<'_>,
+        body: &mut BodyFn<'_>,
+    ) -> Result<(), Error> {
+        let mut finished = false;
+        poll_fn(|cx| self.poll_drive(cx, auth.as_deref_mut(), &mut finished, done, body)).await
+    }
+
+    /// Drives until the core asks for more of the body being written.
+    pub(crate) fn poll_body_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut finished = false;
+        self.poll_drive(
+            cx,
+            None,
+            &mut finished,
+            &mut |_| false,
+            &mut |_, _, _, _| Poll::Ready(Ok(BodyStep::Stop)),
+        )
+    }
+
+    /// Writes what the core wants written, reads into it, does the TLS
+    /// handshake when asked, and tells it the time, until `done` says an
+    /// event ended the operation (or `body` stops). Resumable: every piece
+    /// of state lives in the client (and `finished` in the caller). The
+    /// only place bytes move; every protocol decision is the core's.
+    fn poll_drive<'m>(
         &mut self,
         cx: &mut Context<'_>,
-        target: CommandId,
-        mut mechanism: Option<&mut (dyn Auth + Send + 'm)>,
-    ) -> Poll<Result<Reply, Error>> {
+        mut auth: Option<&mut (dyn Auth + Send + 'm)>,
+        finished: &mut bool,
+        done: &mut DoneFn<'_>,
+        body: &mut BodyFn<'_>,
+    ) -> Poll<Result<(), Error>> {
         loop {
-            ready!(self.poll_flush_out(cx))?;
-            while let Some(event) = self.core.poll_event() {
-                match event {
-                    Event::Completed { id, result, kind }
-                        if id == target || kind != CommandKind::Greeting =>
-                    {
-                        self.completions.insert(id, result);
-                    }
-                    Event::AuthNeeded { .. } => match mechanism.as_deref_mut() {
-                        Some(m) => self.core.handle_auth(m)?,
-                        None => {
-                            self.fail();
-                            return Poll::Ready(Err(Error::Broken));
+            // First finish what is under way.
+            if !self.out.is_empty() || self.needs_flush {
+                ready!(self.poll_write_out(cx));
+                continue;
+            }
+            if matches!(self.transport, Transport::Handshake(_)) {
+                ready!(self.poll_handshake(cx));
+                continue;
+            }
+            let now = self.now();
+            match self.core.poll_output(now) {
+                Output::Transmit { bytes, deadline } => {
+                    self.out = bytes;
+                    self.out_deadline = deadline;
+                }
+                Output::Event(Event::Transcript(line)) => self.emit(&line),
+                Output::Event(Event::AuthNeeded { .. }) => match auth.as_deref_mut() {
+                    Some(m) => self.core.handle_auth(m)?,
+                    None => self.core.abandon(),
+                },
+                Output::Event(event) => *finished |= done(event),
+                Output::NeedBody { message, max } => {
+                    match ready!(body(cx, &mut self.core, message, max)) {
+                        Ok(BodyStep::Continue) => {}
+                        Ok(BodyStep::Stop) if *finished || message.is_none() => {
+                            return Poll::Ready(Ok(()));
                         }
-                    },
-                    Event::LmtpDelivery {
-                        recipient, result, ..
-                    } => {
-                        self.deliveries.insert(recipient, result);
+                        Ok(BodyStep::Stop) => self.core.abandon(),
+                        Err(e) => return Poll::Ready(Err(self.lift(e))),
                     }
-                    Event::Transcript(line) => self.emit_transcript(&line),
-                    _ => {}
                 }
+                Output::StartTls { deadline } => self.start_tls(cx, deadline),
+                Output::Closed if *finished => return Poll::Ready(Ok(())),
+                Output::Closed => return Poll::Ready(Err(self.session_error())),
+                Output::Wait(_) if *finished => return Poll::Ready(Ok(())),
+                Output::Wait(Some(deadline)) => ready!(self.poll_read(cx, deadline)),
+                // Nothing awaited, yet the operation is not done.
+                Output::Wait(None) => self.core.abandon(),
+                _ => self.core.abandon(),
             }
-            // Events may have produced bytes (an AUTH response, commands
-            // released by a reply); they must go out before waiting.
-            ready!(self.poll_flush_out(cx))?;
-            if let Some(result) = self.completions.remove(&target) {
-                if self.core.error().is_some() {
-                    self.broken = true;
-                }
-                return Poll::Ready(result.map_err(Error::Smtp));
-            }
-            ready!(self.poll_read_some(cx))?;
         }
     }
 
-    /// Writes every byte the core has to send, then flushes the transport;
-    /// each write is bounded by the core's write timeout.
-    pub(crate) fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            if self.out.is_empty() {
-                match self.core.poll_transmit() {
-                    Some(bytes) => self.out = bytes,
-                    None => break,
-                }
-                continue;
-            }
-            self.arm(Wait::Write);
+    /// Writes the transmit under way, then flushes, by its deadline.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.out_deadline;
+        while !self.out.is_empty() {
             match Pin::new(&mut self.transport).poll_write(cx, &self.out) {
                 Poll::Ready(Ok(0)) => {
-                    let e = io::Error::from(io::ErrorKind::WriteZero);
-                    return Poll::Ready(Err(self.write_failed(e)));
+                    self.write_failed(io::ErrorKind::WriteZero.into());
+                    return Poll::Ready(());
                 }
                 Poll::Ready(Ok(n)) => {
                     self.out.advance(n);
                     self.needs_flush = true;
-                    // Progress: the next write gets a fresh timeout.
-                    self.armed = None;
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_failed(e))),
-                Poll::Pending => return self.poll_timer(cx, Stage::DataBlock),
+                Poll::Ready(Err(e)) => {
+                    self.write_failed(e);
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return self.poll_write_deadline(cx, deadline),
             }
         }
         if self.needs_flush {
-            self.arm(Wait::Write);
             match Pin::new(&mut self.transport).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.needs_flush = false,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_failed(e))),
-                Poll::Pending => return self.poll_timer(cx, Stage::DataBlock),
+                Poll::Ready(Err(e)) => self.write_failed(e),
+                Poll::Pending => return self.poll_write_deadline(cx, deadline),
             }
         }
-        if self.armed == Some(Wait::Write) {
-            self.armed = None;
-        }
-        Poll::Ready(Ok(()))
+        Poll::Ready(())
     }
 
-    /// One read, bounded by the timeout of the stage the core is in.
-    fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let Some(stage) = self.core.read_stage() else {
-            // Nothing awaited yet the target is not done: the session ended.
-            self.fail();
-            return Poll::Ready(Err(self
-                .core
-                .error()
-                .cloned()
-                .map_or(Error::Broken, Error::Smtp)));
-        };
-        self.arm(Wait::Read(stage, self.core.replies_received()));
+    /// A write is pending: `Pending` until its deadline, then the core's
+    /// timeout.
+    fn poll_write_deadline(&mut self, cx: &mut Context<'_>, deadline: Timestamp) -> Poll<()> {
+        ready!(self.poll_timer(cx, deadline));
+        // The write did not finish: the session cannot resume it.
+        self.out = Bytes::new();
+        self.needs_flush = false;
+        self.core.handle_timeout(self.now().max(deadline));
+        Poll::Ready(())
+    }
+
+    fn write_failed(&mut self, e: io::Error) {
+        self.out = Bytes::new();
+        self.needs_flush = false;
+        self.transport_failed(e);
+    }
+
+    /// One read by `deadline`, handed to the core.
+    fn poll_read(&mut self, cx: &mut Context<'_>, deadline: Timestamp) -> Poll<()> {
         let mut buf = ReadBuf::new(&mut self.read_buf);
         match Pin::new(&mut self.transport).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) => {
-                // The timer keeps running until a whole reply has arrived.
                 let n = buf.filled().len();
-                let result = if n == 0 {
-                    self.core.handle_eof()
+                let now = self.now();
+                if n == 0 {
+                    self.core.handle_eof(now);
                 } else {
-                    self.core.handle_input(&self.read_buf[..n])
-                };
-                if result.is_err() {
-                    // The core has already reported the error to the waiting
-                    // command through an event; mark the transport unusable.
-                    self.broken = true;
+                    self.core.handle_input(now, &self.read_buf[..n]);
                 }
-                Poll::Ready(Ok(()))
+                Poll::Ready(())
             }
             Poll::Ready(Err(e)) => {
-                self.armed = None;
-                self.fail();
-                Poll::Ready(Err(Error::from_io(e, stage)))
+                self.transport_failed(e);
+                Poll::Ready(())
             }
-            Poll::Pending => self.poll_timer(cx, stage),
+            Poll::Pending => {
+                ready!(self.poll_timer(cx, deadline));
+                self.core.handle_timeout(self.now());
+                Poll::Ready(())
+            }
         }
     }
 
-    /// Starts the timer for `wait` unless it already runs for it.
-    fn arm(&mut self, wait: Wait) {
-        if self.armed == Some(wait) {
+    /// Hands the core whatever the connection already received, without
+    /// waiting (before a TLS handshake, and for idle pooled connections).
+    fn poll_read_available(&mut self, cx: &mut Context<'_>) {
+        if !matches!(self.transport, Transport::Plain(_) | Transport::Tls(_)) {
             return;
         }
-        let limit = match wait {
-            Wait::Write => self.core.write_timeout(),
-            Wait::Read(stage, _) => self.core.config().timeouts.for_stage(stage),
-        };
-        // Saturating: a caller's `Duration::MAX` must not overflow.
-        let now = Instant::now();
-        let deadline = now
-            .checked_add(limit)
-            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
-        match self.timer.as_mut() {
-            Some(timer) => timer.as_mut().reset(deadline),
-            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        let mut buf = ReadBuf::new(&mut self.read_buf);
+        match Pin::new(&mut self.transport).poll_read(cx, &mut buf) {
+            Poll::Pending => {}
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                let now = self.now();
+                if n == 0 {
+                    self.core.handle_eof(now);
+                } else {
+                    self.core.handle_input(now, &self.read_buf[..n]);
+                }
+            }
+            Poll::Ready(Err(e)) => self.transport_failed(e),
         }
-        self.armed = Some(wait);
     }
 
-    /// `Pending` while the armed timer runs; the timeout error once it fired.
-    fn poll_timer<T>(&mut self, cx: &mut Context<'_>, stage: Stage) -> Poll<Result<T, Error>> {
-        let fired = self
-            .timer
-            .as_mut()
-            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-        if !fired {
+    fn start_tls(&mut self, cx: &mut Context<'_>, deadline: Timestamp) {
+        // Bytes already here go to the core first, which refuses them
+        // (response injection) instead of handing them to TLS.
+        self.poll_read_available(cx);
+        if self.core.is_closed() {
+            return;
+        }
+        let config = self
+            .next_tls
+            .take()
+            .or_else(|| self.options.tls_config.clone())
+            .unwrap_or_else(default_tls_config);
+        let Ok(name) = ServerName::try_from(self.host.clone()) else {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a valid TLS server name");
+            self.failure.get_or_insert(Error::Tls(Arc::new(e)));
+            return self.core.handle_transport_error();
+        };
+        let Transport::Plain(stream) = std::mem::replace(&mut self.transport, Transport::Gone)
+        else {
+            return self.core.abandon();
+        };
+        self.tls_deadline = deadline;
+        self.transport = Transport::Handshake(TlsConnector::from(config).connect(name, stream));
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Transport::Handshake(connect) = &mut self.transport else {
+            return Poll::Ready(());
+        };
+        match Pin::new(connect).poll(cx) {
+            Poll::Ready(Ok(tls)) => {
+                self.transport = Transport::Tls(Box::new(tls));
+                let _ = self.core.handle_tls_established(self.now());
+            }
+            Poll::Ready(Err(e)) => {
+                self.transport = Transport::Gone;
+                self.failure.get_or_insert(Error::Tls(Arc::new(e)));
+                self.core.handle_transport_error();
+            }
+            Poll::Pending => {
+                let deadline = self.tls_deadline;
+                ready!(self.poll_timer(cx, deadline));
+                self.transport = Transport::Gone;
+                self.core.handle_timeout(self.now().max(deadline));
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// `Pending` until `deadline`, with the timer set to it.
+    fn poll_timer(&mut self, cx: &mut Context<'_>, deadline: Timestamp) -> Poll<()> {
+        let Some(at) = self.epoch.checked_add(deadline.as_duration()) else {
+            // Beyond any clock: never.
             return Poll::Pending;
-        }
-        self.armed = None;
-        self.fail();
-        Poll::Ready(Err(Error::Timeout { stage }))
-    }
-
-    fn write_failed(&mut self, e: io::Error) -> Error {
-        self.armed = None;
-        self.fail();
-        Error::from_io(e, Stage::DataBlock)
-    }
-
-    fn emit_transcript(&mut self, line: &TranscriptLine) {
-        let who = if line.direction == Direction::Client {
-            "C"
-        } else {
-            "S"
         };
-        tracing::debug!(target: "smtp::transcript", "{who}: {}", line.text);
-        if let Some(sink) = self.transcript.as_mut() {
-            sink(line);
+        if self.timer_at != Some(deadline) {
+            self.timer.as_mut().reset(at);
+            self.timer_at = Some(deadline);
+        }
+        self.timer.as_mut().poll(cx)
+    }
+
+    fn transport_failed(&mut self, e: io::Error) {
+        if e.kind() == io::ErrorKind::TimedOut {
+            // A stream with its own timeouts: the core's clock decides.
+            self.core.handle_timeout(self.now());
+            if self.core.is_closed() {
+                return;
+            }
+        }
+        self.failure.get_or_insert_with(|| io_error(e));
+        self.core.handle_transport_error();
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_duration(self.epoch.elapsed())
+    }
+
+    /// A core error as the caller sees it: a transport failure is the I/O
+    /// or TLS error itself.
+    pub(crate) fn lift(&self, e: smtp_proto::Error) -> Error {
+        match (&e, &self.failure) {
+            (smtp_proto::Error::Transport, Some(f)) => f.clone(),
+            _ => Error::Smtp(e),
+        }
+    }
+
+    /// Why the session cannot go on.
+    fn session_error(&self) -> Error {
+        match self.core.error() {
+            Some(e) => self.lift(e.clone()),
+            None => Error::Smtp(smtp_proto::UsageError::SessionClosed.into()),
         }
     }
 
@@ -870,98 +892,89 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         &mut self.core
     }
 
-    pub(crate) fn take_copy_buffer(&mut self, len: usize) -> Vec<u8> {
-        let mut buf = std::mem::take(&mut self.copy_buffer);
-        buf.resize(len, 0);
+    pub(crate) fn take_copy_buffer(&mut self) -> Vec<u8> {
+        let mut buf = std::mem::take(&mut self.copy_buf);
+        buf.resize(COPY_BUFFER, 0);
         buf
     }
 
     pub(crate) fn return_copy_buffer(&mut self, buf: Vec<u8>) {
-        self.copy_buffer = buf;
+        self.copy_buf = buf;
     }
 
-    pub(crate) fn chunk_size(&self) -> usize {
-        self.core.config().bdat_chunk_size
+    fn emit(&mut self, line: &TranscriptLine) {
+        tracing::debug!(target: "smtp::transcript", "{line}");
+        if let Some(sink) = self.transcript.as_mut() {
+            sink(line);
+        }
+    }
+
+    async fn close_transport(&mut self) {
+        let timeout = self.options.config.timeouts.data_block;
+        let _ = tokio::time::timeout(timeout, self.transport.shutdown()).await;
+        self.core.abandon();
     }
 }
 
 impl<S> Client<S> {
-    /// Begins a command. A command still marked running means the future
-    /// of the previous one was dropped: the session is out of step.
-    fn enter(&mut self) -> Result<(), Error> {
+    pub(crate) fn core_mut_any(&mut self) -> &mut smtp_proto::Client {
+        &mut self.core
+    }
+
+    /// Begins an operation. One still marked running means the future of
+    /// the previous one was dropped: the session is out of step, so it ends
+    /// ([`smtp_proto::Error::Abandoned`]); and a session that has ended
+    /// returns its error.
+    pub(crate) fn enter(&mut self) -> Result<(), Error> {
         if self.busy {
-            self.fail();
-            return Err(Error::Broken);
+            self.core.abandon();
+        }
+        if let Some(e) = self.core.error() {
+            return Err(match (e, &self.failure) {
+                (smtp_proto::Error::Transport, Some(f)) => f.clone(),
+                (e, _) => Error::Smtp(e.clone()),
+            });
         }
         self.busy = true;
         Ok(())
     }
+}
 
-    pub(crate) fn check_usable(&self) -> Result<(), Error> {
-        if self.broken {
-            Err(Error::Broken)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Whether the pool may hand this connection out again.
-    pub(crate) fn is_reusable(&self) -> bool {
-        !self.broken && !self.busy && !self.core.is_closed()
-    }
-
-    fn fail(&mut self) {
-        self.broken = true;
-        self.core.abort();
-    }
-
-    pub(crate) fn mark_broken(&mut self) {
-        self.fail();
-    }
+/// Classifies an I/O error from the transport: tokio-rustls reports TLS
+/// failures as `io::Error`s wrapping a `rustls::Error`.
+fn io_error(e: io::Error) -> Error {
+    let tls = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+    Error::from_io(e, tls)
 }
 
 /// Resolves `addr` and connects to the first address that answers, each
 /// attempt bounded by the connect timeout.
-pub(crate) async fn dial(addr: &str, options: &Options) -> Result<(String, TcpStream), Error> {
-    let host = host_of(addr);
+async fn dial(addr: &str, options: &Options) -> Result<TcpStream, Error> {
     let connect_err = |source| Error::Connect {
         addr: addr.to_owned(),
-        source,
+        source: Arc::new(source),
     };
-    let limit = options.timeouts.connect;
-    let timed_out = Error::Timeout {
-        stage: Stage::Connect,
-    };
+    let limit = options.config.timeouts.connect;
+    let timed_out = || Error::Smtp(smtp_proto::Error::Timeout { stage: Stage::Connect });
     let addrs = match tokio::time::timeout(limit, tokio::net::lookup_host(addr)).await {
         Ok(resolved) => resolved.map_err(connect_err)?,
-        Err(_) => return Err(timed_out),
+        Err(_) => return Err(timed_out()),
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address resolved");
     for sa in addrs {
         match tokio::time::timeout(limit, TcpStream::connect(sa)).await {
             Ok(Ok(stream)) => {
-                stream.set_nodelay(options.nodelay).map_err(Error::Io)?;
-                return Ok((host, stream));
+                stream
+                    .set_nodelay(options.nodelay)
+                    .map_err(|e| Error::Io(Arc::new(e)))?;
+                return Ok(stream);
             }
             Ok(Err(e)) => last = e,
             Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
         }
     }
     if last.kind() == io::ErrorKind::TimedOut {
-        return Err(timed_out);
+        return Err(timed_out());
     }
     Err(connect_err(last))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_parts() {
-        assert_eq!(host_of("mail.example.com:25"), "mail.example.com");
-        assert_eq!(host_of("127.0.0.1:2525"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:25"), "::1");
-        assert_eq!(host_of("localhost"), "localhost");
-    }
 }

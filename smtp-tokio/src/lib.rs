@@ -2,10 +2,11 @@
 //! driven by the sans-IO [`smtp_proto`] core.
 //!
 //! The API is `smtp-blocking`'s, method for method: switching runtimes means
-//! changing the crate name and adding `.await`. Every method asks the core
-//! what to send, writes it, reads until the core has the answer, and returns
-//! it; no protocol decision is made here. Every future is `Send`, so the
-//! client runs on the multi-threaded runtime.
+//! changing the crate name and adding `.await`. Every method queues an
+//! operation in the core, drives the connection until the core reports its
+//! outcome, and returns it; no protocol decision is made here (the two
+//! adapters do not depend on each other: they share the core's types).
+//! Every future is `Send`, so the client runs on the multi-threaded runtime.
 //!
 //! | Go `net/smtp` | here |
 //! |---|---|
@@ -41,17 +42,18 @@
 //! | `extension(name)`, `close()` | `extension(name).await`, `close().await` (these may do I/O) |
 //! | `tls_connection_state`, `capabilities`, `session`, `set_transcript` | the same (no I/O) |
 //! | `send_mail(addr, Option<&mut dyn Auth>, ..)`, `send_mail_with` | the same with `Option<&mut (dyn Auth + Send)>`, `.await` |
-//! | `Options`, `Error`, `TlsConnectionState`, `default_tls_config`, `tls_config_with_roots`, re-exports | the same |
+//! | `Options`, `Error`, `SendError` (the core's `DriverOptions`, `DriverError`), `TlsConnectionState`, `default_tls_config`, `tls_config_with_roots`, re-exports | the same |
 //! | — | [`Pool`], [`PoolOptions`] |
 //!
 //! # Timeouts and cancellation
 //!
-//! Every wait has a limit enforced with `tokio::time`: connect, the TLS
-//! handshake, each read (with the RFC 5321 §4.5.3.2 timeout of the stage the
-//! core names) and each write. See [`Options::timeouts`]. A future dropped
-//! before it completes (by `tokio::time::timeout`, `select!`, an aborted
-//! task) leaves the client broken: later calls return [`Error::Broken`]
-//! instead of going on out of step with the server.
+//! Every wait has a limit: the core keeps the deadlines (each reply with
+//! the RFC 5321 §4.5.3.2 timeout of its stage, each write, the TLS
+//! handshake; see [`Timeouts`]) and this adapter sleeps until them with
+//! `tokio::time`; connect has its own. A future dropped before it completes
+//! (by `tokio::time::timeout`, `select!`, an aborted task) ends the session:
+//! later calls return [`smtp_proto::Error::Abandoned`] instead of going on
+//! out of step with the server.
 //!
 //! # Example
 //!
@@ -129,22 +131,38 @@ mod pool;
 mod stream;
 mod tls;
 
+use std::sync::Arc;
+
 use tokio::io::AsyncRead;
 
 pub use client::Client;
 pub use data::DataWriter;
 pub use pool::{Pool, PoolOptions};
-/// The connection settings, error type and TLS helpers are shared with
-/// `smtp-blocking`, so both adapters behave and configure identically.
-pub use smtp_blocking::{
-    Error, Options, TlsConnectionState, TranscriptSink, default_tls_config, tls_config_with_roots,
-};
 pub use smtp_proto::{
-    Auth, AuthError, BodyType, Capabilities, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
+    Auth, AuthError, BodyType, Capabilities, Config, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
     EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer, PlainAuth, RcptParams,
     RecipientReport, Reply, ReplyCode, SendReport, Stage, Timeouts, TlsPolicy, Verification,
     XOAuth2,
 };
+pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
+
+/// Why a call failed: the core's verdict ([`Error::Smtp`]: the server's
+/// refusal with its reply, a protocol violation, a timeout, the caller's
+/// bad input) or the transport's (I/O, TLS, connect). Every later call
+/// returns the first fatal one. The same type as `smtp-blocking`'s.
+pub type Error = smtp_proto::DriverError;
+
+/// A failed message: the error, and what each recipient answered before it
+/// (see [`smtp_proto::SendError`]).
+pub type SendError = smtp_proto::SendError<Error>;
+
+/// Settings for [`Client::connect_with`] and [`send_mail_with`]: the core's
+/// [`Config`] (every protocol setting), the rustls settings (default
+/// [`default_tls_config`]) and `TCP_NODELAY`.
+pub type Options = smtp_proto::DriverOptions<Arc<rustls::ClientConfig>>;
+
+/// A transcript sink: receives every `C:`/`S:` line, AUTH payloads redacted.
+pub type TranscriptSink = Box<dyn FnMut(&smtp_proto::TranscriptLine) + Send>;
 
 /// Go's `SendMail`: connects to `addr`, says EHLO, upgrades with STARTTLS if
 /// offered (verifying the certificate for the host part of `addr`),
@@ -155,15 +173,16 @@ pub use smtp_proto::{
 /// could inject commands are refused. `message` is any [`AsyncRead`], such
 /// as `&[u8]` or a `tokio::fs::File`; it is streamed, never held whole in
 /// memory. Succeeds when at least one recipient accepted the message; the
-/// report says which did.
+/// report says which did. On failure the error says what each recipient
+/// answered before it (`?` turns it into an [`Error`]).
 pub async fn send_mail(
     addr: &str,
     auth: Option<&mut (dyn Auth + Send)>,
     from: &str,
     to: &[&str],
-    message: impl AsyncRead,
-) -> Result<SendReport, Error> {
-    let envelope = Envelope::new(from, to)?;
+    message: impl AsyncRead + Send,
+) -> Result<SendReport, SendError> {
+    let envelope = Envelope::new(from, to).map_err(|e| SendError::not_sent(e.into()))?;
     send_mail_with(addr, &Options::default(), auth, &envelope, message).await
 }
 
@@ -174,18 +193,16 @@ pub async fn send_mail_with(
     options: &Options,
     auth: Option<&mut (dyn Auth + Send)>,
     envelope: &Envelope,
-    message: impl AsyncRead,
-) -> Result<SendReport, Error> {
-    let mut client = Client::connect_with(addr, options.clone()).await?;
-    client.hello(options.local_name.as_str()).await?;
-    if client.session().starttls_decision(options.tls_policy)? {
-        client.starttls(options.tls_config.clone()).await?;
-    }
-    if let Some(auth) = auth {
-        client.auth(auth).await?;
-    }
+    message: impl AsyncRead + Send,
+) -> Result<SendReport, SendError> {
+    let mut client = Client::connect_with(addr, options.clone())
+        .await
+        .map_err(SendError::not_sent)?;
+    client.establish(auth).await.map_err(SendError::not_sent)?;
     let report = client.send(envelope, message).await?;
-    client.quit().await?;
+    // The message is accepted: a failing QUIT must not make a caller send
+    // it again.
+    let _ = client.quit().await;
     Ok(report)
 }
 

@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use smtp_blocking::{Error, Options};
 use smtp_proto::{Auth, Envelope, SendReport};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::client::Client;
+use crate::{Error, Options, SendError};
 
 type AuthFactory = Arc<dyn Fn() -> Box<dyn Auth + Send> + Send + Sync>;
 
@@ -92,12 +92,13 @@ impl PoolOptions {
 /// - if it was idle longer than [`PoolOptions::check_after`], a NOOP must
 ///   succeed within [`PoolOptions::check_timeout`].
 ///
-/// And if the first command on a reused connection finds that the server
-/// had closed it (end of stream, a `421`, a reset), before the server
-/// accepted anything of the transaction, the message goes again on another
-/// connection. Nothing is retried once MAIL was accepted, so a message is
-/// never delivered twice by the pool; a connection opened for this message
-/// is never retried either.
+/// And if a reused connection turns out to have been closed by the server
+/// (end of stream, a `421`, a reset) before any of the message's body may
+/// have reached the server, the message goes again on another connection.
+/// Nothing is retried once a body byte may have gone out (after a `354`, or
+/// once a BDAT chunk was written, even pipelined before any reply), so a
+/// message is never delivered twice by the pool; a connection opened for
+/// this message is never retried either.
 ///
 /// Idle connections are closed without QUIT when dropped; call
 /// [`close`](Self::close) to say QUIT to each.
@@ -174,24 +175,21 @@ impl Pool {
     /// Sends one message (see [`Client::send`]) on a pooled connection. The
     /// message is a byte slice, not a stream, so that it can go again on a
     /// fresh connection if the reused one turns out to be closed.
-    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport, Error> {
-        let _slot = self
-            .inner
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| Error::Broken)?;
+    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport, SendError> {
+        let _slot = self.inner.slots.acquire().await.map_err(|_| {
+            SendError::not_sent(Error::Smtp(smtp_proto::UsageError::SessionClosed.into()))
+        })?;
         loop {
             let (mut client, reused) = match self.checkout().await {
                 Some(client) => (client, true),
-                None => (self.open().await?, false),
+                None => (self.open().await.map_err(SendError::not_sent)?, false),
             };
-            match client.send_tracked(envelope, message).await {
+            match client.send(envelope, message).await {
                 Ok(report) => {
                     self.checkin(client);
                     return Ok(report);
                 }
-                Err(f) if reused && !f.mail_accepted && f.error.is_connection_lost() => {
+                Err(f) if reused && !f.body_sent && f.error.is_connection_lost() => {
                     tracing::debug!(
                         target: "smtp::pool",
                         "reused connection was closed by the server ({}); retrying",
@@ -200,7 +198,7 @@ impl Pool {
                 }
                 Err(f) => {
                     self.checkin(client);
-                    return Err(f.error);
+                    return Err(f);
                 }
             }
         }
@@ -282,19 +280,8 @@ impl Pool {
         } else {
             Client::connect_with(&self.inner.addr, conn).await?
         };
-        client.hello(options.connection.local_name.as_str()).await?;
-        if client
-            .session()
-            .starttls_decision(options.connection.tls_policy)?
-        {
-            client
-                .starttls(options.connection.tls_config.clone())
-                .await?;
-        }
-        if let Some(factory) = &options.auth {
-            let mut mechanism = factory();
-            client.auth(&mut *mechanism).await?;
-        }
+        let mut mechanism = options.auth.as_ref().map(|factory| factory());
+        client.establish(mechanism.as_deref_mut()).await?;
         Ok(client)
     }
 

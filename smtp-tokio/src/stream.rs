@@ -1,5 +1,5 @@
 //! The transport under a client: any async byte stream, upgraded in place to
-//! TLS.
+//! TLS by tokio-rustls.
 
 use std::io;
 use std::pin::Pin;
@@ -7,15 +7,16 @@ use std::task::{Context, Poll};
 
 use rustls::ClientConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::Connect;
 use tokio_rustls::client::TlsStream;
 
-/// The stream, plain or wrapped in TLS; `Upgrading` only while the handshake
-/// has taken the plain stream over (and for good if it failed or was
-/// cancelled).
+/// The stream: plain, in the TLS handshake (which owns it meanwhile), TLS,
+/// or gone (a failed or abandoned handshake took it).
 pub(crate) enum Transport<S> {
     Plain(S),
+    Handshake(Connect<S>),
     Tls(Box<TlsStream<S>>),
-    Upgrading,
+    Gone,
 }
 
 impl<S> Transport<S> {
@@ -27,7 +28,7 @@ impl<S> Transport<S> {
     }
 }
 
-fn unusable() -> io::Error {
+fn gone() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
         "the connection was lost during a TLS upgrade",
@@ -43,7 +44,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Self::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
-            Self::Upgrading => Poll::Ready(Err(unusable())),
+            Self::Handshake(_) | Self::Gone => Poll::Ready(Err(gone())),
         }
     }
 }
@@ -57,7 +58,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Self::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
-            Self::Upgrading => Poll::Ready(Err(unusable())),
+            Self::Handshake(_) | Self::Gone => Poll::Ready(Err(gone())),
         }
     }
 
@@ -65,7 +66,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
             Self::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
-            Self::Upgrading => Poll::Ready(Err(unusable())),
+            Self::Handshake(_) | Self::Gone => Poll::Ready(Err(gone())),
         }
     }
 
@@ -73,7 +74,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
-            Self::Upgrading => Poll::Ready(Ok(())),
+            Self::Handshake(_) | Self::Gone => Poll::Ready(Ok(())),
         }
     }
 }

@@ -503,6 +503,25 @@ pub fn send_error_outcome(e: &smtp_proto::SendError) -> String {
     s
 }
 
+/// The outcome form of an adapter's error.
+pub fn driver_outcome(e: &smtp_proto::DriverError) -> String {
+    match e {
+        smtp_proto::DriverError::Smtp(e) => error_outcome(e),
+        smtp_proto::DriverError::Tls(_) => "error tls".into(),
+        other => format!("error io {other}"),
+    }
+}
+
+/// [`send_error_outcome`] for an adapter's failed message.
+pub fn driver_send_outcome(e: &smtp_proto::SendError<smtp_proto::DriverError>) -> String {
+    let mut s = driver_outcome(&e.error);
+    let delivered: Vec<&str> = e.delivered().map(|r| r.address.as_str()).collect();
+    if !delivered.is_empty() {
+        s.push_str(&format!(" delivered={}", delivered.join(",")));
+    }
+    s
+}
+
 /// `ok CODE refused=a,b` for a send report.
 pub fn report_outcome(report: &smtp_proto::SendReport) -> String {
     let refused: Vec<&str> = report.refused().map(|r| r.address.as_str()).collect();

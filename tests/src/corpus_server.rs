@@ -3,7 +3,7 @@
 
 use crate::certs::{CertVariant, server_config};
 use crate::conn::{Conn, ConnError, FailureKind, escape};
-use crate::corpus::{Case, Item};
+use crate::corpus::{Case, Item, TIME_SCALE};
 use crate::server::Handler;
 
 /// A handler that sends the case's `S:` bytes, checks its `C:` bytes, does
@@ -26,9 +26,11 @@ fn play(conn: &mut Conn, items: &[Item], bytewise: bool) -> Result<(), ConnError
         // as soon as it has what it needs (for instance a client that takes
         // an injected STARTTLS 220 at face value, starts TLS, fails and
         // closes); the outcome check judges it, not this server.
+        // After a wait the client may have given up (a timeout case).
         let client_may_leave = !items[step..]
             .iter()
-            .any(|i| matches!(i, Item::Client(_) | Item::Tls));
+            .any(|i| matches!(i, Item::Client(_) | Item::Tls))
+            || items[..step].iter().any(|i| matches!(i, Item::Wait(_)));
         match item {
             Item::Server(bytes) => {
                 let chunks: Vec<&[u8]> = if bytewise {
@@ -45,7 +47,11 @@ fn play(conn: &mut Conn, items: &[Item], bytewise: bool) -> Result<(), ConnError
                 }
             }
             Item::Client(expected) => {
-                let got = conn.read_exact_bytes(expected.len())?;
+                let got = match conn.read_exact_bytes(expected.len()) {
+                    Ok(got) => got,
+                    Err(_) if client_may_leave => return Ok(()),
+                    Err(e) => return Err(e),
+                };
                 if &got != expected {
                     conn.fail(
                         Some(step),
@@ -60,9 +66,12 @@ fn play(conn: &mut Conn, items: &[Item], bytewise: bool) -> Result<(), ConnError
                     return Ok(());
                 }
             }
-            Item::Tls => {
-                conn.start_tls(server_config(CertVariant::Valid))?;
-            }
+            Item::Tls => match conn.start_tls(server_config(CertVariant::Valid)) {
+                Ok(_) => {}
+                Err(_) if client_may_leave => return Ok(()),
+                Err(e) => return Err(e),
+            },
+            Item::Wait(d) => std::thread::sleep(*d / TIME_SCALE),
             Item::Close => {
                 conn.close();
                 return Ok(());

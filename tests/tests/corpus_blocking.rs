@@ -7,27 +7,21 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use smtp_blocking::{Client, Error, Options};
-use smtp_proto::{Domain, Timeouts};
+use smtp_proto::Domain;
 use smtp_tests::corpus::{self, Action, Case};
 use smtp_tests::{ServerOptions, TestServer, certs, corpus_server};
 
 fn outcome(e: &Error) -> String {
-    match e {
-        Error::Smtp(e) => corpus::error_outcome(e),
-        Error::Tls(_) => "error tls".into(),
-        Error::Timeout { .. } => "error timeout".into(),
-        Error::Broken => "error closed".into(),
-        other => format!("error io {other}"),
-    }
+    corpus::driver_outcome(e)
 }
 
 fn options(case: &Case) -> Options {
     let mut o = Options::default();
-    o.timeouts = Timeouts::uniform(Duration::from_secs(2));
-    o.pipelining = case.options.pipelining;
-    o.lmtp = case.options.lmtp;
-    o.prefer_chunking = case.options.prefer_chunking;
-    o.local_name = Domain::new(case.options.local_name.as_str()).expect("local name");
+    o.config.timeouts = corpus::scaled_timeouts();
+    o.config.pipelining = case.options.pipelining;
+    o.config.lmtp = case.options.lmtp;
+    o.config.prefer_chunking = case.options.prefer_chunking;
+    o.config.local_name = Domain::new(case.options.local_name.as_str()).expect("local name");
     o.tls_config = Some(certs::client_config());
     o
 }
@@ -82,7 +76,7 @@ fn run(
         })()),
         Action::Bdat(body) => res((|| {
             let mut w = c.bdat()?;
-            w.write_all(body).map_err(Error::Io)?;
+            w.write_all(body).map_err(|e| Error::Io(std::sync::Arc::new(e)))?;
             Ok(corpus::reply_outcome(&w.finish()?))
         })()),
         Action::Send {
@@ -91,7 +85,10 @@ fn run(
             body,
             params,
         } => match corpus::envelope(from, to, params) {
-            Ok(env) => res(c.send(&env, &body[..]).map(|r| corpus::report_outcome(&r))),
+            Ok(env) => match c.send(&env, &body[..]) {
+                Ok(r) => corpus::report_outcome(&r),
+                Err(e) => corpus::driver_send_outcome(&e),
+            },
             Err(e) => corpus::error_outcome(&e),
         },
         Action::Batch {
@@ -108,7 +105,7 @@ fn run(
                     .into_iter()
                     .map(|r| match r {
                         Ok(report) => corpus::reply_outcome(&report.reply),
-                        Err(e) => outcome(&e),
+                        Err(e) => corpus::driver_send_outcome(&e),
                     })
                     .collect();
                 outcomes.join(" / ")
@@ -131,7 +128,7 @@ fn run(
 
 fn run_case(case: &Case, bytewise: bool) -> Result<(), String> {
     let opts = ServerOptions {
-        io_timeout: Duration::from_secs(5),
+        io_timeout: Duration::from_secs(10),
         ..ServerOptions::default()
     };
     let server = TestServer::start_with(corpus_server::handler(case, bytewise), opts);
@@ -161,7 +158,8 @@ fn run_case(case: &Case, bytewise: bool) -> Result<(), String> {
 fn run_all(bytewise: bool) {
     let cases = corpus::load_dir(&corpus::corpus_dir(env!("CARGO_MANIFEST_DIR")));
     let mut failures = Vec::new();
-    for case in cases.iter().filter(|c| !bytewise || c.options.bytewise) {
+    let run = |c: &&Case| !bytewise || (c.options.bytewise && c.options.adapter_bytewise);
+    for case in cases.iter().filter(run) {
         if let Err(e) = run_case(case, bytewise) {
             failures.push(format!("== {} ({})\n{e}", case.name, case.location));
         }

@@ -2,9 +2,10 @@
 //! (with real TLS at every `TLS` step), server bytes sent whole and then one
 //! byte per packet. Same cases, same expectations as `corpus_blocking.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::{Domain, Timeouts};
+use smtp_proto::Domain;
 use smtp_tests::corpus::{self, Action, Case};
 use smtp_tests::{ServerOptions, TestServer, certs, corpus_server};
 use smtp_tokio::{Client, Error, Options};
@@ -12,22 +13,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn outcome(e: &Error) -> String {
-    match e {
-        Error::Smtp(e) => corpus::error_outcome(e),
-        Error::Tls(_) => "error tls".into(),
-        Error::Timeout { .. } => "error timeout".into(),
-        Error::Broken => "error closed".into(),
-        other => format!("error io {other}"),
-    }
+    corpus::driver_outcome(e)
 }
 
 fn options(case: &Case) -> Options {
     let mut o = Options::default();
-    o.timeouts = Timeouts::uniform(Duration::from_secs(2));
-    o.pipelining = case.options.pipelining;
-    o.lmtp = case.options.lmtp;
-    o.prefer_chunking = case.options.prefer_chunking;
-    o.local_name = Domain::new(case.options.local_name.as_str()).expect("local name");
+    o.config.timeouts = corpus::scaled_timeouts();
+    o.config.pipelining = case.options.pipelining;
+    o.config.lmtp = case.options.lmtp;
+    o.config.prefer_chunking = case.options.prefer_chunking;
+    o.config.local_name = Domain::new(case.options.local_name.as_str()).expect("local name");
     o.tls_config = Some(certs::client_config());
     o
 }
@@ -37,8 +32,8 @@ fn options(case: &Case) -> Options {
 fn from_io(e: std::io::Error) -> Error {
     match e.into_inner().map(|inner| inner.downcast::<Error>()) {
         Some(Ok(e)) => *e,
-        Some(Err(other)) => Error::Io(std::io::Error::other(other)),
-        None => Error::Broken,
+        Some(Err(other)) => Error::Io(Arc::new(std::io::Error::other(other))),
+        None => Error::Io(Arc::new(std::io::Error::other("no inner error"))),
     }
 }
 
@@ -112,10 +107,10 @@ async fn run(
             body,
             params,
         } => match corpus::envelope(from, to, params) {
-            Ok(env) => res(c
-                .send(&env, &body[..])
-                .await
-                .map(|r| corpus::report_outcome(&r))),
+            Ok(env) => match c.send(&env, &body[..]).await {
+                Ok(r) => corpus::report_outcome(&r),
+                Err(e) => corpus::driver_send_outcome(&e),
+            },
             Err(e) => corpus::error_outcome(&e),
         },
         Action::Batch {
@@ -133,7 +128,7 @@ async fn run(
                     .into_iter()
                     .map(|r| match r {
                         Ok(report) => corpus::reply_outcome(&report.reply),
-                        Err(e) => outcome(&e),
+                        Err(e) => corpus::driver_send_outcome(&e),
                     })
                     .collect();
                 outcomes.join(" / ")
@@ -156,7 +151,7 @@ async fn run(
 
 fn run_case(rt: &tokio::runtime::Runtime, case: &Case, bytewise: bool) -> Result<(), String> {
     let opts = ServerOptions {
-        io_timeout: Duration::from_secs(5),
+        io_timeout: Duration::from_secs(10),
         ..ServerOptions::default()
     };
     let server = TestServer::start_with(corpus_server::handler(case, bytewise), opts);
@@ -194,7 +189,8 @@ fn run_all(bytewise: bool) {
     let cases = corpus::load_dir(&corpus::corpus_dir(env!("CARGO_MANIFEST_DIR")));
     let mut failures = Vec::new();
     let mut ran = 0;
-    for case in cases.iter().filter(|c| !bytewise || c.options.bytewise) {
+    let run = |c: &&Case| !bytewise || (c.options.bytewise && c.options.adapter_bytewise);
+    for case in cases.iter().filter(run) {
         ran += 1;
         if let Err(e) = run_case(&rt, case, bytewise) {
             failures.push(format!("== {} ({})\n{e}", case.name, case.location));

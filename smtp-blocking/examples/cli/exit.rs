@@ -44,22 +44,18 @@ impl Exit {
         self as u8
     }
 
-    /// Classifies a failed session. `saw_transient` says whether the server
-    /// sent any 4xx reply during the failed transaction: when every
-    /// recipient was refused, the library reports only that, and a single
-    /// transient refusal among them makes the whole failure worth retrying.
-    pub(crate) fn from_error(e: &Error, saw_transient: bool) -> Self {
+    /// Classifies a failed session.
+    pub(crate) fn from_error(e: &Error) -> Self {
         match e {
-            Error::Smtp(e) => Self::from_smtp(e, saw_transient),
-            Error::Io(_) | Error::Broken => Self::IoErr,
+            Error::Smtp(e) => Self::from_smtp(e),
+            Error::Io(_) => Self::IoErr,
             Error::Tls(_) => Self::Tls,
-            Error::Timeout { .. } => Self::Timeout,
             Error::Connect { .. } => Self::NoHost,
             _ => Self::Software,
         }
     }
 
-    fn from_smtp(e: &SmtpError, saw_transient: bool) -> Self {
+    fn from_smtp(e: &SmtpError) -> Self {
         match e {
             SmtpError::Rejected(_) | SmtpError::RecipientRefused(_) => {
                 if e.is_transient() {
@@ -68,8 +64,12 @@ impl Exit {
                     Self::Unavailable
                 }
             }
-            SmtpError::NoRecipientAccepted if saw_transient => Self::TempFail,
-            SmtpError::NoRecipientAccepted => Self::Unavailable,
+            // One transient refusal among them makes the whole failure
+            // worth retrying.
+            SmtpError::NoRecipientAccepted(_) if e.is_transient() => Self::TempFail,
+            SmtpError::NoRecipientAccepted(_) => Self::Unavailable,
+            SmtpError::Timeout { .. } => Self::Timeout,
+            SmtpError::Transport | SmtpError::Abandoned => Self::IoErr,
             SmtpError::Protocol(ProtocolError::ConnectionClosed) => Self::IoErr,
             SmtpError::Protocol(_) => Self::Protocol,
             SmtpError::InvalidInput(_) => Self::Usage,

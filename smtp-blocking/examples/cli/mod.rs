@@ -448,7 +448,7 @@ impl Session {
                 if let Some(embedded) = self.embedded.take() {
                     embedded.stop();
                 }
-                let exit = Exit::from_error(&e, transcript.saw_transient_in_transaction());
+                let exit = Exit::from_error(&e);
                 Err(Failure {
                     exit,
                     message: describe(&e),
@@ -464,16 +464,17 @@ impl Session {
         envelope: &Envelope,
         message: impl Read,
     ) -> Result<(SendReport, Option<String>), Error> {
-        let policy = options.tls_policy;
         let mut client = if self.args.tls == TlsMode::Implicit {
             Client::connect_tls_with(&self.server, options)?
         } else {
             Client::connect_with(&self.server, options)?
         };
-        client.hello(&self.args.ehlo)?;
-        if client.session().starttls_decision(policy)? {
-            client.starttls(None)?;
-        }
+        // EHLO (with --ehlo), STARTTLS as --tls says, AUTH if asked for.
+        let mut auth = self.auth.as_ref().map(|(mechanism, user, password)| {
+            let (host, port) = split_host_port(&self.server);
+            mechanism.build(user, password, &host, port)
+        });
+        client.establish(auth.as_deref_mut())?;
         let tls = client.tls_connection_state().map(|s| {
             let version = s.protocol_version.map(|v| format!("{v:?}"));
             let suite = s.cipher_suite.map(|c| format!("{:?}", c.suite()));
@@ -484,11 +485,6 @@ impl Session {
                 s.server_name
             )
         });
-        if let Some((mechanism, user, password)) = &self.auth {
-            let (host, port) = split_host_port(&self.server);
-            let mut auth = mechanism.build(user, password, &host, port);
-            client.auth(&mut *auth)?;
-        }
         let report = client.send(envelope, message)?;
         if let Err(e) = client.quit() {
             // The message is already accepted; a failed QUIT changes nothing.
@@ -502,11 +498,11 @@ impl Session {
     fn options(&self) -> Result<Options, Failure> {
         let mut options = Options::default();
         if let Some(t) = self.args.timeout {
-            options.timeouts = Timeouts::uniform(t);
+            options.config.timeouts = Timeouts::uniform(t);
         }
-        options.local_name = Domain::new(self.args.ehlo.as_str())
+        options.config.local_name = Domain::new(self.args.ehlo.as_str())
             .map_err(|e| Failure::usage(format!("--ehlo: {e}")))?;
-        options.tls_policy = match self.args.tls {
+        options.config.tls_policy = match self.args.tls {
             TlsMode::Starttls => TlsPolicy::Required,
             TlsMode::Opportunistic => TlsPolicy::Opportunistic,
             TlsMode::None | TlsMode::Implicit => TlsPolicy::Disabled,
@@ -516,11 +512,11 @@ impl Session {
             (Some(embedded), None) => embedded.tls_config.clone(),
             (None, None) => smtp_blocking::default_tls_config(),
         });
-        options.pipelining = self.args.pipelining == Switch::On;
-        options.prefer_chunking = self.args.chunking == Switch::On;
-        options.lmtp = self.args.lmtp;
+        options.config.pipelining = self.args.pipelining == Switch::On;
+        options.config.prefer_chunking = self.args.chunking == Switch::On;
+        options.config.lmtp = self.args.lmtp;
         // The CLI's transcript comes from the `tracing` lines this turns on.
-        options.transcript = true;
+        options.config.transcript = true;
         Ok(options)
     }
 
@@ -577,7 +573,7 @@ impl Session {
     fn report(&self, report: &SendReport, tls: Option<&str>) {
         for r in report.refused() {
             let why = match (&r.rcpt, &r.delivery) {
-                (Err(e), _) | (Ok(_), Some(Err(e))) => e.to_string(),
+                (Some(Err(e)), _) | (Some(Ok(_)), Some(Err(e))) => e.to_string(),
                 _ => "refused".to_owned(),
             };
             self.io.stderr.line(&format!(
@@ -594,7 +590,7 @@ impl Session {
         }
         for r in report.accepted() {
             let reply = match (&r.rcpt, &r.delivery) {
-                (_, Some(Ok(reply))) | (Ok(reply), None) => reply.to_string(),
+                (_, Some(Ok(reply))) | (Some(Ok(reply)), None) => reply.to_string(),
                 _ => String::new(),
             };
             out.line(&format!(
@@ -609,8 +605,10 @@ impl Session {
 /// The error, with the reply's text when the server refused.
 fn describe(e: &Error) -> String {
     match e {
-        Error::Timeout { stage } => format!("timed out waiting for the {stage}"),
-        e => e.to_string(),
+        e => match e.timeout_stage() {
+            Some(stage) => format!("timed out waiting for the {stage}"),
+            None => e.to_string(),
+        },
     }
 }
 

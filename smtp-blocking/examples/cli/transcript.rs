@@ -1,6 +1,6 @@
 //! Collects the session transcript.
 //!
-//! With [`Options::transcript`](smtp_blocking::Options) on, the client logs
+//! With [`Config::transcript`](smtp_blocking::Config) on, the client logs
 //! every `C:`/`S:` line (AUTH payloads already redacted by the core) to
 //! `tracing` under the target `smtp::transcript`, from the greeting on. This
 //! subscriber, installed for the session's thread only, keeps the lines and
@@ -31,16 +31,6 @@ impl Transcript {
             lines: self.lines.clone(),
             echo,
         }
-    }
-
-    /// Whether the server sent a 4xx reply after the last `MAIL FROM`.
-    pub(crate) fn saw_transient_in_transaction(&self) -> bool {
-        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        let start = lines
-            .iter()
-            .rposition(|l| l.starts_with("C: MAIL FROM:"))
-            .unwrap_or(0);
-        lines[start..].iter().any(|l| l.starts_with("S: 4"))
     }
 }
 
