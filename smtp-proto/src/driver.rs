@@ -123,6 +123,20 @@ impl From<SendError<DriverError>> for DriverError {
     }
 }
 
+impl From<crate::error::InvalidInput> for SendError<DriverError> {
+    /// A bad argument: nothing was sent.
+    fn from(e: crate::error::InvalidInput) -> Self {
+        Self::not_sent(e.into())
+    }
+}
+
+impl From<DriverError> for SendError<DriverError> {
+    /// A failure before anything of the message went out.
+    fn from(e: DriverError) -> Self {
+        Self::not_sent(e)
+    }
+}
+
 impl SendError<DriverError> {
     /// A failure before anything of the message went out.
     pub fn not_sent(error: DriverError) -> Self {

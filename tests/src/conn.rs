@@ -728,6 +728,91 @@ impl Conn {
         res.map_err(classify)
     }
 
+    /// Sends `bytes` one wire byte at a time, `interval` apart. Over TLS the
+    /// bytes are encrypted first and the records themselves are dribbled,
+    /// so a client only gets plaintext once a whole record is in. Returns
+    /// false if the server is shutting down.
+    pub fn send_dribbled(&mut self, bytes: &[u8], interval: Duration) -> Result<bool, ConnError> {
+        self.flush()?;
+        let wire = match &mut self.io {
+            Io::Plain(_) => bytes.to_vec(),
+            Io::Tls(s) => {
+                s.conn.writer().write_all(bytes).map_err(classify)?;
+                let mut wire = Vec::new();
+                while s.conn.wants_write() {
+                    s.conn.write_tls(&mut wire).map_err(classify)?;
+                }
+                wire
+            }
+            Io::Gone => return Err(ConnError::Closed),
+        };
+        self.record(Event::Sent(bytes.to_vec()));
+        self.dribble(&wire, interval)
+    }
+
+    /// Writes raw bytes to the socket one at a time, `interval` apart.
+    fn dribble(&mut self, wire: &[u8], interval: Duration) -> Result<bool, ConnError> {
+        for (i, b) in wire.iter().enumerate() {
+            if i > 0 && !self.stop.sleep(interval) {
+                return Ok(false);
+            }
+            let tcp = match &mut self.io {
+                Io::Plain(t) => t,
+                Io::Tls(s) => &mut s.sock,
+                Io::Gone => return Err(ConnError::Closed),
+            };
+            tcp.write_all(std::slice::from_ref(b)).map_err(classify)?;
+        }
+        Ok(true)
+    }
+
+    /// A server-side TLS handshake whose every outgoing byte is dribbled
+    /// `interval` apart (a server that stretches the handshake).
+    pub fn start_tls_dribbled(
+        &mut self,
+        config: Arc<ServerConfig>,
+        interval: Duration,
+    ) -> Result<(), ConnError> {
+        self.flush()?;
+        let mut tcp = match std::mem::replace(&mut self.io, Io::Gone) {
+            Io::Plain(t) => t,
+            other => {
+                self.io = other;
+                return Err(ConnError::Protocol("TLS already active".into()));
+            }
+        };
+        self.rbuf.clear();
+        self.rpos = 0;
+        let mut sc = ServerConnection::new(config).map_err(|e| ConnError::Tls(e.to_string()))?;
+        while sc.is_handshaking() {
+            if sc.wants_write() {
+                let mut wire = Vec::new();
+                while sc.wants_write() {
+                    sc.write_tls(&mut wire).map_err(classify)?;
+                }
+                self.io = Io::Plain(tcp);
+                let more = self.dribble(&wire, interval)?;
+                let Io::Plain(t) = std::mem::replace(&mut self.io, Io::Gone) else {
+                    return Err(ConnError::Closed);
+                };
+                tcp = t;
+                if !more {
+                    return Err(ConnError::Closed);
+                }
+                continue;
+            }
+            match sc.read_tls(&mut tcp) {
+                Ok(0) => return Err(ConnError::Closed),
+                Ok(_) => {}
+                Err(e) => return Err(classify(e)),
+            }
+            sc.process_new_packets()
+                .map_err(|e| ConnError::Tls(e.to_string()))?;
+        }
+        self.io = Io::Tls(Box::new(StreamOwned::new(sc, tcp)));
+        Ok(())
+    }
+
     /// Writes `bytes` produced by `total_len` calls worth of `generator(offset, buf)` in
     /// 64 KiB pieces, without holding the whole stream in memory.
     pub fn send_stream(

@@ -56,7 +56,8 @@ pub enum Step {
     Close,
     /// Close with RST (SO_LINGER 0). Ends the script.
     Reset,
-    /// Write the bytes one at a time, pausing `interval` between bytes.
+    /// Write the bytes one at a time, pausing `interval` between bytes (over
+    /// TLS, the bytes of the encrypted records).
     Trickle(Vec<u8>, Duration),
     /// Never read again: hold the socket open for the duration without reading, so the
     /// client's writes eventually block. (Combine with a small
@@ -430,11 +431,8 @@ fn run_step(conn: &mut Conn, step: &Step) -> Result<Flow, (FailureKind, String)>
             return Ok(Flow::Stop);
         }
         Step::Trickle(bytes, interval) => {
-            for (i, b) in bytes.iter().enumerate() {
-                if i > 0 && !conn.sleep(*interval) {
-                    return Ok(Flow::Stop);
-                }
-                conn.send(std::slice::from_ref(b)).map_err(io)?;
+            if !conn.send_dribbled(bytes, *interval).map_err(io)? {
+                return Ok(Flow::Stop);
             }
         }
         Step::Stream {

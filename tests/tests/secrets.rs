@@ -31,8 +31,8 @@ fn run(script: Script, auth: &mut dyn smtp_proto::Auth) -> (String, String) {
         .finish();
     let debug = tracing::subscriber::with_default(subscriber, || {
         let mut options = Options::default();
-        options.transcript = true;
-        options.timeouts = Timeouts::uniform(Duration::from_secs(2));
+        options.config.transcript = true;
+        options.config.timeouts = Timeouts::uniform(Duration::from_secs(2));
         let stream = std::net::TcpStream::connect(server.addr()).expect("connect");
         let mut client =
             Client::with_options(stream, "localhost", options, false).expect("greeting");
@@ -127,7 +127,7 @@ fn tokio_transcript_and_debug_are_redacted() {
     let debug = tracing::subscriber::with_default(subscriber, || {
         runtime.block_on(async {
             let mut options = smtp_tokio::Options::default();
-            options.transcript = true;
+            options.config.transcript = true;
             let stream = tokio::net::TcpStream::connect(server.addr())
                 .await
                 .expect("connect");

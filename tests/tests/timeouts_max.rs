@@ -12,7 +12,7 @@ fn duration_max_timeouts_work_on_both_adapters() {
     let env = Envelope::new("a@example.com", &["b@example.com"]).expect("envelope");
 
     let mut options = smtp_blocking::Options::default();
-    options.timeouts = Timeouts::uniform(Duration::MAX);
+    options.config.timeouts = Timeouts::uniform(Duration::MAX);
     let mut client =
         smtp_blocking::Client::connect_with(&server.addr().to_string(), options).expect("connect");
     client.send(&env, &b"blocking\r\n"[..]).expect("send");
@@ -24,7 +24,7 @@ fn duration_max_timeouts_work_on_both_adapters() {
         .expect("runtime");
     runtime.block_on(async {
         let mut options = smtp_tokio::Options::default();
-        options.timeouts = Timeouts::uniform(Duration::MAX);
+        options.config.timeouts = Timeouts::uniform(Duration::MAX);
         let mut client = smtp_tokio::Client::connect_with(&server.addr().to_string(), options)
             .await
             .expect("connect");

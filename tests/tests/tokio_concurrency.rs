@@ -23,7 +23,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn options() -> Options {
     let mut o = Options::default();
-    o.timeouts = Timeouts::uniform(Duration::from_secs(20));
+    o.config.timeouts = Timeouts::uniform(Duration::from_secs(20));
     o
 }
 
@@ -84,7 +84,9 @@ fn hundreds_of_concurrent_sessions() {
                     client.mail("a@example.com").await?;
                     client.rcpt(&to).await?;
                     let mut body = client.data().await?;
-                    body.write_all(&message(i)).await.map_err(Error::Io)?;
+                    body.write_all(&message(i))
+                        .await
+                        .map_err(|e| Error::Io(std::sync::Arc::new(e)))?;
                     body.finish().await?;
                 }
                 client.quit().await
@@ -154,7 +156,7 @@ fn pool_for(server: &MiniSmtpServer, tune: impl FnOnce(&mut PoolOptions)) -> Poo
 async fn send_one(pool: &Pool, i: usize) -> Result<(), Error> {
     let to = format!("r{i}@example.com");
     let envelope = Envelope::new("a@example.com", &[to.as_str()])?;
-    pool.send(&envelope, &message(i)).await.map(drop)
+    Ok(pool.send(&envelope, &message(i)).await.map(drop)?)
 }
 
 /// A hook that applies `action` to `verb` on a connection that already
@@ -199,10 +201,16 @@ fn pool_replaces_a_connection_the_server_timed_out() {
     assert_eq!(server.connections_accepted(), 2);
 }
 
+/// With DATA nothing of the message goes out before MAIL's reply, so a
+/// message whose reused connection turns out closed may go again.
+fn data_only(o: &mut PoolOptions) {
+    o.connection.config.prefer_chunking = false;
+}
+
 #[test]
 fn pool_retries_when_the_first_command_finds_the_connection_closed() {
     let server = quiet_server(on_reuse("MAIL", HookAction::Close));
-    let pool = pool_for(&server, |_| {});
+    let pool = pool_for(&server, data_only);
     runtime().block_on(async {
         send_one(&pool, 0).await.unwrap();
         send_one(&pool, 1).await.unwrap();
@@ -218,13 +226,32 @@ fn pool_retries_when_the_first_command_finds_the_connection_closed() {
 fn pool_retries_after_a_421_to_the_first_command() {
     let close = HookAction::ReplyAndClose("421 4.4.2 mini.test closing idle connection".into());
     let server = quiet_server(on_reuse("MAIL", close));
-    let pool = pool_for(&server, |_| {});
+    let pool = pool_for(&server, data_only);
     runtime().block_on(async {
         send_one(&pool, 0).await.unwrap();
         send_one(&pool, 1).await.unwrap();
     });
     assert_eq!(server.wait_for_messages(2, Duration::from_secs(5)).len(), 2);
     assert_eq!(server.connections_accepted(), 2);
+}
+
+/// Regression: the pool delivered a message twice with BDAT. MAIL, RCPT
+/// and `BDAT n LAST` leave in one write; when the reused connection then
+/// dies before any reply, the server may have committed the message, so
+/// the pool must not send it again.
+#[test]
+fn pool_never_retries_once_a_bdat_chunk_was_written() {
+    let close = HookAction::ReplyAndClose("421 4.4.2 mini.test closing idle connection".into());
+    let server = quiet_server(on_reuse("MAIL", close));
+    let pool = pool_for(&server, |_| {});
+    runtime().block_on(async {
+        send_one(&pool, 0).await.unwrap();
+        let envelope = Envelope::new("a@example.com", &["r1@example.com"]).unwrap();
+        let err = pool.send(&envelope, &message(1)).await.unwrap_err();
+        assert!(err.body_sent, "{err:?}");
+        assert!(err.error.is_connection_lost(), "{err:?}");
+    });
+    assert_eq!(server.connections_accepted(), 1, "no second attempt");
 }
 
 #[test]

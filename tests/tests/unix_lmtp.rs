@@ -72,7 +72,7 @@ fn lmtp_over_a_unix_socket_reports_each_recipient() {
 
     let stream = UnixStream::connect(&path).expect("connect");
     let mut options = Options::default();
-    options.lmtp = true;
+    options.config.lmtp = true;
     let mut client = Client::with_options(stream, "localhost", options, false).expect("greeting");
     let envelope = Envelope::new(
         "a@example.com",
@@ -94,7 +94,7 @@ fn lmtp_over_a_unix_socket_reports_each_recipient() {
     assert_eq!(report.recipients.len(), 2);
     assert!(report.recipients[0].is_delivered());
     let second = &report.recipients[1];
-    assert!(second.rcpt.is_ok(), "accepted at RCPT");
+    assert!(matches!(second.rcpt, Some(Ok(_))), "accepted at RCPT");
     let delivery = second.delivery.as_ref().expect("an LMTP delivery result");
     let err = delivery.as_ref().expect_err("over quota");
     assert_eq!(err.reply().map(|r| r.code().get()), Some(452));
@@ -105,4 +105,46 @@ fn lmtp_over_a_unix_socket_reports_each_recipient() {
         Some("4.2.2".into())
     );
     assert_eq!(report.refused().count(), 1);
+}
+
+/// Regression: step by step (`mail`/`rcpt`/`data`/`finish`), the second
+/// recipient's delivery reply (over quota) was unreachable, and the
+/// adapter's record of deliveries grew for the connection's life.
+#[test]
+fn lmtp_step_by_step_reports_every_recipient() {
+    let dir = std::env::temp_dir().join(format!("smtp-lmtp-step-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("lmtp.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).expect("bind");
+    let server = std::thread::spawn(move || serve(listener));
+
+    let stream = UnixStream::connect(&path).expect("connect");
+    let mut options = Options::default();
+    options.config.lmtp = true;
+    let mut client = Client::with_options(stream, "localhost", options, false).expect("greeting");
+    client.mail("a@example.com").expect("mail");
+    client.rcpt("first@example.com").expect("rcpt");
+    client.rcpt("second@example.com").expect("rcpt");
+    let mut body = client.data().expect("data");
+    body.write_body(b"hello\r\n").expect("body");
+    let deliveries = body.finish_lmtp().expect("deliveries");
+    client.quit().expect("quit");
+    server.join().expect("server");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let summary: Vec<(&str, u16)> = deliveries
+        .iter()
+        .map(|(address, result)| {
+            let code = match result {
+                Ok(reply) => reply.code().get(),
+                Err(e) => e.reply().map_or(0, |r| r.code().get()),
+            };
+            (address.as_str(), code)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("first@example.com", 250), ("second@example.com", 452)]
+    );
 }

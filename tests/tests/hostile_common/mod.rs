@@ -85,15 +85,13 @@ pub trait Adapter {
 /// The blocking adapter.
 pub struct Blocking;
 
-/// The outcome of an adapter error (one type: smtp-tokio re-exports
-/// smtp-blocking's `Error`).
+/// The outcome of an adapter error (one type for both: the core's
+/// `DriverError`).
 fn adapter_outcome(e: &smtp_blocking::Error) -> String {
     use smtp_blocking::Error as E;
     match e {
         E::Smtp(e) => corpus::error_outcome(e),
         E::Tls(e) => format!("error tls {e}"),
-        E::Timeout { stage } => format!("error timeout {stage:?}"),
-        E::Broken => "error closed".into(),
         E::Io(e) => format!("error io {:?}", e.kind()),
         E::Connect { source, .. } => format!("error connect {source}"),
         other => format!("error other {other}"),
@@ -102,9 +100,9 @@ fn adapter_outcome(e: &smtp_blocking::Error) -> String {
 
 fn blocking_options(setup: &Setup) -> smtp_blocking::Options {
     let mut o = smtp_blocking::Options::default();
-    o.timeouts = Timeouts::uniform(setup.timeout);
+    o.config.timeouts = Timeouts::uniform(setup.timeout);
     o.tls_config = Some(certs::client_config());
-    o.transcript = setup.transcript;
+    o.config.transcript = setup.transcript;
     o
 }
 
@@ -189,7 +187,7 @@ fn blocking_op(
             let env = Envelope::new(from, to).map_err(|e| corpus::error_outcome(&e.into()))?;
             c.send(&env, &body[..])
                 .map(|r| corpus::report_outcome(&r))
-                .map_err(err)
+                .map_err(|e| err(e.error))
         }
         Op::Verify(a) => c.verify(a).map(corpus::verify_outcome).map_err(err),
         Op::Noop => c.noop().map(ok).map_err(err),
@@ -205,9 +203,9 @@ pub struct Tokio;
 
 fn tokio_options(setup: &Setup) -> smtp_tokio::Options {
     let mut o = smtp_tokio::Options::default();
-    o.timeouts = Timeouts::uniform(setup.timeout);
+    o.config.timeouts = Timeouts::uniform(setup.timeout);
     o.tls_config = Some(certs::client_config());
-    o.transcript = setup.transcript;
+    o.config.transcript = setup.transcript;
     o
 }
 
@@ -326,7 +324,7 @@ async fn tokio_op(
             c.send(&env, &body[..])
                 .await
                 .map(|r| corpus::report_outcome(&r))
-                .map_err(err)
+                .map_err(|e| err(e.error))
         }
         Op::Verify(a) => c.verify(a).await.map(corpus::verify_outcome).map_err(err),
         Op::Noop => c.noop().await.map(ok).map_err(err),
