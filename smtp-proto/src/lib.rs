@@ -139,6 +139,8 @@ mod capabilities;
 mod error;
 mod params;
 mod reply;
+#[cfg(feature = "scram")]
+mod scram;
 mod session;
 
 pub use address::{Domain, EsmtpParam, Mailbox, ReversePath, xtext_decode, xtext_encode};
@@ -151,6 +153,8 @@ pub use capabilities::Capabilities;
 pub use error::{Error, InvalidInput, ProtocolError, Rejection, Unsupported, UsageError};
 pub use params::{BodyType, DeliverBy, DsnNotify, DsnReturn, MailParams, RcptParams};
 pub use reply::{EnhancedCode, Limits, Reply, ReplyCode, ReplyParser};
+#[cfg(feature = "scram")]
+pub use scram::{ScramAuth, ScramHash};
 pub use session::{
     BodyTransfer, Client, CommandId, CommandKind, Config, Direction, Envelope, Event,
     RecipientReport, SendReport, Stage, Timeouts, TlsPolicy, TransactionIds, TranscriptLine,

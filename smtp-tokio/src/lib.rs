@@ -134,11 +134,18 @@ use tokio::io::AsyncRead;
 pub use client::Client;
 pub use data::DataWriter;
 pub use pool::{Pool, PoolOptions};
+/// SCRAM-SHA-1 with client nonces from the OS.
+#[cfg(feature = "scram-sha1")]
+pub use smtp_blocking::scram_sha1;
 /// The connection settings, error type and TLS helpers are shared with
 /// `smtp-blocking`, so both adapters behave and configure identically.
 pub use smtp_blocking::{
     Error, Options, TlsConnectionState, TranscriptSink, default_tls_config, tls_config_with_roots,
 };
+/// SCRAM-SHA-256 with client nonces from the OS (shared with
+/// `smtp-blocking`).
+#[cfg(feature = "scram")]
+pub use smtp_blocking::{ScramAuth, ScramHash, os_nonce, scram_sha256};
 pub use smtp_proto::{
     Auth, AuthError, BodyType, Capabilities, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
     EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer, PlainAuth, RcptParams,
