@@ -43,7 +43,8 @@ install -m 600 "$KEY" "$BASE/tls/key.pem"
 
 printf '%s:{PLAIN}%s::::::\n' "$USER_NAME" "$PASSWORD" > "$BASE/passwd"
 printf 'reject:{PLAIN}unused::::::\n' > "$BASE/users-reject"
-printf 'overquota:{PLAIN}unused::::::quota_rule=*:bytes=1\n' > "$BASE/users-quota"
+# (extra fields after the seventh ':'; the userdb_ form is unambiguous)
+printf 'overquota::::::: userdb_quota_rule=*:bytes=1\n' > "$BASE/users-quota"
 chown root:dovecot "$BASE/passwd" "$BASE/users-reject" "$BASE/users-quota"
 chmod 640 "$BASE/passwd" "$BASE/users-reject" "$BASE/users-quota"
 

@@ -3,9 +3,9 @@
 #   - Debian packages: postfix (NOT configured as a system mail service),
 #     Cyrus SASL tools, swaks, openssl, Dovecot (core, lmtpd, submissiond; no
 #     system service is started: policy-rc.d)
-#   - exim4-daemon-light and opensmtpd: downloaded with apt-get download and
-#     extracted into tests/interop/pkgs/ (NOT installed: both conflict with
-#     postfix as the system's mail-transport-agent), plus their libraries
+#   - exim4-daemon-light: downloaded with apt-get download and extracted
+#     into tests/interop/pkgs/ (NOT installed: it conflicts with postfix as
+#     the system's mail-transport-agent), plus its libraries
 #   - Python venv (tests/interop/venv) with aiosmtpd
 #   - npm smtp-server into tests/interop/node_modules (from package-lock.json)
 # Safe to run repeatedly; every step is skipped when already done.
@@ -26,7 +26,7 @@ fi
 APT_PKGS=(postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl openssl python3 ca-certificates
     dovecot-core dovecot-lmtpd dovecot-submissiond)
 # Debian packages whose files are only extracted (see above): name -> dir
-EXTRACT_PKGS=(exim4-daemon-light:exim4 opensmtpd:opensmtpd)
+EXTRACT_PKGS=(exim4-daemon-light:exim4)
 PKGS="$HERE/pkgs"
 # Dependencies of the extracted packages that their binaries do not need
 # (maintainer-script tools, the conflicting Exim base package).
@@ -68,7 +68,7 @@ mail_daemon_pids() {
 # ------------------------------------------- extracted packages (debs) ----
 # apt-get download + dpkg-deb -x: the files only, no maintainer scripts, no
 # /etc, no users, no service. Their library dependencies join APT_PKGS.
-extracted_ok() { [ -x "$PKGS/exim4/usr/sbin/exim4" ] && [ -x "$PKGS/opensmtpd/usr/sbin/smtpd" ]; }
+extracted_ok() { [ -x "$PKGS/exim4/usr/sbin/exim4" ]; }
 if extracted_ok; then
     log "extracted packages already present in $PKGS"
 else
@@ -166,7 +166,7 @@ done
 
 for bin in /usr/sbin/postfix /usr/sbin/smtp-sink /usr/sbin/saslpasswd2 /usr/bin/swaks /usr/bin/openssl \
     /usr/sbin/dovecot /usr/lib/dovecot/lmtp /usr/lib/dovecot/submission \
-    "$PKGS/exim4/usr/sbin/exim4" "$PKGS/opensmtpd/usr/sbin/smtpd"; do
+    "$PKGS/exim4/usr/sbin/exim4"; do
     [ -x "$bin" ] || { log "ERROR: $bin missing after install"; exit 1; }
 done
 

@@ -4,14 +4,13 @@
 #
 #   privns.sh [SRC=DST ...] -- CMD [ARG ...]
 #
-# Used for the Exim and OpenSMTPD binaries extracted from their Debian
-# packages (install.sh): those packages conflict with the installed Postfix
-# (all three are the system's mail-transport-agent), and their binaries look
-# up compile-time users (Debian-exim; opensmtpd, opensmtpq) and paths
-# (/var/spool/smtpd, /usr/libexec/opensmtpd, ...). Instead of creating those
-# users or directories on the system, start-servers.sh writes a private
-# passwd/group (the system's plus the extra users) and private directories
-# under STATE_DIR and mounts them over the system paths here. Nothing outside
+# Used for the Exim binary extracted from its Debian package (install.sh):
+# the package conflicts with the installed Postfix (both are the system's
+# mail-transport-agent), and the binary looks up its compile-time user
+# Debian-exim before reading any configuration. Instead of creating that user
+# on the system, exim_instance.sh writes a private passwd/group (the system's
+# plus Debian-exim) under STATE_DIR and they are mounted over /etc/passwd and
+# /etc/group here. Nothing outside
 # this process tree sees them, and nothing of the system is written.
 #
 # There is no fork: unshare(1) without --fork and this script's final exec

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# Delivery agent for the private Exim and OpenSMTPD instances: the MTA pipes
-# each delivery into it (Exim: a pipe transport; OpenSMTPD: an mda action).
+# Delivery agent for the private Exim instance (and any MTA that can pipe a
+# delivery into a command): Exim runs it from a pipe transport.
 #
 #   spool_deliver.pl SPOOL SERVER [key=value ...] [-- RCPT ...]
 #

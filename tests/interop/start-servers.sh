@@ -26,7 +26,7 @@ chmod 755 "$STATE"
 SMTP_USER="${SMTP_USER:-interop-user}"
 SMTP_PASSWORD="${SMTP_PASSWORD:-interop-Pa55word}"
 SMTP_SIZE_LIMIT="${SMTP_SIZE_LIMIT:-10485760}"
-SERVERS="${INTEROP_SERVERS:-aiosmtpd nodemailer nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix exim dovecot haraka opensmtpd}"
+SERVERS="${INTEROP_SERVERS:-aiosmtpd nodemailer nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix exim dovecot}"
 PY="$HERE/venv/bin/python"
 LOGS="$STATE/logs"
 
@@ -49,9 +49,8 @@ for b in smtp-sink postfix openssl saslpasswd2; do
     command -v "$b" >/dev/null || { log "missing $b: run $HERE/install.sh"; exit 1; }
 done
 if want exim; then [ -x "$HERE/pkgs/exim4/usr/sbin/exim4" ] || { log "missing pkgs/exim4: run $HERE/install.sh"; exit 1; }; fi
-if want opensmtpd; then [ -x "$HERE/pkgs/opensmtpd/usr/sbin/smtpd" ] || { log "missing pkgs/opensmtpd: run $HERE/install.sh"; exit 1; }; fi
 if want dovecot; then command -v dovecot >/dev/null || { log "missing dovecot: run $HERE/install.sh"; exit 1; }; fi
-if want haraka; then [ -x "$HERE/node_modules/.bin/haraka" ] || { log "missing node_modules/Haraka: run $HERE/install.sh"; exit 1; }; fi
+
 
 # postfix daemons and "nobody" (smtp-sink, Postfix delivery) must reach STATE_DIR
 d="$STATE"
