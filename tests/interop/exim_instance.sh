@@ -124,7 +124,7 @@ spool_pipe:
   envelope_to_add = true
   delivery_date_add = false
   log_output = true
-  environment = <; INTEROP_INFO_AUTHENTICATED_ID=\$authenticated_id ; INTEROP_INFO_PROTOCOL=\$received_protocol ; INTEROP_INFO_SMTPUTF8=\$message_smtputf8 ; INTEROP_INFO_TLS_CIPHER=\$tls_in_cipher ; INTEROP_INFO_QUEUE_ID=\$message_exim_id
+  environment = <; INTEROP_INFO_AUTHENTICATED_ID=\$authenticated_id ; INTEROP_INFO_PROTOCOL=\$received_protocol ; INTEROP_INFO_SMTP_UTF8=\$message_smtputf8 ; INTEROP_INFO_TLS_CIPHER=\$tls_in_cipher ; INTEROP_INFO_QUEUE_ID=\$message_exim_id
   command = $BASE/deliver.pl $BASE/out exim strip=Return-path strip=Envelope-to
 
 begin retry

@@ -248,7 +248,12 @@ fn corpus_case(a: &dyn Adapter, kind: Kind, body: Body, name: &'static str) {
         } else {
             "smtp_utf8"
         }];
-        assert_eq!(flag, true, "server saw SMTPUTF8: {}", stored.meta);
+        // JSON true, or Exim's "yes" ($message_smtputf8)
+        assert!(
+            *flag == true || *flag == "yes",
+            "server saw SMTPUTF8: {}",
+            stored.meta
+        );
     }
 }
 
@@ -626,7 +631,12 @@ fn oversize_undeclared(a: &dyn Adapter, kind: Kind, code: u16, enhanced: &str) {
         )
         .expect_err("refused after the final dot");
     let reply = rejected(&err, CommandKind::DataEnd);
-    assert_reply(reply, code, enhanced, caps.enhanced_status_codes());
+    if caps.enhanced_status_codes() {
+        assert_reply(reply, code, enhanced, true);
+    } else {
+        // Exim: `552 Message size exceeds maximum permitted`.
+        assert_eq!(reply.code().get(), code, "{reply:?}");
+    }
     let to = rcpt("after-oversize");
     let msg = short_message("after oversize");
     s.send(&Envelope::new(&from, &[&to]).expect("envelope"), &msg[..])
