@@ -1,39 +1,4 @@
-//! SCRAM-SHA-256 (RFC 7677) and, with the `scram-sha1` feature, SCRAM-SHA-1
-//! (RFC 5802): the client proves it knows the password without sending it,
-//! and the server proves it knows it too, in its final message.
-//!
-//! The core has no source of randomness (it is deterministic), so the client
-//! nonce comes from the caller:
-//!
-//! - [`ScramAuth::sha256`] takes one nonce for one exchange (tests,
-//!   transcripts, fuzzing, or a driver with its own random source);
-//! - [`ScramAuth::sha256_with_nonces`] takes a function called for a fresh
-//!   nonce at every exchange (so one mechanism, and its clones, can
-//!   authenticate many connections, as a pool does). The adapters build one
-//!   over the operating system's random source: `smtp_blocking::scram_sha256`
-//!   (re-exported by `smtp-tokio`).
-//!
-//! The exchange, with `more` as in [`Auth::next`]:
-//!
-//! ```text
-//! C: AUTH SCRAM-SHA-256 base64(n,,n=user,r=CNONCE)        (start)
-//! S: 334 base64(r=CNONCE+SNONCE,s=SALT,i=ITERATIONS)      next(.., true) -> client-final
-//! C: base64(c=biws,r=CNONCE+SNONCE,p=PROOF)
-//! S: 334 base64(v=SERVER_SIGNATURE)                        next(.., true) -> verified, empty answer
-//! C: (empty line)
-//! S: 235 2.7.0 ok                                          next(.., false) -> Ok only if verified
-//! ```
-//!
-//! A wrong server signature, an `e=` server error, or a `235` before the
-//! server proved itself is an [`AuthError`]: after a challenge the exchange
-//! is cancelled with `*`; at the `235` the session fails
-//! ([`AuthError::ServerNotVerified`]) and is not authenticated.
-//!
-//! Limits: no channel binding (`-PLUS` variants; the GS2 header is `n,,`),
-//! no SASLprep: the user name and password are used as given (UTF-8), which
-//! is what SASLprep yields for printable ASCII. The iteration count a server
-//! asks for is capped ([`ScramAuth::DEFAULT_MAX_ITERATIONS`]), so a hostile
-//! server cannot make the client compute for minutes.
+//! SCRAM-SHA-256 (RFC 7677) and SCRAM-SHA-1 (RFC 5802): see [`ScramAuth`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -113,8 +78,44 @@ impl ScramHash {
     }
 }
 
-/// The SCRAM client mechanism (RFC 5802, RFC 7677); see the
-/// [module documentation](self) for the exchange and its limits.
+/// SCRAM-SHA-256 (RFC 7677) and, with the `scram-sha1` feature, SCRAM-SHA-1
+/// (RFC 5802): the client proves it knows the password without sending it,
+/// and the server proves it knows it too, in its final message.
+///
+/// The core has no source of randomness (it is deterministic), so the client
+/// nonce comes from the caller:
+///
+/// - [`ScramAuth::sha256`] takes one nonce for one exchange (tests,
+///   transcripts, fuzzing, or a driver with its own random source);
+/// - [`ScramAuth::sha256_with_nonces`] takes a function called for a fresh
+///   nonce at every exchange (so one mechanism, and its clones, can
+///   authenticate many connections, as a pool does). The adapters build one
+///   over the operating system's random source: `smtp_blocking::scram_sha256`
+///   (re-exported by `smtp-tokio`).
+///
+/// The exchange, with `more` as in [`Auth::next`]:
+///
+/// ```text
+/// C: AUTH SCRAM-SHA-256 base64(n,,n=user,r=CNONCE)        (start)
+/// S: 334 base64(r=CNONCE+SNONCE,s=SALT,i=ITERATIONS)      next(.., true) -> client-final
+/// C: base64(c=biws,r=CNONCE+SNONCE,p=PROOF)
+/// S: 334 base64(v=SERVER_SIGNATURE)                        next(.., true) -> verified, empty answer
+/// C: (empty line)
+/// S: 235 2.7.0 ok                                          next(.., false) -> Ok only if verified
+/// ```
+///
+/// A wrong server signature, an `e=` server error, or a `235` before the
+/// server proved itself is an [`AuthError`]: after a challenge the exchange
+/// is cancelled with `*`; at the `235` the session fails
+/// ([`AuthError::ServerNotVerified`]) and is not authenticated.
+///
+/// Limits: no channel binding (`-PLUS` variants; the GS2 header is `n,,`),
+/// no SASLprep: the user name and password are used as given (UTF-8), which
+/// is what SASLprep yields for printable ASCII. The iteration count a server
+/// asks for is capped ([`ScramAuth::DEFAULT_MAX_ITERATIONS`]), so a hostile
+/// server cannot make the client compute for minutes.
+///
+/// # Example
 ///
 /// ```
 /// use smtp_proto::{Auth, ScramAuth, ServerInfo};
