@@ -326,7 +326,7 @@ if want postfix; then
     # (SIGTERM to this master PID only as a last resort).
     echo "$mpid" > "$STATE/postfix.pid"
     log "postfix master pid $mpid on 127.0.0.1:$p: $banner"
-    envcomment "Postfix $(postconf -c "$STATE/postfix/conf" -h mail_version) smtpd: STARTTLS, AUTH PLAIN LOGIN CRAM-MD5 after TLS (Cyrus sasldb), CHUNKING, SMTPUTF8, DSN; rcpt reject* -> 550 5.1.1; delivered via pipe to SPOOL (asynchronously)"
+    envcomment "Postfix $(postconf -c "$STATE/postfix/conf" -h mail_version) smtpd: STARTTLS, AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 after TLS (Cyrus sasldb), CHUNKING, SMTPUTF8, DSN; rcpt reject* -> 550 5.1.1; delivered via pipe to SPOOL (asynchronously)"
     envline SMTP_POSTFIX "127.0.0.1:$p"
     envline SMTP_POSTFIX_SPOOL "$STATE/postfix/spool"
     envline SMTP_POSTFIX_CONF "$STATE/postfix/conf"

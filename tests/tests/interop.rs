@@ -947,6 +947,11 @@ mod postfix {
         fn auth_wrong_plain(a) { auth_wrong(a, K, Mech::Plain) }
         fn auth_wrong_login(a) { auth_wrong(a, K, Mech::Login) }
         fn auth_wrong_cram_md5(a) { auth_wrong(a, K, Mech::CramMd5) }
+        /// SCRAM through Cyrus SASL's sasldb (mech_list in conf/sasl/smtpd.conf).
+        fn auth_scram_sha1(a) { auth_ok(a, K, Mech::ScramSha1) }
+        fn auth_scram_sha256(a) { auth_ok(a, K, Mech::ScramSha256) }
+        fn auth_wrong_scram_sha1(a) { auth_wrong(a, K, Mech::ScramSha1) }
+        fn auth_wrong_scram_sha256(a) { auth_wrong(a, K, Mech::ScramSha256) }
         fn auth_before_starttls(a) { super::auth_before_starttls(a, K) }
         fn reject_one_pipelining_on(a) { reject_one(a, K, true) }
         fn reject_one_pipelining_off(a) { reject_one(a, K, false) }
