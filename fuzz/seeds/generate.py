@@ -640,6 +640,13 @@ def auth_seed(name, m, flags, *fields):
     )
 
 
+# RFC 7677 §3: the host field is the client nonce.
+auth_seed("scram_sha256_rfc7677", 6, 0x04, "user", "pencil", "rOprNGfwEbeRWgbNEkqO",
+          "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+          "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+auth_seed("scram_sha256_forged", 6, 0x04, "user", "pencil", "rOprNGfwEbeRWgbNEkqO",
+          "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+          "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
 auth_seed("plain_rfc4616", 0, 0x05, "tim", "tanstaaftanstaaf", "localhost")
 auth_seed("login", 1, 0x04, "user", "password", "localhost", "Username:", "Password:")
 auth_seed("login_raw_prompts", 1, 0x0c, "user", "password", "localhost", "VXNlcm5hbWU6", "UGFzc3dvcmQ6")

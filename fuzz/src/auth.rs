@@ -4,14 +4,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use smtp_proto::{
     Auth, AuthError, AuthStart, Client, CommandKind, Config, CramMd5Auth, Event, LoginAuth,
-    OAuthBearer, PlainAuth, Secret, ServerInfo, XOAuth2,
+    OAuthBearer, PlainAuth, ScramAuth, Secret, ServerInfo, XOAuth2,
 };
 
 use crate::input::{fields, text};
 use crate::wire::Wire;
 
 /// Input: a mechanism byte (0–4 the built-ins, 5 a caller-defined one with
-/// the fuzzer's name and initial response), a flag byte (0x01 TLS, 0x02
+/// the fuzzer's name and initial response, 6 SCRAM-SHA-256 with the host
+/// field as its client nonce), a flag byte (0x01 TLS, 0x02
 /// allow PLAIN/LOGIN without TLS, 0x04 the final reply is 235, else 535,
 /// 0x08 challenges go raw instead of base64, 0x10 small AUTH round limit),
 /// then fields separated by `0xFF`: user, secret, host, challenges.
@@ -32,8 +33,8 @@ pub fn auth(data: &[u8]) {
     let tls = flags & 0x01 != 0;
     let insecure = flags & 0x02 != 0;
 
-    direct(m % 6, &user, &secret, &host, tls, insecure, &challenges);
-    session(m % 6, flags, &user, &secret, &host, &challenges);
+    direct(m % 7, &user, &secret, &host, tls, insecure, &challenges);
+    session(m % 7, flags, &user, &secret, &host, &challenges);
 }
 
 fn make(m: u8, user: &str, secret: &str, host: &str, insecure: bool) -> Box<dyn Auth> {
@@ -47,6 +48,7 @@ fn make(m: u8, user: &str, secret: &str, host: &str, insecure: bool) -> Box<dyn 
         2 => Box::new(CramMd5Auth::new(user, secret)),
         3 => Box::new(XOAuth2::new(user, secret)),
         4 => Box::new(OAuthBearer::new(user, secret, host, 465)),
+        6 => Box::new(ScramAuth::sha256(user, secret, host)),
         _ => Box::new(Custom {
             name: user.to_owned(),
             initial: (!secret.is_empty()).then(|| secret.as_bytes().to_vec()),
@@ -115,6 +117,7 @@ fn direct(m: u8, user: &str, secret: &str, host: &str, tls: bool, insecure: bool
                 assert_eq!(initial.as_deref(), Some(want.as_bytes()));
             }
             4 => check_gs2_header(initial.as_deref().unwrap_or_default(), user),
+            6 => assert!(initial.as_deref().unwrap_or_default().starts_with(b"n,,n=")),
             _ => {}
         }
         let _ = format!("{start:?}");
@@ -142,6 +145,12 @@ fn direct(m: u8, user: &str, secret: &str, host: &str, tls: bool, insecure: bool
         }
         if m < 5 {
             assert!(mech.next(b"done", false).is_ok());
+        }
+        if m == 6 {
+            // The text "done" carries no server proof: a SCRAM exchange that
+            // ends in it must never count as authenticated.
+            let done = mech.next(b"done", false);
+            assert!(done.is_err() || cs.len() >= 2, "SCRAM success without proof");
         }
     }
 }
@@ -191,7 +200,7 @@ fn session(m: u8, flags: u8, user: &str, secret: &str, host: &str, challenges: &
     let mut wire = Wire::new();
     let names = match m {
         5 => user.to_owned(),
-        _ => "PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER".to_owned(),
+        _ => "PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER SCRAM-SHA-256".to_owned(),
     };
     let ehlo = format!("250-mx\r\n250 AUTH {names}\r\n");
     let mut mech = make(m, user, secret, "localhost", flags & 0x02 != 0);

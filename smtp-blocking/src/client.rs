@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use rustls::ClientConfig;
 use smtp_proto::{
-    Auth, Capabilities, CommandId, Domain, Envelope, Event, MailParams, Mailbox, MessageId,
-    Output, RcptParams, Reply, ReversePath, Security, SendReport, Stage, Timestamp,
-    TranscriptLine, Verification,
+    Auth, Capabilities, CommandId, Domain, Envelope, Event, MailParams, Mailbox, MessageId, Output,
+    RcptParams, Reply, ReversePath, Security, SendReport, Stage, Timestamp, TranscriptLine,
+    Verification,
 };
 
 use crate::data::DataWriter;
@@ -68,6 +68,10 @@ enum BodyStep {
     Stop,
 }
 
+/// A body source for [`Client::drive`]: called on each request for body.
+type BodyFn<'f> = dyn FnMut(&mut smtp_proto::Client, Option<MessageId>, usize) -> Result<BodyStep, smtp_proto::Error>
+    + 'f;
+
 impl Client<TcpStream> {
     /// Go's `Dial`: connects to `addr` (`host:port`), trying every resolved
     /// address within the connect timeout, and reads the greeting.
@@ -85,7 +89,12 @@ impl Client<TcpStream> {
     pub fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
         smtp_proto::check_addr_tls_mode(addr, false, options.config.check_port)?;
         let stream = dial(addr, &options)?;
-        Self::start(stream, smtp_proto::host_of(addr), options, Security::Plaintext)
+        Self::start(
+            stream,
+            smtp_proto::host_of(addr),
+            options,
+            Security::Plaintext,
+        )
     }
 
     /// Implicit TLS (RFC 8314, usually port 465): connects, does the TLS
@@ -99,7 +108,12 @@ impl Client<TcpStream> {
     pub fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
         smtp_proto::check_addr_tls_mode(addr, true, options.config.check_port)?;
         let stream = dial(addr, &options)?;
-        Self::start(stream, smtp_proto::host_of(addr), options, Security::ImplicitTls)
+        Self::start(
+            stream,
+            smtp_proto::host_of(addr),
+            options,
+            Security::ImplicitTls,
+        )
     }
 }
 
@@ -318,10 +332,17 @@ impl<S: Stream> Client<S> {
     /// recipient was accepted or the message itself was refused, with what
     /// each recipient answered before (in LMTP, who already has it). The
     /// connection stays usable after a refusal.
-    pub fn send(&mut self, envelope: &Envelope, mut message: impl Read) -> Result<SendReport, SendError> {
+    pub fn send(
+        &mut self,
+        envelope: &Envelope,
+        mut message: impl Read,
+    ) -> Result<SendReport, SendError> {
         let fail = SendError::not_sent;
         self.check().map_err(fail)?;
-        let id = self.core.send(envelope.clone()).map_err(|e| fail(e.into()))?;
+        let id = self
+            .core
+            .send(envelope.clone())
+            .map_err(|e| fail(e.into()))?;
         let mut buf = std::mem::take(&mut self.copy_buf);
         buf.resize(COPY_BUFFER, 0);
         let mut report = None;
@@ -390,7 +411,9 @@ impl<S: Stream> Client<S> {
         let mut index: HashMap<MessageId, usize> = HashMap::new();
         let mut positions = vec![0; messages.len()];
         for (i, (envelope, _)) in messages.iter().enumerate() {
-            let queued = self.check().and_then(|()| Ok(self.core.send((*envelope).clone())?));
+            let queued = self
+                .check()
+                .and_then(|()| Ok(self.core.send((*envelope).clone())?));
             match queued {
                 Ok(id) => {
                     index.insert(id, i);
@@ -493,7 +516,7 @@ impl<S: Stream> Client<S> {
         &mut self,
         mut auth: Option<&mut (dyn Auth + 'm)>,
         done: &mut dyn FnMut(Event) -> bool,
-        body: &mut dyn FnMut(&mut smtp_proto::Client, Option<MessageId>, usize) -> Result<BodyStep, smtp_proto::Error>,
+        body: &mut BodyFn<'_>,
     ) -> Result<(), Error> {
         let mut finished = false;
         loop {
@@ -575,7 +598,8 @@ impl<S: Stream> Client<S> {
         match f {
             Failure::Deadline => {
                 let now = self.now();
-                self.core.handle_timeout(deadline.map_or(now, |d| now.max(d)));
+                self.core
+                    .handle_timeout(deadline.map_or(now, |d| now.max(d)));
             }
             Failure::Io(e) => {
                 self.failure.get_or_insert_with(|| io_error(e));

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 
-use smtp_proto::{Event, Mailbox, Reply};
+use smtp_proto::{Event, LmtpDeliveries, Reply};
 
 use crate::client::Client;
 use crate::error::Error;
@@ -88,7 +88,7 @@ impl<'a, S: Stream> DataWriter<'a, S> {
 
     /// LMTP (RFC 2033): ends the message and returns each accepted
     /// recipient's delivery reply, in order.
-    pub fn finish_lmtp(self) -> Result<Vec<(Mailbox, Result<Reply, Error>)>, Error> {
+    pub fn finish_lmtp(self) -> Result<LmtpDeliveries, Error> {
         let id = self
             .client
             .core_mut()

@@ -11,7 +11,7 @@
 //! | `c.Hello(name)` | [`Client::hello`] |
 //! | `c.StartTLS(config)` | [`Client::starttls`] |
 //! | `c.TLSConnectionState()` | [`Client::tls_connection_state`] |
-//! | `c.Auth(a)` | [`Client::auth`] with [`PlainAuth`], [`LoginAuth`], [`CramMd5Auth`], [`XOAuth2`], [`OAuthBearer`] or your own [`Auth`] |
+//! | `c.Auth(a)` | [`Client::auth`] with [`PlainAuth`], [`LoginAuth`], [`CramMd5Auth`], [`XOAuth2`], [`OAuthBearer`], SCRAM-SHA-256 ([`scram_sha256`], feature `scram`, on by default) or your own [`Auth`] |
 //! | `c.Mail(from)`, `c.Rcpt(to)` | [`Client::mail`], [`Client::rcpt`] (and `_with` forms taking ESMTP options) |
 //! | `c.Data()` | [`Client::data`] → [`DataWriter`] (`io::Write`), [`DataWriter::finish`] |
 //! | `c.Verify(addr)`, `c.Reset()`, `c.Noop()` | [`Client::verify`], [`Client::reset`], [`Client::noop`] |
@@ -86,6 +86,8 @@ mod client;
 mod data;
 mod error;
 mod options;
+#[cfg(feature = "scram")]
+mod scram;
 mod stream;
 mod tls;
 
@@ -95,12 +97,18 @@ pub use client::{Client, TranscriptSink};
 pub use data::DataWriter;
 pub use error::{Error, SendError};
 pub use options::Options;
+#[cfg(feature = "scram-sha1")]
+pub use scram::scram_sha1;
+#[cfg(feature = "scram")]
+pub use scram::{os_nonce, scram_sha256};
 pub use smtp_proto::{
     Auth, AuthError, BodyType, Capabilities, Config, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
     EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer, PlainAuth, RcptParams,
     RecipientReport, Reply, ReplyCode, SendReport, Stage, Timeouts, TlsPolicy, Verification,
     XOAuth2,
 };
+#[cfg(feature = "scram")]
+pub use smtp_proto::{ScramAuth, ScramHash};
 pub use stream::Stream;
 pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
 
@@ -143,4 +151,3 @@ pub fn send_mail_with(
     let _ = client.quit();
     Ok(report)
 }
-

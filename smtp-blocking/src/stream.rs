@@ -184,7 +184,11 @@ impl<S: Stream> Transport<S> {
     }
 
     /// Reads some bytes by `deadline`; `Ok(0)` at end of stream.
-    pub(crate) fn read(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, Failure> {
+    pub(crate) fn read(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> Result<usize, Failure> {
         loop {
             if let Some(conn) = self.tls.as_mut() {
                 match conn.reader().read(buf) {
@@ -222,10 +226,28 @@ impl<S: Stream> Transport<S> {
     }
 
     /// Writes all of `bytes` by `deadline`.
-    pub(crate) fn write_all(&mut self, bytes: &[u8], deadline: Option<Instant>) -> Result<(), Failure> {
-        if let Some(conn) = self.tls.as_mut() {
-            conn.writer().write_all(bytes)?;
-            return self.flush_tls(deadline);
+    pub(crate) fn write_all(
+        &mut self,
+        bytes: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), Failure> {
+        if self.tls.is_some() {
+            // rustls buffers a bounded amount of plaintext: encrypt what it
+            // takes, send it, repeat.
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let taken = match self.tls.as_mut() {
+                    Some(conn) => conn.writer().write(rest)?,
+                    None => return Err(Failure::Io(io::ErrorKind::NotConnected.into())),
+                };
+                rest = &rest[taken..];
+                let pending = self.tls.as_ref().is_some_and(|c| c.wants_write());
+                if taken == 0 && !pending {
+                    return Err(Failure::Io(io::ErrorKind::WriteZero.into()));
+                }
+                self.flush_tls(deadline)?;
+            }
+            return Ok(());
         }
         let mut rest = bytes;
         while !rest.is_empty() {

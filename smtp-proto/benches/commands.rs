@@ -101,9 +101,7 @@ fn encode(c: &mut Criterion) {
             b.iter_batched(
                 ready_client,
                 |mut client| {
-                    let id = client
-                        .send(black_box(&envelope).clone())
-                        .expect("accepted");
+                    let id = client.send(black_box(&envelope).clone()).expect("accepted");
                     let bytes = wire(&mut client);
                     // Returned, so dropping happens outside the measurement.
                     (client, id, bytes)

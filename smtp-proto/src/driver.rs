@@ -148,6 +148,10 @@ impl SendError<DriverError> {
     }
 }
 
+/// LMTP (RFC 2033): each accepted recipient's delivery reply, in order, as
+/// a driver's `finish_lmtp` returns them.
+pub type LmtpDeliveries = Vec<(crate::address::Mailbox, Result<Reply, DriverError>)>;
+
 /// A driver's settings: the core's [`Config`] (every protocol setting:
 /// timeouts, limits, PIPELINING, BDAT, LMTP, the EHLO name, the STARTTLS
 /// policy, the transcript) plus the TLS settings `T` of the driver's TLS

@@ -133,9 +133,9 @@ impl fmt::Display for Error {
             Self::RecipientRefused(r) => write!(f, "a recipient was refused ({r}); nothing sent"),
             Self::Timeout { stage } => write!(f, "timed out: {stage}"),
             Self::Transport => f.write_str("the connection failed"),
-            Self::Abandoned => {
-                f.write_str("an earlier operation was abandoned half done; the session cannot go on")
-            }
+            Self::Abandoned => f.write_str(
+                "an earlier operation was abandoned half done; the session cannot go on",
+            ),
         }
     }
 }
@@ -197,6 +197,16 @@ pub struct NoRecipients {
     pub refusals: Vec<Rejection>,
     /// The server's reply to DATA (or BDAT), if it came.
     pub data_reply: Option<Reply>,
+}
+
+impl NoRecipients {
+    /// The refusals, and the reply to DATA if one came.
+    pub fn new(refusals: Vec<Rejection>, data_reply: Option<Reply>) -> Self {
+        Self {
+            refusals,
+            data_reply,
+        }
+    }
 }
 
 impl fmt::Display for NoRecipients {

@@ -2,55 +2,74 @@
 //!
 //! `smtp-proto` is deterministic: no sockets, no threads, no clock, no
 //! runtime. You give it the bytes you read and the commands you want; it
-//! gives you the bytes to write and the events that happened. The adapters
+//! gives you the bytes to write, the events that happened and the next
+//! deadline; you give it the time. The adapters
 //! `smtp-blocking` (std + rustls) and `smtp-tokio` (tokio + tokio-rustls) are
 //! thin drivers around it; you can drive it from any event loop, or fuzz it.
 //!
 //! ```text
-//!  caller ──commands──▶  Client  ──poll_transmit()──▶ driver ──▶ socket / TLS
-//!  caller ◀──events───   Client  ◀──handle_input()─── driver ◀── socket / TLS
-//!                          │
-//!                          ├─ "TLS handshake now" (after STARTTLS's 220)
-//!                          └─ "wait at most T for the next reply" (read_timeout)
+//!  caller ──operations──▶ Client ──Output::Transmit──▶ driver ──▶ socket / TLS
+//!  caller ◀──events─────  Client ◀──handle_input()──── driver ◀── socket / TLS
+//!                           │  ▲
+//!                           │  └─ handle_timeout(now): the time, when a deadline passed
+//!                           ├─ Output::StartTls   "TLS handshake now" (after STARTTLS's 220)
+//!                           ├─ Output::NeedBody   "more of the message body, please"
+//!                           └─ Output::Wait(T)    "nothing to do until input or T"
 //! ```
 //!
 //! The core decides everything: what to send, what a reply means, which
-//! reply answers which command (every command has a [`CommandId`]), what is
-//! legal now, when TLS must start, which RFC 5321 §4.5.3.2 timeout applies.
+//! reply answers which command (every command has a [`CommandId`], every
+//! message a [`MessageId`]), what is legal now, when TLS must start, DATA or
+//! BDAT, how many messages and chunks are in flight, and every deadline
+//! (each reply's, RFC 5321 §4.5.3.2 by stage; each write's; the TLS
+//! handshake's). It has no clock: time is a [`Timestamp`] the driver passes
+//! in (the time since it started, say), and deadlines come back as one.
 //!
 //! # The run loop
 //!
-//! 1. Create a [`Client`] with a [`Config`]. It waits for the greeting,
+//! 1. Create a [`Client`] with a [`Config`], the server's name and the
+//!    connection's [`Security`], at `now`. It waits for the greeting,
 //!    reported as [`CommandId::GREETING`].
-//! 2. Queue commands ([`Client::hello`], [`Client::mail`], ...): each returns
-//!    a [`CommandId`] or a caller error, and nothing is sent for a refused
-//!    call.
-//! 3. Write every buffer from [`Client::poll_transmit`] to the connection.
-//! 4. Drain [`Client::poll_event`]: [`Event::Completed`] carries each
-//!    command's reply or error; on [`Event::AuthNeeded`], call
-//!    [`Client::handle_auth`] with the mechanism.
-//! 5. If [`Client::is_awaiting_tls_handshake`], stop reading plaintext, do
-//!    the TLS handshake on the same connection, call
-//!    [`Client::handle_tls_established`], and go to 3.
-//! 6. If a reply is awaited, read with [`Client::read_timeout`] as the time
-//!    limit and pass the bytes to [`Client::handle_input`] (or
-//!    [`Client::handle_eof`] at end of stream); go to 3.
+//! 2. Queue operations ([`Client::establish`], [`Client::send`], or the
+//!    step-by-step commands such as [`Client::mail`]): each returns an id or
+//!    a caller error, and nothing is sent for a refused call.
+//! 3. Drain [`Client::poll_output`] and do what each [`Output`] says:
+//!    - `Transmit`: write the bytes (by their deadline), then poll again;
+//!    - `Event`: the outcome of a command or message
+//!      ([`Event::Completed`], [`Event::MessageDone`]); on
+//!      [`Event::AuthNeeded`] lend the mechanism with [`Client::handle_auth`];
+//!    - `NeedBody`: pass up to `max` body bytes with [`Client::push_body`],
+//!      or end the body with [`Client::end_body`];
+//!    - `StartTls`: hand any bytes already read to [`Client::handle_input`]
+//!      (the core refuses them), run the TLS handshake, then call
+//!      [`Client::handle_tls_established`];
+//!    - `Closed`: close the connection;
+//!    - `Wait(deadline)`: read, no longer than until `deadline`, and pass
+//!      what came to [`Client::handle_input`] (or [`Client::handle_eof`]);
+//!      if the deadline passed, call [`Client::handle_timeout`]. Then go
+//!      to 3. `Wait(None)`: nothing is awaited; queue the next operation.
+//!
+//! That `match` is the whole driver: the adapters `smtp-blocking` and
+//! `smtp-tokio` are exactly this loop, and so is the `mio` example
+//! (`examples/event_loop.rs`).
 //!
 //! # Example
 //!
-//! A whole session with STARTTLS, AUTH and a pipelined transaction, against a
-//! scripted server (the TLS handshake itself is the driver's job, so here it
-//! is only announced):
+//! A whole session (EHLO, STARTTLS, AUTH, one pipelined message, QUIT)
+//! against a scripted server. The TLS handshake itself is the driver's job,
+//! so here it is only announced, and the clock stands still:
 //!
 //! ```
+//! use std::collections::VecDeque;
 //! use smtp_proto::*;
 //!
-//! // What the client must write at each step, and what the server answers.
-//! let mut script: std::collections::VecDeque<(&[u8], &[u8])> = [
-//!     (&b"EHLO client.example\r\n"[..], &b"250-mx.example\r\n250-STARTTLS\r\n250 PIPELINING\r\n"[..]),
+//! // What the client must write before each wait, and what the server answers.
+//! let mut script: VecDeque<(&[u8], &[u8])> = [
+//!     (&b""[..], &b"220 mx.example ESMTP\r\n"[..]),
+//!     (b"EHLO localhost\r\n", b"250-mx.example\r\n250-STARTTLS\r\n250 PIPELINING\r\n"),
 //!     (b"STARTTLS\r\n", b"220 go ahead\r\n"),
 //!     // After the handshake: EHLO again, then AUTH.
-//!     (b"EHLO client.example\r\n", b"250-mx.example\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n"),
+//!     (b"EHLO localhost\r\n", b"250-mx.example\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n"),
 //!     (b"AUTH PLAIN AHVzZXIAcGFzcw==\r\n", b"235 2.7.0 ok\r\n"),
 //!     // PIPELINING: the whole envelope in one write, all replies in one read.
 //!     (b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n",
@@ -59,58 +78,43 @@
 //!     (b"QUIT\r\n", b"221 bye\r\n"),
 //! ].into();
 //!
-//! let mut client = Client::new(Config::new("mx.example"));
-//! client.handle_input(b"220 mx.example ESMTP\r\n")?;
-//! client.hello(Domain::new("client.example")?)?;
+//! let now = Timestamp::ZERO; // a real driver: the time since it started
+//! let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, now);
+//! client.establish(true)?; // EHLO, STARTTLS when offered, AUTH
+//! client.send(Envelope::new("a@example.com", &["b@example.com"])?)?;
 //! let mut auth = PlainAuth::new("", "user", "pass", "mx.example");
-//! let mut delivered = None;
+//! let mut body: &[u8] = b"Hello\n";
+//! let (mut written, mut delivered) = (Vec::new(), None);
 //! loop {
-//!     // React to what happened: queue the next step.
-//!     while let Some(event) = client.poll_event() {
-//!         match event {
-//!             Event::AuthNeeded { .. } => client.handle_auth(&mut auth)?,
-//!             Event::Completed { kind: CommandKind::Ehlo, result, .. } => {
-//!                 result?;
-//!                 if client.starttls_decision(TlsPolicy::Required)? {
-//!                     client.starttls()?;
-//!                 } else {
-//!                     client.auth()?;
-//!                 }
-//!             }
-//!             Event::Completed { kind: CommandKind::Auth, result, .. } => {
-//!                 result?;
-//!                 let envelope = Envelope::new("a@example.com", &["b@example.com"])?;
-//!                 client.send_envelope(&envelope, BodyTransfer::Data)?;
-//!             }
-//!             Event::Completed { kind: CommandKind::Data, result, .. } => {
-//!                 result?;
-//!                 client.send_body(b"Hello\n")?;
-//!                 client.finish_body()?;
-//!             }
-//!             Event::Completed { kind: CommandKind::DataEnd, result, .. } => {
-//!                 delivered = Some(result?);
-//!                 client.quit()?;
-//!             }
-//!             Event::Completed { result, .. } => { result?; }
-//!             _ => {}
+//!     match client.poll_output(now) {
+//!         // A real driver writes these to the socket.
+//!         Output::Transmit { bytes, .. } => written.extend_from_slice(&bytes),
+//!         Output::Event(Event::AuthNeeded { .. }) => client.handle_auth(&mut auth)?,
+//!         Output::Event(Event::MessageDone { result, .. }) => {
+//!             delivered = Some(result?);
+//!             client.quit()?;
 //!         }
-//!     }
-//!     if client.is_awaiting_tls_handshake() {
+//!         Output::Event(_) => {}
+//!         Output::NeedBody { .. } if body.is_empty() => { client.end_body()?; }
+//!         Output::NeedBody { max, .. } => {
+//!             let taken = client.push_body(&body[..max.min(body.len())])?;
+//!             body = &body[taken..];
+//!         }
 //!         // A real driver runs the TLS handshake on the socket here.
-//!         client.handle_tls_established()?;
-//!         continue;
+//!         Output::StartTls { .. } => client.handle_tls_established(now)?,
+//!         Output::Closed => break,
+//!         // A real driver reads until the deadline; here the script answers.
+//!         Output::Wait(_deadline) => {
+//!             let (expected, reply) = script.pop_front().expect("script too short");
+//!             assert_eq!(written, expected);
+//!             written.clear();
+//!             client.handle_input(now, reply);
+//!         }
+//!         other => unreachable!("{other:?}"),
 //!     }
-//!     if client.is_closed() {
-//!         break;
-//!     }
-//!     // Write what the client wants written; read the server's answer.
-//!     let sent = client.poll_transmit().expect("a reply is awaited, so a command was sent");
-//!     let (expected, reply) = script.pop_front().expect("script too short");
-//!     assert_eq!(&sent[..], expected);
-//!     client.handle_input(reply)?;
 //! }
 //! assert!(script.is_empty());
-//! assert_eq!(delivered.unwrap().text(), "queued");
+//! assert_eq!(delivered.expect("delivered").reply.text(), "queued");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -141,6 +145,8 @@ mod endpoint;
 mod error;
 mod params;
 mod reply;
+#[cfg(feature = "scram")]
+mod scram;
 mod session;
 mod time;
 
@@ -151,7 +157,7 @@ pub use auth::{
 };
 pub use body::{DotStuffer, LineNormalizer, dot_unstuff, normalize_line_endings};
 pub use capabilities::Capabilities;
-pub use driver::{DriverError, DriverOptions};
+pub use driver::{DriverError, DriverOptions, LmtpDeliveries};
 pub use endpoint::{
     check_addr_tls_mode, check_port_tls_mode, host_of, is_connection_lost_io, port_of,
 };
@@ -160,6 +166,8 @@ pub use error::{
 };
 pub use params::{BodyType, DeliverBy, DsnNotify, DsnReturn, MailParams, RcptParams};
 pub use reply::{EnhancedCode, Limits, Reply, ReplyCode, ReplyParser};
+#[cfg(feature = "scram")]
+pub use scram::{ScramAuth, ScramHash};
 pub use session::{
     BodyTransfer, Client, CommandId, CommandKind, Config, Direction, Envelope, Event, MessageId,
     Output, RecipientReport, Security, SendError, SendReport, Stage, Timeouts, TlsPolicy,

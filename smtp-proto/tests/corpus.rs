@@ -153,7 +153,10 @@ impl Sim {
             })
             .collect();
         if !rest.is_empty() || !self.unsent.is_empty() {
-            return Err(format!("script not finished: {rest:?} unsent {:?}", self.unsent));
+            return Err(format!(
+                "script not finished: {rest:?} unsent {:?}",
+                self.unsent
+            ));
         }
         if !self.received.is_empty() {
             return Err(format!(
@@ -268,7 +271,9 @@ impl Runner<'_> {
                         Step::Feed(bytes) => self.client.handle_input(self.now, &bytes),
                         Step::Close => self.client.handle_eof(self.now),
                         Step::Wait(d) => self.wait(d, deadline),
-                        Step::Tls => return Err("error script: TLS while a reply is awaited".into()),
+                        Step::Tls => {
+                            return Err("error script: TLS while a reply is awaited".into());
+                        }
                         Step::Stuck => match deadline {
                             // The server stays silent: the clock runs on.
                             Some(at) => {
@@ -421,15 +426,15 @@ impl Runner<'_> {
                 body,
             } => {
                 let envelope = corpus::envelope(from, to, &[])?;
-                let messages = (0..*count).map(|_| (envelope.clone(), body.clone())).collect();
+                let messages = (0..*count)
+                    .map(|_| (envelope.clone(), body.clone()))
+                    .collect();
                 self.send_outcomes(messages, |r| corpus::reply_outcome(&r.reply))?
             }
             Action::Verify(addr) => {
                 let id = self.client.verify(addr)?;
                 match self.drive(Until::Command(id), None) {
-                    Ok(Some(Ok(reply))) => {
-                        corpus::verify_outcome(Verification::from_reply(&reply))
-                    }
+                    Ok(Some(Ok(reply))) => corpus::verify_outcome(Verification::from_reply(&reply)),
                     other => self.outcome(other),
                 }
             }

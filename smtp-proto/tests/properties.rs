@@ -14,10 +14,12 @@
 use proptest::prelude::*;
 use smtp_proto::{
     Capabilities, Client, CommandKind, Config, Domain, DotStuffer, Envelope, Error, EsmtpParam,
-    Event, Limits, LineNormalizer, MailParams, Mailbox, ProtocolError, RcptParams, Reply,
-    ReplyCode, ReplyParser, ReversePath, dot_unstuff, normalize_line_endings, xtext_decode,
-    xtext_encode,
+    Event, Limits, LineNormalizer, MailParams, Mailbox, Output, ProtocolError, RcptParams, Reply,
+    ReplyCode, ReplyParser, ReversePath, Security, Timestamp, dot_unstuff, normalize_line_endings,
+    xtext_decode, xtext_encode,
 };
+
+const T0: Timestamp = Timestamp::ZERO;
 
 // ----- strategies -----
 
@@ -193,29 +195,40 @@ fn parse_chunks(limits: &Limits, chunks: &[&[u8]]) -> (Vec<Reply>, Option<Protoc
 /// A session past its greeting and EHLO; the server offers every extension
 /// (with PIPELINING, so each accepted command is written at once) or none.
 fn ready_client(all_extensions: bool) -> Client {
-    let mut client = Client::new(Config::new("mx.example"));
-    client
-        .handle_input(b"220 mx.example ESMTP\r\n")
-        .expect("greeting");
+    ready_client_offering(all_extensions, true)
+}
+
+/// [`ready_client`], with CHUNKING among all the extensions or not.
+fn ready_client_offering(all_extensions: bool, chunking: bool) -> Client {
+    let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
+    client.handle_input(T0, b"220 mx.example ESMTP\r\n");
     client.hello(Domain::localhost()).expect("hello");
     let ehlo: &[u8] = if all_extensions {
-        b"250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n\
-          250-SIZE 1000000\r\n250-CHUNKING\r\n250 MT-PRIORITY\r\n"
+        if chunking {
+            b"250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n\
+              250-SIZE 1000000\r\n250-CHUNKING\r\n250 MT-PRIORITY\r\n"
+        } else {
+            b"250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n\
+              250-SIZE 1000000\r\n250 MT-PRIORITY\r\n"
+        }
     } else {
         b"250 mx.example\r\n"
     };
-    client.handle_input(ehlo).expect("EHLO reply");
+    client.handle_input(T0, ehlo);
     drain(&mut client);
     client
 }
 
+/// The bytes the client writes until it waits; events dropped.
 fn drain(client: &mut Client) -> Vec<u8> {
-    while client.poll_event().is_some() {}
     let mut out = Vec::new();
-    while let Some(bytes) = client.poll_transmit() {
-        out.extend_from_slice(&bytes);
+    loop {
+        match client.poll_output(T0) {
+            Output::Transmit { bytes, .. } => out.extend_from_slice(&bytes),
+            Output::Event(_) => {}
+            _ => return out,
+        }
     }
-    out
 }
 
 /// A command call's effect on the wire: nothing when refused, else exactly
@@ -235,7 +248,7 @@ fn check_one_line<T>(client: &mut Client, result: &Result<T, Error>, prefix: &st
         "CR, LF or NUL inside the line {wire:?}"
     );
     assert!(line.starts_with(prefix.as_bytes()), "{wire:?} for {prefix}");
-    client.handle_input(b"250 ok\r\n").expect("reply");
+    client.handle_input(T0, b"250 ok\r\n");
     drain(client);
 }
 
@@ -313,8 +326,8 @@ proptest! {
         orcpt in any::<bool>(),
         all in any::<bool>(),
     ) {
-        let mut client = Client::new(Config::new("mx.example"));
-        client.handle_input(b"220 mx.example\r\n").expect("greeting");
+        let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
+        client.handle_input(T0, b"220 mx.example\r\n");
         if let Ok(d) = Domain::new(domain.as_str()) {
             let r = client.hello(d);
             let wire = drain(&mut client);
@@ -338,9 +351,9 @@ proptest! {
         let r = client.verify(&vrfy);
         check_one_line(&mut client, &r, "VRFY ");
         // A whole envelope: each line of the pipelined group is clean.
-        let mut client = ready_client(true);
+        let mut client = ready_client_offering(true, false);
         if let Ok(envelope) = Envelope::new(&from, &[&to]) {
-            if client.send_envelope(&envelope, smtp_proto::BodyTransfer::Data).is_ok() {
+            if client.send(envelope).is_ok() {
                 let wire = drain(&mut client);
                 prop_assert!(wire.ends_with(b"\r\n"));
                 let lines: Vec<&[u8]> = wire[..wire.len() - 2].split(|&b| b == b'\n').collect();
@@ -427,17 +440,15 @@ proptest! {
 /// `220 mx\r\n` `250-mx\r\n` `250 STARTTLS\r\n` `250 ok\r\n`.
 #[test]
 fn starttls_answered_250_is_not_success() {
-    let mut client = Client::new(Config::new("mx.example"));
-    client.handle_input(b"220 mx\r\n").expect("greeting");
+    let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
+    client.handle_input(T0, b"220 mx\r\n");
     client.hello(Domain::localhost()).expect("hello");
-    client
-        .handle_input(b"250-mx\r\n250 STARTTLS\r\n")
-        .expect("EHLO");
+    client.handle_input(T0, b"250-mx\r\n250 STARTTLS\r\n");
     let id = client.starttls().expect("STARTTLS is offered");
     let _ = drain(&mut client);
-    let _ = client.handle_input(b"250 ok\r\n");
+    client.handle_input(T0, b"250 ok\r\n");
     let mut result = None;
-    while let Some(event) = client.poll_event() {
+    for event in drain_keep_events(&mut client) {
         if let Event::Completed {
             id: done,
             kind: CommandKind::StartTls,
@@ -450,7 +461,7 @@ fn starttls_answered_250_is_not_success() {
     }
     let result = result.expect("STARTTLS completed");
     assert!(
-        result.is_err() || client.is_awaiting_tls_handshake(),
+        result.is_err() || matches!(client.poll_output(T0), Output::StartTls { .. }),
         "STARTTLS succeeded with {result:?} but no TLS handshake is due"
     );
 }
@@ -465,38 +476,33 @@ fn starttls_answered_250_is_not_success() {
 /// `250-mx\r\n` `250 PIPELINING\r\n` `250 ok\r\n` `550 no\r\n` `354 go\r\n`.
 #[test]
 fn lmtp_data_without_recipients_completes_data() {
-    let mut config = Config::new("mx.example");
+    let mut config = Config::default();
     config.lmtp = true;
-    let mut client = Client::new(config);
-    client.handle_input(b"220 mx\r\n").expect("greeting");
+    let mut client = Client::new(config, "mx.example", Security::Plaintext, T0);
+    client.handle_input(T0, b"220 mx\r\n");
     client.hello(Domain::localhost()).expect("hello");
-    client
-        .handle_input(b"250-mx\r\n250 PIPELINING\r\n")
-        .expect("LHLO");
+    client.handle_input(T0, b"250-mx\r\n250 PIPELINING\r\n");
     let envelope = Envelope::new("a@example.com", &["b@example.com"]).expect("envelope");
-    let ids = client
-        .send_envelope(&envelope, smtp_proto::BodyTransfer::Data)
-        .expect("queued");
-    let data = ids.data.expect("DATA queued");
+    let id = client.send(envelope).expect("queued");
     let _ = drain_keep_events(&mut client);
-    let result = client.handle_input(b"250 ok\r\n550 no\r\n354 go\r\n");
-    assert!(matches!(
-        result,
-        Err(Error::Protocol(ProtocolError::LmtpDataWithoutRecipients))
-    ));
-    let completions: Vec<_> = drain_keep_events(&mut client)
+    client.handle_input(T0, b"250 ok\r\n550 no\r\n354 go\r\n");
+    assert_eq!(
+        client.error(),
+        Some(&Error::Protocol(ProtocolError::LmtpDataWithoutRecipients))
+    );
+    let reports: Vec<_> = drain_keep_events(&mut client)
         .into_iter()
         .filter_map(|e| match e {
-            Event::Completed { id, result, .. } if id == data => Some(result),
+            Event::MessageDone { id: m, result } if m == id => Some(result.map_err(|e| e.error)),
             _ => None,
         })
         .collect();
     assert_eq!(
-        completions,
+        reports,
         [Err(Error::Protocol(
             ProtocolError::LmtpDataWithoutRecipients
         ))],
-        "DATA must complete exactly once"
+        "the message must be reported exactly once"
     );
 }
 
@@ -506,18 +512,16 @@ fn lmtp_data_without_recipients_completes_data() {
 /// success reply, and Go's `net/smtp` fails on anything else.
 #[test]
 fn auth_answered_250_is_not_success() {
-    let mut client = Client::new(Config::new("localhost"));
-    client.handle_input(b"220 mx\r\n").expect("greeting");
+    let mut client = Client::new(Config::default(), "localhost", Security::Plaintext, T0);
+    client.handle_input(T0, b"220 mx\r\n");
     client.hello(Domain::localhost()).expect("hello");
-    client
-        .handle_input(b"250-mx\r\n250 AUTH PLAIN\r\n")
-        .expect("EHLO");
+    client.handle_input(T0, b"250-mx\r\n250 AUTH PLAIN\r\n");
     let id = client.auth().expect("AUTH is offered");
     let mut plain = smtp_proto::PlainAuth::new("", "user", "pass", "localhost");
     let mut result = None;
     for input in [&b""[..], b"250 ok\r\n"] {
         if !input.is_empty() {
-            let _ = client.handle_input(input);
+            client.handle_input(T0, input);
         }
         for event in drain_keep_events(&mut client) {
             match event {
@@ -553,13 +557,16 @@ fn auth_answered_250_is_not_success() {
     );
 }
 
+/// The events until the client waits; bytes dropped.
 fn drain_keep_events(client: &mut Client) -> Vec<Event> {
     let mut events = Vec::new();
-    while let Some(e) = client.poll_event() {
-        events.push(e);
+    loop {
+        match client.poll_output(T0) {
+            Output::Transmit { .. } => {}
+            Output::Event(e) => events.push(e),
+            _ => return events,
+        }
     }
-    while client.poll_transmit().is_some() {}
-    events
 }
 
 /// Found by `auth` (calling the mechanism directly): `LoginAuth::next`

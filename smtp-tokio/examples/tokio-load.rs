@@ -161,8 +161,7 @@ async fn worker(shared: Arc<Shared>) -> Vec<Duration> {
                         Err(e) => {
                             eprintln!("send: {e}");
                             shared.failed.fetch_add(1, Ordering::Relaxed);
-                            broken |=
-                                e.error.is_connection_lost() || client.session().is_closed();
+                            broken |= e.error.is_connection_lost() || client.session().is_closed();
                         }
                     }
                 }

@@ -12,9 +12,9 @@ use bytes::{Buf, Bytes};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use smtp_proto::{
-    Auth, Capabilities, CommandId, Domain, Envelope, Event, MailParams, Mailbox, MessageId,
-    Output, RcptParams, Reply, ReversePath, Security, SendReport, Stage, Timestamp,
-    TranscriptLine, Verification,
+    Auth, Capabilities, CommandId, Domain, Envelope, Event, MailParams, Mailbox, MessageId, Output,
+    RcptParams, Reply, ReversePath, Security, SendReport, Stage, Timestamp, TranscriptLine,
+    Verification,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -137,7 +137,13 @@ impl Client<TcpStream> {
     pub async fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
         smtp_proto::check_addr_tls_mode(addr, false, options.config.check_port)?;
         let stream = dial(addr, &options).await?;
-        Self::start(stream, smtp_proto::host_of(addr), options, Security::Plaintext).await
+        Self::start(
+            stream,
+            smtp_proto::host_of(addr),
+            options,
+            Security::Plaintext,
+        )
+        .await
     }
 
     /// Implicit TLS (RFC 8314, usually port 465): connects, does the TLS
@@ -151,7 +157,13 @@ impl Client<TcpStream> {
     pub async fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
         smtp_proto::check_addr_tls_mode(addr, true, options.config.check_port)?;
         let stream = dial(addr, &options).await?;
-        Self::start(stream, smtp_proto::host_of(addr), options, Security::ImplicitTls).await
+        Self::start(
+            stream,
+            smtp_proto::host_of(addr),
+            options,
+            Security::ImplicitTls,
+        )
+        .await
     }
 }
 
@@ -180,7 +192,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         Self::start(stream, host, options, security).await
     }
 
-    async fn start(stream: S, host: &str, options: Options, security: Security) -> Result<Self, Error> {
+    async fn start(
+        stream: S,
+        host: &str,
+        options: Options,
+        security: Security,
+    ) -> Result<Self, Error> {
         let epoch = Instant::now();
         let core = smtp_proto::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
         let mut client = Self {
@@ -493,7 +510,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         messages: &[(&Envelope, &[u8])],
     ) -> Vec<Result<SendReport, SendError>> {
         if let Err(e) = self.enter() {
-            return messages.iter().map(|_| Err(SendError::not_sent(e.clone()))).collect();
+            return messages
+                .iter()
+                .map(|_| Err(SendError::not_sent(e.clone())))
+                .collect();
         }
         let results = self.send_batch_inner(messages).await;
         self.busy = false;
@@ -815,14 +835,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             return self.core.abandon();
         };
         self.tls_deadline = deadline;
-        self.transport = Transport::Handshake(TlsConnector::from(config).connect(name, stream));
+        self.transport =
+            Transport::Handshake(Box::new(TlsConnector::from(config).connect(name, stream)));
     }
 
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Transport::Handshake(connect) = &mut self.transport else {
             return Poll::Ready(());
         };
-        match Pin::new(connect).poll(cx) {
+        match Pin::new(connect.as_mut()).poll(cx) {
             Poll::Ready(Ok(tls)) => {
                 self.transport = Transport::Tls(Box::new(tls));
                 let _ = self.core.handle_tls_established(self.now());
@@ -955,7 +976,11 @@ async fn dial(addr: &str, options: &Options) -> Result<TcpStream, Error> {
         source: Arc::new(source),
     };
     let limit = options.config.timeouts.connect;
-    let timed_out = || Error::Smtp(smtp_proto::Error::Timeout { stage: Stage::Connect });
+    let timed_out = || {
+        Error::Smtp(smtp_proto::Error::Timeout {
+            stage: Stage::Connect,
+        })
+    };
     let addrs = match tokio::time::timeout(limit, tokio::net::lookup_host(addr)).await {
         Ok(resolved) => resolved.map_err(connect_err)?,
         Err(_) => return Err(timed_out()),

@@ -5,7 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use smtp_proto::{Event, Mailbox, Reply};
+use smtp_proto::{Event, LmtpDeliveries, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::Error;
@@ -100,7 +100,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> DataWriter<'a, S> {
 
     /// LMTP (RFC 2033): ends the message and returns each accepted
     /// recipient's delivery reply, in order.
-    pub async fn finish_lmtp(self) -> Result<Vec<(Mailbox, Result<Reply, Error>)>, Error> {
+    pub async fn finish_lmtp(self) -> Result<LmtpDeliveries, Error> {
         self.client.enter()?;
         let id = match self.client.core_mut().end_body() {
             Ok(id) => id,

@@ -80,7 +80,7 @@ impl PoolOptions {
 /// once.
 ///
 /// [`send`](Self::send) borrows an idle connection (or opens one: connect,
-/// EHLO, STARTTLS under [`Options::tls_policy`], AUTH if configured), sends
+/// EHLO, STARTTLS under [`Config::tls_policy`](smtp_proto::Config), AUTH if configured), sends
 /// the message, and puts the connection back. Cloning the pool is cheap and
 /// shares it.
 ///

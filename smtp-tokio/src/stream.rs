@@ -14,7 +14,7 @@ use tokio_rustls::client::TlsStream;
 /// or gone (a failed or abandoned handshake took it).
 pub(crate) enum Transport<S> {
     Plain(S),
-    Handshake(Connect<S>),
+    Handshake(Box<Connect<S>>),
     Tls(Box<TlsStream<S>>),
     Gone,
 }

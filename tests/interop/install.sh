@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent installer for the SMTP interop test servers.
 #   - Debian packages: postfix (NOT configured as a system mail service),
-#     Cyrus SASL tools, swaks, openssl
+#     Cyrus SASL tools, swaks, openssl, Dovecot (core, lmtpd, submissiond; no
+#     system service is started: policy-rc.d)
+#   - exim4-daemon-light: downloaded with apt-get download and extracted
+#     into tests/interop/pkgs/ (NOT installed: it conflicts with postfix as
+#     the system's mail-transport-agent), plus its libraries
 #   - Python venv (tests/interop/venv) with aiosmtpd
 #   - npm smtp-server into tests/interop/node_modules (from package-lock.json)
 # Safe to run repeatedly; every step is skipped when already done.
@@ -19,7 +23,14 @@ else
 fi
 
 # ---------------------------------------------------------------- apt ----
-APT_PKGS=(postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl openssl python3 ca-certificates)
+APT_PKGS=(postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl openssl python3 ca-certificates
+    dovecot-core dovecot-lmtpd dovecot-submissiond)
+# Debian packages whose files are only extracted (see above): name -> dir
+EXTRACT_PKGS=(exim4-daemon-light:exim4)
+PKGS="$HERE/pkgs"
+# Dependencies of the extracted packages that their binaries do not need
+# (maintainer-script tools, the conflicting Exim base package).
+SKIP_DEPS=" exim4-base debconf debconf-2.0 adduser lsb-base ed init-system-helpers "
 
 missing_pkgs() {
     local p
@@ -41,10 +52,82 @@ master_pids() {
     done
 }
 
+# PIDs of running mail daemons of the packages installed here (read-only
+# check: a system service must not appear).
+mail_daemon_pids() {
+    local p exe
+    for p in /proc/[0-9]*; do
+        exe="$(readlink "$p/exe" 2>/dev/null || true)"
+        case "$exe" in
+            */postfix/master|*/postfix/sbin/master|/usr/sbin/dovecot|/usr/sbin/exim4|/usr/sbin/smtpd)
+                printf '%s\n' "${p#/proc/}" ;;
+        esac
+    done
+}
+
+# ------------------------------------------- extracted packages (debs) ----
+# apt-get download + dpkg-deb -x: the files only, no maintainer scripts, no
+# /etc, no users, no service. Their library dependencies join APT_PKGS.
+extracted_ok() { [ -x "$PKGS/exim4/usr/sbin/exim4" ]; }
+if extracted_ok; then
+    log "extracted packages already present in $PKGS"
+else
+    mkdir -p "$PKGS/debs"
+    for e in "${EXTRACT_PKGS[@]}"; do
+        name="${e%%:*}"; dir="${e#*:}"
+        if ! compgen -G "$PKGS/debs/${name}_*.deb" >/dev/null; then
+            log "apt-get download $name"
+            # _apt cannot write here: apt downloads as root (a warning only)
+            (cd "$PKGS/debs" && { apt-get download "$name" 2>&1 || { $SUDO apt-get update >/dev/null && apt-get download "$name" 2>&1; }; } | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+        fi
+        deb="$(ls "$PKGS/debs/${name}"_*.deb 2>/dev/null | tail -n 1)"
+        [ -n "$deb" ] || { log "ERROR: could not download $name"; exit 1; }
+        rm -rf "${PKGS:?}/$dir"
+        mkdir -p "$PKGS/$dir"
+        dpkg-deb -x "$deb" "$PKGS/$dir"
+        dpkg-deb -f "$deb" Version > "$PKGS/$dir/.version"
+        log "extracted $(basename "$deb") into $PKGS/$dir"
+    done
+fi
+for e in "${EXTRACT_PKGS[@]}"; do
+    name="${e%%:*}"
+    deb="$(ls "$PKGS/debs/${name}"_*.deb 2>/dev/null | tail -n 1 || true)"
+    [ -n "$deb" ] || continue
+    # "a (>= 1), b | c" -> a b (first alternative, no versions)
+    for d in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/[[:space:]]//g'); do
+        case "$SKIP_DEPS" in *" $d "*) continue ;; esac
+        APT_PKGS+=("$d")
+    done
+done
+
+# No package's maintainer script may start a system service: Debian's
+# invoke-rc.d asks policy-rc.d. This machine has one that denies every start
+# (exit 101); where none exists, one is put in place for the install and
+# removed afterwards.
+POLICY=/usr/sbin/policy-rc.d
+TEMP_POLICY=0
+ensure_policy() {
+    if [ ! -e "$POLICY" ]; then
+        log "no $POLICY: installing a temporary one that denies service starts"
+        printf '#!/bin/sh\n# temporary, from tests/interop/install.sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+        $SUDO chmod 755 "$POLICY"
+        TEMP_POLICY=1
+    fi
+}
+drop_policy() {
+    if [ "$TEMP_POLICY" -eq 1 ]; then
+        $SUDO rm -f "$POLICY"
+        TEMP_POLICY=0
+    fi
+}
+trap drop_policy EXIT
+
 mapfile -t MISSING < <(missing_pkgs)
 if [ "${#MISSING[@]}" -gt 0 ]; then
     log "installing Debian packages: ${MISSING[*]}"
+    ensure_policy
     before_masters="$(master_pids | sort | tr '\n' ' ')"
+    before_daemons="$(mail_daemon_pids | sort | tr '\n' ' ')"
     # "No configuration": the package installs binaries only, writes no
     # /etc/postfix/main.cf and therefore never starts a system mail service.
     echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
@@ -61,6 +144,11 @@ if [ "${#MISSING[@]}" -gt 0 ]; then
         log "WARNING: a Postfix master process appeared during package install (before: '$before_masters' after: '$after_masters')."
         log "WARNING: it was NOT started by these scripts' private instances; inspect it manually (we do not stop system services)."
     fi
+    after_daemons="$(mail_daemon_pids | sort | tr '\n' ' ')"
+    if [ "$before_daemons" != "$after_daemons" ]; then
+        log "WARNING: a mail daemon appeared during package install (before: '$before_daemons' after: '$after_daemons'); we do not stop system services"
+    fi
+    drop_policy
 else
     log "Debian packages already installed"
 fi
@@ -76,7 +164,9 @@ for pid in $(master_pids); do
     fi
 done
 
-for bin in /usr/sbin/postfix /usr/sbin/smtp-sink /usr/sbin/saslpasswd2 /usr/bin/swaks /usr/bin/openssl; do
+for bin in /usr/sbin/postfix /usr/sbin/smtp-sink /usr/sbin/saslpasswd2 /usr/bin/swaks /usr/bin/openssl \
+    /usr/sbin/dovecot /usr/lib/dovecot/lmtp /usr/lib/dovecot/submission \
+    "$PKGS/exim4/usr/sbin/exim4"; do
     [ -x "$bin" ] || { log "ERROR: $bin missing after install"; exit 1; }
 done
 

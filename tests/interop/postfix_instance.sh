@@ -74,7 +74,7 @@ setup)
     cat > "$SASLDIR/smtpd.conf" <<EOF
 pwcheck_method: auxprop
 auxprop_plugin: sasldb
-mech_list: PLAIN LOGIN CRAM-MD5
+mech_list: PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256
 sasldb_path: $SASLDIR/sasldb2
 EOF
     chmod 644 "$SASLDIR/smtpd.conf"

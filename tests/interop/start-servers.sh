@@ -26,7 +26,7 @@ chmod 755 "$STATE"
 SMTP_USER="${SMTP_USER:-interop-user}"
 SMTP_PASSWORD="${SMTP_PASSWORD:-interop-Pa55word}"
 SMTP_SIZE_LIMIT="${SMTP_SIZE_LIMIT:-10485760}"
-SERVERS="${INTEROP_SERVERS:-aiosmtpd nodemailer nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix}"
+SERVERS="${INTEROP_SERVERS:-aiosmtpd nodemailer nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix exim dovecot}"
 PY="$HERE/venv/bin/python"
 LOGS="$STATE/logs"
 
@@ -48,6 +48,9 @@ fi
 for b in smtp-sink postfix openssl saslpasswd2; do
     command -v "$b" >/dev/null || { log "missing $b: run $HERE/install.sh"; exit 1; }
 done
+if want exim; then [ -x "$HERE/pkgs/exim4/usr/sbin/exim4" ] || { log "missing pkgs/exim4: run $HERE/install.sh"; exit 1; }; fi
+if want dovecot; then command -v dovecot >/dev/null || { log "missing dovecot: run $HERE/install.sh"; exit 1; }; fi
+
 
 # postfix daemons and "nobody" (smtp-sink, Postfix delivery) must reach STATE_DIR
 d="$STATE"
@@ -112,7 +115,7 @@ KEY="$TLS/server.key"
 # ---------------------------------------------------------------- ports --
 # Reserve N distinct free 127.0.0.1 ports (sockets are held until all are
 # chosen, then released; the window until the servers bind is tiny).
-NPORTS=24
+NPORTS=32
 SYSPY="$(command -v python3 || echo /usr/bin/python3)"
 mapfile -t PORTS < <("$SYSPY" - "$NPORTS" <<'EOF'
 import socket, sys
@@ -167,7 +170,8 @@ start_bg() {
     # the recorded PID must be the server itself (setsid does not fork here
     # because a background job of a non-interactive shell is no group leader)
     alive "$pid" || { log "$name (pid $pid) is not running"; return 1; }
-    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$port" || { log "$name: pid $pid is not the server"; return 1; }
+    # the command line names the port or this STATE_DIR (stop-servers.sh checks the same)
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -e "$port" -e "$STATE/" || { log "$name: pid $pid is not the server"; return 1; }
     log "$name pid $pid on 127.0.0.1:$port: $banner"
 }
 
@@ -322,10 +326,46 @@ if want postfix; then
     # (SIGTERM to this master PID only as a last resort).
     echo "$mpid" > "$STATE/postfix.pid"
     log "postfix master pid $mpid on 127.0.0.1:$p: $banner"
-    envcomment "Postfix $(postconf -c "$STATE/postfix/conf" -h mail_version) smtpd: STARTTLS, AUTH PLAIN LOGIN CRAM-MD5 after TLS (Cyrus sasldb), CHUNKING, SMTPUTF8, DSN; rcpt reject* -> 550 5.1.1; delivered via pipe to SPOOL (asynchronously)"
+    envcomment "Postfix $(postconf -c "$STATE/postfix/conf" -h mail_version) smtpd: STARTTLS, AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 after TLS (Cyrus sasldb), CHUNKING, SMTPUTF8, DSN; rcpt reject* -> 550 5.1.1; delivered via pipe to SPOOL (asynchronously)"
     envline SMTP_POSTFIX "127.0.0.1:$p"
     envline SMTP_POSTFIX_SPOOL "$STATE/postfix/spool"
     envline SMTP_POSTFIX_CONF "$STATE/postfix/conf"
+fi
+
+# ------------------------------------------------------------------ exim --
+if want exim; then
+    next_port; p=$PORT
+    "$HERE/exim_instance.sh" setup "$STATE" "$p" "$CERT" "$KEY" "$SMTP_USER" "$SMTP_PASSWORD" "$SMTP_SIZE_LIMIT" \
+        >"$LOGS/exim-setup.log" 2>&1 || { cat "$LOGS/exim-setup.log" >&2; exit 1; }
+    E="$STATE/exim"
+    start_bg exim "$p" "$HERE/privns.sh" "$E/etc/passwd=/etc/passwd" "$E/etc/group=/etc/group" -- \
+        "$HERE/pkgs/exim4/usr/sbin/exim4" -C "$E/exim.conf" -bdf -q10s -oX "$p"
+    envcomment "Exim $(cat "$HERE/pkgs/exim4/.version" 2>/dev/null) (exim4-daemon-light, private -C config): STARTTLS, AUTH PLAIN LOGIN CRAM-MD5 after TLS, CHUNKING, PIPELINING, SMTPUTF8, DSN, SIZE; rcpt reject* -> 550 5.1.1; delivered via pipe to SPOOL (asynchronously)"
+    envline SMTP_EXIM "127.0.0.1:$p"
+    envline SMTP_EXIM_SPOOL "$E/out"
+fi
+
+# --------------------------------------------------------------- dovecot --
+if want dovecot; then
+    # The submission service relays to its own nodemailer smtp-server.
+    next_port; rp=$PORT
+    sp="$STATE/spool/dovecot_relay"; mkdir -p "$sp"
+    start_bg dovecot_relay "$rp" node "$HERE/nodemailer_server.js" --port "$rp" --cert "$CERT" --key "$KEY" \
+        --spool "$sp" --user "$SMTP_USER" --password "$SMTP_PASSWORD" --size "$SMTP_SIZE_LIMIT" --name relay.localhost
+    next_port; lp=$PORT
+    next_port; subp=$PORT
+    "$HERE/dovecot_instance.sh" setup "$STATE" "$lp" "$subp" "$rp" "$CERT" "$KEY" "$SMTP_USER" "$SMTP_PASSWORD" "$SMTP_SIZE_LIMIT" \
+        >"$LOGS/dovecot-setup.log" 2>&1 || { cat "$LOGS/dovecot-setup.log" >&2; exit 1; }
+    start_bg dovecot "$subp" dovecot -c "$STATE/dovecot/dovecot.conf" -F
+    banner="$(wait_banner "$lp" 30)" || { log "dovecot LMTP did not greet on 127.0.0.1:$lp"; exit 1; }
+    log "dovecot LMTP on 127.0.0.1:$lp: $banner"
+    DV="$(dovecot --version | cut -d' ' -f1)"
+    envcomment "Dovecot $DV submission: STARTTLS, AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 (TLS required), CHUNKING, SIZE; relays to a nodemailer smtp-server (its SPOOL; Dovecot adds a Received header)"
+    envline SMTP_DOVECOT_SUBMISSION "127.0.0.1:$subp"
+    envline SMTP_DOVECOT_SUBMISSION_SPOOL "$sp"
+    envcomment "Dovecot $DV LMTP: rcpt reject* -> 550 5.1.1 at RCPT, overquota* -> 552 5.2.2 in its reply after DATA; one maildir per recipient below SPOOL"
+    envline SMTP_DOVECOT_LMTP "127.0.0.1:$lp"
+    envline SMTP_DOVECOT_LMTP_SPOOL "$STATE/dovecot/mail"
 fi
 
 t1=$(date +%s%N)

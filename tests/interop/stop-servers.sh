@@ -13,12 +13,13 @@ STATE="$(cd "$1" && pwd)"
 log() { printf '[stop-servers] %s\n' "$*" >&2; }
 
 # ours PID PORT: true when PID is alive and its command line mentions PORT
+# or this STATE_DIR (Dovecot's names only its STATE_DIR/dovecot/dovecot.conf)
 ours() {
     local pid="$1" port="$2" cmdline
     alive "$pid" || return 1
     cmdline="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)"
     case " $cmdline " in
-        *" $port "*|*":$port "*) return 0 ;;
+        *" $port "*|*":$port "*|*" $STATE/"*) return 0 ;;
         *) return 1 ;;
     esac
 }

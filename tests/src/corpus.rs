@@ -475,7 +475,11 @@ pub fn error_outcome(e: &smtp_proto::Error) -> String {
         E::Auth(a) => format!("error auth {a:?}"),
         E::NoRecipientAccepted(n) => {
             let mut s = String::from("error norcpt");
-            let codes: Vec<String> = n.refusals.iter().map(|r| r.reply.code().to_string()).collect();
+            let codes: Vec<String> = n
+                .refusals
+                .iter()
+                .map(|r| r.reply.code().to_string())
+                .collect();
             if !codes.is_empty() {
                 s.push_str(&format!(" refused={}", codes.join(",")));
             }

@@ -76,7 +76,8 @@ fn run(
         })()),
         Action::Bdat(body) => res((|| {
             let mut w = c.bdat()?;
-            w.write_all(body).map_err(|e| Error::Io(std::sync::Arc::new(e)))?;
+            w.write_all(body)
+                .map_err(|e| Error::Io(std::sync::Arc::new(e)))?;
             Ok(corpus::reply_outcome(&w.finish()?))
         })()),
         Action::Send {

@@ -105,15 +105,12 @@ fn server_that_never_answers_the_message() {
             .await
             .unwrap();
         let envelope = Envelope::new("a@example.com", &["b@example.com"]).unwrap();
-        expect_timeout(
-            Stage::DataTermination,
-            async {
-                client
-                    .send(&envelope, &b"Subject: x\r\n\r\nbody\r\n"[..])
-                    .await
-                    .map_err(|e| e.error)
-            },
-        )
+        expect_timeout(Stage::DataTermination, async {
+            client
+                .send(&envelope, &b"Subject: x\r\n\r\nbody\r\n"[..])
+                .await
+                .map_err(|e| e.error)
+        })
         .await;
     });
 }

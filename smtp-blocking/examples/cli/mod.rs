@@ -159,6 +159,9 @@ enum Mechanism {
     Xoauth2,
     /// RFC 7628 (the password is the bearer token).
     Oauthbearer,
+    /// RFC 7677; the server must prove it knows the password too.
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
 }
 
 impl Mechanism {
@@ -169,6 +172,7 @@ impl Mechanism {
             Self::CramMd5 => "CRAM-MD5",
             Self::Xoauth2 => "XOAUTH2",
             Self::Oauthbearer => "OAUTHBEARER",
+            Self::ScramSha256 => "SCRAM-SHA-256",
         }
     }
 
@@ -179,6 +183,7 @@ impl Mechanism {
             Self::CramMd5 => Box::new(CramMd5Auth::new(user, password)),
             Self::Xoauth2 => Box::new(XOAuth2::new(user, password)),
             Self::Oauthbearer => Box::new(OAuthBearer::new(user, password, host, port)),
+            Self::ScramSha256 => Box::new(smtp_blocking::scram_sha256(user, password)),
         }
     }
 }
@@ -604,11 +609,9 @@ impl Session {
 
 /// The error, with the reply's text when the server refused.
 fn describe(e: &Error) -> String {
-    match e {
-        e => match e.timeout_stage() {
-            Some(stage) => format!("timed out waiting for the {stage}"),
-            None => e.to_string(),
-        },
+    match e.timeout_stage() {
+        Some(stage) => format!("timed out waiting for the {stage}"),
+        None => e.to_string(),
     }
 }
 

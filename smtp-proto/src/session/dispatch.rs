@@ -298,14 +298,19 @@ impl Client {
         }
         if !reply.is_positive_completion() {
             self.record_data_refusal(cmd.txn, &reply);
+            if kind == CommandKind::Bdat && self.wire_txn.is_none() {
+                // A refused `BDAT … LAST` may leave the server's
+                // transaction open: RSET before the next MAIL.
+                self.wire_txn = cmd.txn;
+            }
         }
         let result = self.simple_result(kind, reply);
         self.record_outcome(cmd.txn, result.clone());
         let result = match (&cmd.owner, result) {
             // A lax server's 250 after every RCPT was refused.
-            (Owner::Caller, Ok(_)) if !self.txn_has_accepted(cmd.txn) => Err(
-                Error::NoRecipientAccepted(self.txn_no_recipients(cmd.txn)),
-            ),
+            (Owner::Caller, Ok(_)) if !self.txn_has_accepted(cmd.txn) => {
+                Err(Error::NoRecipientAccepted(self.txn_no_recipients(cmd.txn)))
+            }
             (_, r) => r,
         };
         self.finish_result(cmd, result);
@@ -363,7 +368,13 @@ impl Client {
 
     /// Completes `cmd` with a fatal error, then ends the session.
     pub(super) fn fail_command(&mut self, cmd: InFlight, err: Error) {
-        self.finish(cmd.id, cmd.awaiting.kind(), cmd.owner, cmd.txn, Err(err.clone()));
+        self.finish(
+            cmd.id,
+            cmd.awaiting.kind(),
+            cmd.owner,
+            cmd.txn,
+            Err(err.clone()),
+        );
         self.fatal(err);
     }
 
@@ -398,7 +409,13 @@ impl Client {
             });
         }
         if let Some(up) = self.upgrade.take() {
-            self.finish(up.id, CommandKind::StartTls, up.owner, None, Err(err.clone()));
+            self.finish(
+                up.id,
+                CommandKind::StartTls,
+                up.owner,
+                None,
+                Err(err.clone()),
+            );
         }
         let in_flight: Vec<InFlight> = self.in_flight.drain(..).collect();
         for f in in_flight {
@@ -413,7 +430,13 @@ impl Client {
         }
         if let Some(exchange) = self.auth.take() {
             if exchange.waits_for_mechanism() {
-                self.finish(exchange.id, CommandKind::Auth, exchange.owner, None, Err(err.clone()));
+                self.finish(
+                    exchange.id,
+                    CommandKind::Auth,
+                    exchange.owner,
+                    None,
+                    Err(err.clone()),
+                );
             }
         }
         self.body = None;

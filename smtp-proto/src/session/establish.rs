@@ -143,7 +143,11 @@ impl Client {
     /// The hello exchange ended (whoever sent it): a setup waiting for it
     /// moves on.
     pub(super) fn hello_finished(&mut self, result: &Result<Reply, Error>) {
-        if self.establish.as_ref().is_some_and(|e| e.step == Step::Hello) {
+        if self
+            .establish
+            .as_ref()
+            .is_some_and(|e| e.step == Step::Hello)
+        {
             self.establish_step(CommandKind::Ehlo, result.clone());
         }
     }

@@ -86,7 +86,13 @@ impl Client {
                 Ok(_) => {
                     self.authenticated = true;
                     self.auth_queued = false;
-                    self.finish(exchange.id, CommandKind::Auth, exchange.owner, None, Ok(reply));
+                    self.finish(
+                        exchange.id,
+                        CommandKind::Auth,
+                        exchange.owner,
+                        None,
+                        Ok(reply),
+                    );
                 }
                 Err(e) => {
                     // The server could not prove itself: the session must
@@ -145,7 +151,10 @@ impl Client {
             return self.finish(exchange.id, CommandKind::Auth, exchange.owner, None, Err(e));
         }
         self.scratch.clear();
-        let initial = start.initial_response.as_ref().map(|r| r.expose().as_slice());
+        let initial = start
+            .initial_response
+            .as_ref()
+            .map(|r| r.expose().as_slice());
         encode::auth(&mut self.scratch, &name, initial);
         let shown = match initial {
             Some(_) => format!("AUTH {name} [redacted]"),

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use super::queue::{Command, Owner};
 use super::{
-    BodyTransfer, Client, Envelope, Event, HelloState, MessageId, Phase, RecipientReport,
-    SendError,
+    BodyTransfer, Client, Envelope, Event, HelloState, MessageId, Phase, RecipientReport, SendError,
 };
 use crate::capabilities::Capabilities;
 use crate::error::{Error, Unsupported, UsageError};

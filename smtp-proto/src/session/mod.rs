@@ -125,6 +125,8 @@ pub struct Client {
     /// The transaction the server may hold open (MAIL written, not ended by
     /// the end of data or RSET): a new MAIL needs an RSET first.
     wire_txn: Option<TxnId>,
+    /// The transaction of the last `BDAT … LAST` written.
+    last_bdat_end: Option<TxnId>,
     /// Messages queued with `send` and not started yet.
     unstarted: VecDeque<PendingMessage>,
     body: Option<BodyStream>,
@@ -223,6 +225,7 @@ impl Client {
             txns: VecDeque::new(),
             open_txn: None,
             wire_txn: None,
+            last_bdat_end: None,
             unstarted: VecDeque::new(),
             body: None,
             timers,

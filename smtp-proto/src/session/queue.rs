@@ -123,15 +123,22 @@ pub(super) struct InFlight {
 #[derive(Debug)]
 pub(super) enum Awaiting {
     /// EHLO/HELO/LHLO, with the domain for the HELO fallback.
-    Hello { kind: CommandKind, domain: Domain },
+    Hello {
+        kind: CommandKind,
+        domain: Domain,
+    },
     StartTls,
     Auth,
     Mail,
-    Rcpt { index: usize },
+    Rcpt {
+        index: usize,
+    },
     Data,
     /// The final dot (LMTP: one reply per accepted recipient).
     DataEnd,
-    Bdat { last: bool },
+    Bdat {
+        last: bool,
+    },
     Rset,
     Noop,
     Vrfy,
@@ -287,12 +294,13 @@ impl Client {
                 return;
             }
             Command::Mail { from, params } => {
-                if self.wire_txn.is_some() {
+                if self.wire_txn.is_some() || self.bdat_end_uncertain() {
                     // The previous transaction did not end cleanly: reset it
                     // first so this MAIL is not refused as nested. The RSET
                     // goes through the queue like any command, so it obeys
                     // the pipelining rules.
                     self.wire_txn = None;
+                    self.last_bdat_end = None;
                     let rset = Queued {
                         id: self.alloc_id(),
                         owner: Owner::Internal,
@@ -316,9 +324,7 @@ impl Client {
                 Awaiting::Mail
             }
             Command::Rcpt { to, params, index } => {
-                let smtputf8 = txn
-                    .and_then(|t| self.txn(t))
-                    .is_some_and(|t| t.smtputf8);
+                let smtputf8 = txn.and_then(|t| self.txn(t)).is_some_and(|t| t.smtputf8);
                 if let Err(e) = encode::rcpt(&mut self.scratch, &to, &params, &caps, smtputf8) {
                     self.record_rcpt(txn, index, Err(e.clone()));
                     return self.finish(id, kind, owner, txn, Err(e));
@@ -353,8 +359,11 @@ impl Client {
                     t.body_sent = true;
                 }
                 if last && self.wire_txn == txn {
-                    // Whatever the reply, it ends the server's transaction.
+                    // With an accepted recipient, `BDAT … LAST` ends the
+                    // server's transaction; without one, some servers (Exim)
+                    // keep it open (see `bdat_end_uncertain`).
                     self.wire_txn = None;
+                    self.last_bdat_end = txn;
                 }
                 self.in_flight.push_back(InFlight {
                     id,
@@ -367,6 +376,7 @@ impl Client {
             Command::Rset => {
                 self.scratch.extend_from_slice(b"RSET");
                 self.wire_txn = None;
+                self.last_bdat_end = None;
                 Awaiting::Rset
             }
             Command::Noop => {
@@ -389,6 +399,16 @@ impl Client {
             txn,
             awaiting,
         });
+    }
+
+    /// Whether the last `BDAT … LAST` may have left the server's
+    /// transaction open: no recipient of it is known to be accepted (a
+    /// server that refused every RCPT may refuse BDAT and keep MAIL, as
+    /// Exim does), so the next MAIL goes after an RSET.
+    fn bdat_end_uncertain(&self) -> bool {
+        self.last_bdat_end
+            .and_then(|t| self.txn(t))
+            .is_some_and(|t| !t.has_accepted())
     }
 
     /// Why a body command (DATA or the first BDAT) may not be written now,

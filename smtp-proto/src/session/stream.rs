@@ -163,7 +163,8 @@ impl Client {
                     let full = std::mem::take(chunk);
                     let (t, message) = (b.txn, b.message);
                     self.queue_chunk(t, message, &full, false);
-                    if let Some(StreamKind::Bdat { chunk }) = self.body.as_mut().map(|b| &mut b.kind)
+                    if let Some(StreamKind::Bdat { chunk }) =
+                        self.body.as_mut().map(|b| &mut b.kind)
                     {
                         // Keep the allocation for the next chunk.
                         *chunk = full;

@@ -76,6 +76,11 @@ impl Txn {
         self.recipients.len() - 1
     }
 
+    /// Whether a recipient is known to be accepted.
+    pub(super) fn has_accepted(&self) -> bool {
+        self.accepted() > 0
+    }
+
     fn accepted(&self) -> usize {
         self.recipients
             .iter()
@@ -85,7 +90,11 @@ impl Txn {
 
     /// Every recipient answered, and none accepted.
     pub(super) fn all_recipients_refused(&self) -> bool {
-        !self.recipients.is_empty() && self.recipients.iter().all(|r| matches!(r.rcpt, Some(Err(_))))
+        !self.recipients.is_empty()
+            && self
+                .recipients
+                .iter()
+                .all(|r| matches!(r.rcpt, Some(Err(_))))
     }
 
     /// The first RCPT refusal by the server.
@@ -97,8 +106,7 @@ impl Txn {
     }
 
     pub(super) fn no_recipients(&self) -> NoRecipients {
-        let mut n = NoRecipients::default();
-        n.refusals = self
+        let refusals = self
             .recipients
             .iter()
             .filter_map(|r| match &r.rcpt {
@@ -106,8 +114,7 @@ impl Txn {
                 _ => None,
             })
             .collect();
-        n.data_reply = self.data_reply.clone();
-        n
+        NoRecipients::new(refusals, self.data_reply.clone())
     }
 
     /// A BDAT chunk's payload: untouched for BINARYMIME, otherwise with
@@ -383,8 +390,12 @@ impl Client {
     /// success, or the first failure if none succeeded.
     pub(super) fn lmtp_result(&self, id: Option<TxnId>) -> Result<Reply, Error> {
         let t = id.and_then(|id| self.txn(id));
-        let deliveries = || t.into_iter().flat_map(|t| &t.recipients).filter_map(|r| r.delivery.as_ref());
-        if let Some(Ok(last)) = deliveries().filter(|d| d.is_ok()).last() {
+        let deliveries = || {
+            t.into_iter()
+                .flat_map(|t| &t.recipients)
+                .filter_map(|r| r.delivery.as_ref())
+        };
+        if let Some(Ok(last)) = deliveries().rfind(|d| d.is_ok()) {
             return Ok(last.clone());
         }
         match deliveries().find_map(|d| d.as_ref().err()) {
@@ -397,7 +408,8 @@ impl Client {
 
     /// Whether the transaction has an accepted recipient.
     pub(super) fn txn_has_accepted(&self, id: Option<TxnId>) -> bool {
-        id.and_then(|id| self.txn(id)).is_some_and(|t| t.accepted() > 0)
+        id.and_then(|id| self.txn(id))
+            .is_some_and(|t| t.accepted() > 0)
     }
 
     pub(super) fn txn_no_recipients(&self, id: Option<TxnId>) -> NoRecipients {

@@ -226,27 +226,32 @@ pub(crate) struct Blocking;
 
 fn blocking_options(opts: &Opts) -> smtp_blocking::Options {
     let mut o = smtp_blocking::Options::default();
-    o.pipelining = opts.pipelining;
-    o.prefer_chunking = opts.prefer_chunking;
-    o.lmtp = opts.lmtp;
-    o.timeouts = opts.timeouts.clone();
-    o.local_name = smtp_proto::Domain::new(opts.local_name.as_str()).expect("local name");
+    o.config.pipelining = opts.pipelining;
+    o.config.prefer_chunking = opts.prefer_chunking;
+    o.config.lmtp = opts.lmtp;
+    o.config.timeouts = opts.timeouts.clone();
+    o.config.local_name = smtp_proto::Domain::new(opts.local_name.as_str()).expect("local name");
     o.tls_config = Some(opts.tls.clone());
-    o.tls_policy = opts.tls_policy;
+    o.config.tls_policy = opts.tls_policy;
     o
 }
 
-fn blocking_err(e: smtp_blocking::Error) -> AdapterError {
-    use smtp_blocking::Error as E;
+/// Both adapters' error (the core's `DriverError`) as the tests see it.
+fn driver_err(e: smtp_proto::DriverError) -> AdapterError {
+    use smtp_proto::DriverError as E;
     match e {
+        E::Smtp(smtp_proto::Error::Timeout { stage }) => AdapterError::Timeout(stage),
+        E::Smtp(smtp_proto::Error::Abandoned) => AdapterError::Broken,
         E::Smtp(e) => AdapterError::Smtp(e),
         E::Io(e) => AdapterError::Io(format!("{:?}: {e}", e.kind())),
         E::Tls(e) => AdapterError::Tls(e.to_string()),
-        E::Timeout { stage } => AdapterError::Timeout(stage),
         E::Connect { addr, source } => AdapterError::Connect(format!("{addr}: {source}")),
-        E::Broken => AdapterError::Broken,
         other => AdapterError::Other(other.to_string()),
     }
+}
+
+fn blocking_err(e: smtp_blocking::Error) -> AdapterError {
+    driver_err(e)
 }
 
 struct BlockingSession {
@@ -306,7 +311,7 @@ impl Adapter for Blocking {
         let mut mech = creds.map(|c| c.mech.build(&c.user, &c.secret, host));
         let auth = mech.as_mut().map(|m| &mut **m as &mut dyn smtp_proto::Auth);
         smtp_blocking::send_mail_with(addr, &blocking_options(opts), auth, envelope, message)
-            .map_err(blocking_err)
+            .map_err(|e| blocking_err(e.error))
     }
 }
 
@@ -360,7 +365,9 @@ impl Session for BlockingSession {
     }
 
     fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Res<SendReport> {
-        self.c().send(envelope, message).map_err(blocking_err)
+        self.c()
+            .send(envelope, message)
+            .map_err(|e| blocking_err(e.error))
     }
 
     fn reset(&mut self) -> Res<()> {
@@ -399,28 +406,19 @@ pub(crate) struct Tokio;
 /// The tokio adapter's options for `opts`.
 pub(crate) fn tokio_options(opts: &Opts) -> smtp_tokio::Options {
     let mut o = smtp_tokio::Options::default();
-    o.pipelining = opts.pipelining;
-    o.prefer_chunking = opts.prefer_chunking;
-    o.lmtp = opts.lmtp;
-    o.timeouts = opts.timeouts.clone();
-    o.local_name = smtp_proto::Domain::new(opts.local_name.as_str()).expect("local name");
+    o.config.pipelining = opts.pipelining;
+    o.config.prefer_chunking = opts.prefer_chunking;
+    o.config.lmtp = opts.lmtp;
+    o.config.timeouts = opts.timeouts.clone();
+    o.config.local_name = smtp_proto::Domain::new(opts.local_name.as_str()).expect("local name");
     o.tls_config = Some(opts.tls.clone());
-    o.tls_policy = opts.tls_policy;
+    o.config.tls_policy = opts.tls_policy;
     o
 }
 
 /// The tokio adapter's error mapped like the blocking one's.
 pub(crate) fn tokio_err(e: smtp_tokio::Error) -> AdapterError {
-    use smtp_tokio::Error as E;
-    match e {
-        E::Smtp(e) => AdapterError::Smtp(e),
-        E::Io(e) => AdapterError::Io(format!("{:?}: {e}", e.kind())),
-        E::Tls(e) => AdapterError::Tls(e.to_string()),
-        E::Timeout { stage } => AdapterError::Timeout(stage),
-        E::Connect { addr, source } => AdapterError::Connect(format!("{addr}: {source}")),
-        E::Broken => AdapterError::Broken,
-        other => AdapterError::Other(other.to_string()),
-    }
+    driver_err(e)
 }
 
 /// A current-thread runtime for one session.
@@ -515,7 +513,7 @@ impl Adapter for Tokio {
                 envelope,
                 message,
             ))
-            .map_err(tokio_err)
+            .map_err(|e| tokio_err(e.error))
     }
 }
 
@@ -573,7 +571,7 @@ impl Session for TokioSession {
     }
 
     fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Res<SendReport> {
-        self.run(async |c| c.send(envelope, message).await)
+        self.run(async |c| c.send(envelope, message).await.map_err(|e| e.error))
     }
 
     fn reset(&mut self) -> Res<()> {

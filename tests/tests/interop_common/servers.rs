@@ -35,6 +35,13 @@ pub(crate) enum Kind {
     SinkLmtp,
     /// A fault-injecting smtp-sink (no dump files).
     SinkFault(&'static str),
+    /// The private Exim 4 (exim4-daemon-light, `exim -C`).
+    Exim,
+    /// Dovecot's submission service, relaying to its own nodemailer
+    /// smtp-server (whose spool is read).
+    DovecotSubmission,
+    /// Dovecot's LMTP service, delivering to one maildir per recipient.
+    DovecotLmtp,
 }
 
 impl Kind {
@@ -50,6 +57,9 @@ impl Kind {
             Kind::Sink => "SMTP_SINK",
             Kind::SinkLmtp => "SMTP_SINK_LMTP",
             Kind::SinkFault(var) => var,
+            Kind::Exim => "SMTP_EXIM",
+            Kind::DovecotSubmission => "SMTP_DOVECOT_SUBMISSION",
+            Kind::DovecotLmtp => "SMTP_DOVECOT_LMTP",
         }
     }
 
@@ -65,6 +75,9 @@ impl Kind {
             Kind::Sink => "SMTP_SINK_SPOOL",
             Kind::SinkLmtp => "SMTP_SINK_LMTP_SPOOL",
             Kind::SinkFault(_) => return None,
+            Kind::Exim => "SMTP_EXIM_SPOOL",
+            Kind::DovecotSubmission => "SMTP_DOVECOT_SUBMISSION_SPOOL",
+            Kind::DovecotLmtp => "SMTP_DOVECOT_LMTP_SPOOL",
         })
     }
 
@@ -77,6 +90,9 @@ impl Kind {
                 | Kind::NodemailerLmtp
                 | Kind::NodemailerIdle
                 | Kind::Postfix
+                | Kind::Exim
+                | Kind::DovecotSubmission
+                | Kind::DovecotLmtp
         )
     }
 
@@ -87,7 +103,10 @@ impl Kind {
 
     /// The server speaks LMTP.
     pub(crate) fn lmtp(self) -> bool {
-        matches!(self, Kind::NodemailerLmtp | Kind::SinkLmtp)
+        matches!(
+            self,
+            Kind::NodemailerLmtp | Kind::SinkLmtp | Kind::DovecotLmtp
+        )
     }
 
     /// The AUTH mechanisms the server really checks (after TLS). smtp-sink
@@ -100,20 +119,43 @@ impl Kind {
             | Kind::NodemailerLmtp
             | Kind::NodemailerIdle => &[Mech::Plain, Mech::Login, Mech::CramMd5, Mech::XOAuth2],
             Kind::Postfix => &[Mech::Plain, Mech::Login, Mech::CramMd5],
-            Kind::Sink | Kind::SinkLmtp | Kind::SinkFault(_) => &[],
+            Kind::Exim => &[Mech::Plain, Mech::Login, Mech::CramMd5],
+            Kind::DovecotSubmission => &[
+                Mech::Plain,
+                Mech::Login,
+                Mech::CramMd5,
+                Mech::ScramSha1,
+                Mech::ScramSha256,
+            ],
+            Kind::Sink | Kind::SinkLmtp | Kind::SinkFault(_) | Kind::DovecotLmtp => &[],
         }
     }
 
     /// The stored format is a JSON envelope plus the exact bytes (aiosmtpd,
     /// nodemailer, Postfix); otherwise an smtp-sink dump.
     pub(crate) fn json_spool(self) -> bool {
-        !matches!(self, Kind::Sink | Kind::SinkLmtp | Kind::SinkFault(_))
+        !matches!(
+            self,
+            Kind::Sink | Kind::SinkLmtp | Kind::SinkFault(_) | Kind::DovecotLmtp
+        )
     }
 
-    /// Postfix stores messages asynchronously (after the queue manager
+    /// Dovecot's LMTP stores into one maildir per recipient.
+    pub(crate) fn maildir_spool(self) -> bool {
+        self == Kind::DovecotLmtp
+    }
+
+    /// Postfix and Exim store messages asynchronously (after their queue
     /// delivered them).
     pub(crate) fn async_spool(self) -> bool {
-        self == Kind::Postfix
+        matches!(self, Kind::Postfix | Kind::Exim)
+    }
+
+    /// Each recipient's copy is stored on its own (Dovecot's maildirs):
+    /// the recipients of a message are collected from several files, in no
+    /// particular order.
+    pub(crate) fn per_recipient_spool(self) -> bool {
+        self == Kind::DovecotLmtp
     }
 }
 
@@ -128,6 +170,10 @@ pub(crate) enum Mech {
     CramMd5,
     /// Google's XOAUTH2 (the password is the token).
     XOAuth2,
+    /// RFC 5802.
+    ScramSha1,
+    /// RFC 7677.
+    ScramSha256,
 }
 
 impl Mech {
@@ -138,6 +184,8 @@ impl Mech {
             Mech::Login => "LOGIN",
             Mech::CramMd5 => "CRAM-MD5",
             Mech::XOAuth2 => "XOAUTH2",
+            Mech::ScramSha1 => "SCRAM-SHA-1",
+            Mech::ScramSha256 => "SCRAM-SHA-256",
         }
     }
 
@@ -154,6 +202,10 @@ impl Mech {
             Mech::Login => Box::new(smtp_proto::LoginAuth::new(user, secret, host)),
             Mech::CramMd5 => Box::new(smtp_proto::CramMd5Auth::new(user, secret)),
             Mech::XOAuth2 => Box::new(smtp_proto::XOAuth2::new(user, secret)),
+            // The adapters' constructors: a fresh nonce from the OS per
+            // exchange.
+            Mech::ScramSha1 => Box::new(smtp_blocking::scram_sha1(user, secret)),
+            Mech::ScramSha256 => Box::new(smtp_blocking::scram_sha256(user, secret)),
         }
     }
 }

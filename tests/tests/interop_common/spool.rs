@@ -5,7 +5,11 @@
 //! and `<n>.eml` (the exact bytes; the `.json` is renamed into place first,
 //! so the `.eml` appears last). smtp-sink writes one dump file per message:
 //! `X-*` headers with the envelope, a three-line `Received:` header, the
-//! message with LF line ends, and one extra empty line.
+//! message with LF line ends, and one extra empty line. Dovecot's LMTP
+//! writes one maildir per recipient (`ADDRESS/Maildir/new/FILE`), each
+//! message with its own `Return-Path:` and `Received:` headers in front.
+//! Exim delivers through `spool_deliver.pl`, which writes the JSON format
+//! (with a `group` naming the message when an MTA delivers per recipient).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -147,7 +151,114 @@ fn sink_message(dump: &[u8]) -> Vec<u8> {
     body.to_vec()
 }
 
+/// The headers a server puts in front of the message it received: each
+/// name at most once, in any order, while the leading lines are such
+/// headers; a `Some(marker)` header is the server's own only if it contains
+/// the marker. Returns the values found and the rest of the message.
+fn strip_leading_headers<'a>(
+    data: &'a [u8],
+    own: &[(&str, Option<&str>)],
+) -> (HashMap<String, String>, &'a [u8]) {
+    let mut rest = data;
+    let mut found = HashMap::new();
+    'outer: loop {
+        // one header with its continuation lines
+        let mut end = 0;
+        loop {
+            let Some(nl) = rest[end..].iter().position(|&b| b == b'\n') else {
+                break 'outer;
+            };
+            end += nl + 1;
+            if !matches!(rest.get(end), Some(b' ' | b'\t')) {
+                break;
+            }
+        }
+        let header = String::from_utf8_lossy(&rest[..end]);
+        let Some((name, value)) = header.split_once(':') else {
+            break;
+        };
+        let name = name.to_ascii_lowercase();
+        let Some((_, marker)) = own.iter().find(|(n, _)| *n == name) else {
+            break;
+        };
+        if found.contains_key(&name) || marker.is_some_and(|m| !value.contains(m)) {
+            break;
+        }
+        let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        found.insert(name, value);
+        rest = &rest[end..];
+    }
+    (found, rest)
+}
+
+/// Dovecot's own headers in front of an LMTP delivery.
+const DOVECOT_LMTP_HEADERS: &[(&str, Option<&str>)] = &[
+    ("return-path", None),
+    ("delivered-to", None),
+    ("received", Some("with LMTP")),
+];
+
+/// Dovecot submission's `Received:` header in front of a relayed message.
+const DOVECOT_SUBMISSION_HEADERS: &[(&str, Option<&str>)] =
+    &[("received", Some("by dovecot-interop.localhost"))];
+
+/// One maildir file of Dovecot's LMTP: MAIL FROM from `Return-Path:`, the
+/// recipient from the directory, Dovecot's `Received: ... id ID` (one per
+/// transaction) as the message's group.
+fn maildir_entry(path: &Path, rcpt: &str) -> Option<Entry> {
+    let data = std::fs::read(path).ok()?;
+    let (found, _) = strip_leading_headers(&data, DOVECOT_LMTP_HEADERS);
+    let from = found.get("return-path")?;
+    let from = from
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    let received = found.get("received")?;
+    let group = received
+        .split_whitespace()
+        .skip_while(|w| *w != "id")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    Some(Entry {
+        from,
+        rcpts: vec![rcpt.to_owned()],
+        meta: serde_json::json!({ "group": group }),
+    })
+}
+
+fn scan_maildirs(dir: &Path) -> Vec<(PathBuf, Entry)> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::new();
+    for user in read.flatten() {
+        let Some(rcpt) = user.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        for sub in ["new", "cur"] {
+            let Ok(files) = std::fs::read_dir(user.path().join("Maildir").join(sub)) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let path = f.path();
+                if let Some(e) = cache.get(&path) {
+                    out.push((path, e.clone()));
+                } else if let Some(e) = maildir_entry(&path, &rcpt) {
+                    cache.insert(path.clone(), e.clone());
+                    out.push((path, e));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn scan(srv: &Server, dir: &Path) -> Vec<(PathBuf, Entry)> {
+    if srv.kind.maildir_spool() {
+        return scan_maildirs(dir);
+    }
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -192,13 +303,47 @@ pub(crate) fn wait_for(srv: &Server, rcpt: &str) -> Stored {
         .unwrap_or_else(|| panic!("{} has no spool", srv.kind.var()));
     let deadline = Instant::now() + srv.spool_wait();
     loop {
-        let found = scan(srv, dir)
-            .into_iter()
-            .find(|(_, e)| e.rcpts.iter().any(|r| r == rcpt));
-        if let Some((path, entry)) = found {
+        let all = scan(srv, dir);
+        let found = all
+            .iter()
+            .find(|(_, e)| e.rcpts.iter().any(|r| r == rcpt))
+            .cloned();
+        if let Some((path, mut entry)) = found {
+            if srv.kind.per_recipient_spool() {
+                // The message's other copies (same group), so far.
+                let group = entry.meta["group"].clone();
+                entry.rcpts = all
+                    .iter()
+                    .filter(|(_, e)| e.meta["group"] == group)
+                    .flat_map(|(_, e)| e.rcpts.iter().cloned())
+                    .collect();
+                entry.rcpts.sort();
+                entry.rcpts.dedup();
+            }
+            if srv.kind.maildir_spool() {
+                let raw = std::fs::read(&path).expect("read maildir file");
+                let (_, data) = strip_leading_headers(&raw, DOVECOT_LMTP_HEADERS);
+                return Stored {
+                    data: data.to_vec(),
+                    path,
+                    from: entry.from,
+                    rcpts: entry.rcpts,
+                    meta: entry.meta,
+                };
+            }
             if srv.kind.json_spool() {
                 let eml = path.with_extension("eml");
-                if let Ok(data) = std::fs::read(&eml) {
+                if let Ok(mut data) = std::fs::read(&eml) {
+                    if srv.kind == Kind::DovecotSubmission {
+                        let (found, rest) =
+                            strip_leading_headers(&data, DOVECOT_SUBMISSION_HEADERS);
+                        assert!(
+                            found.contains_key("received"),
+                            "Dovecot submission's Received header in {}",
+                            eml.display()
+                        );
+                        data = rest.to_vec();
+                    }
                     return Stored {
                         path: eml,
                         from: entry.from,
@@ -305,7 +450,16 @@ fn postfix_expected(sent: &[u8]) -> Vec<u8> {
 pub(crate) fn expected_stored(kind: Kind, sent: &[u8]) -> Vec<u8> {
     if kind == Kind::Postfix {
         postfix_expected(sent)
-    } else if kind.json_spool() {
+    } else if kind == Kind::Exim {
+        // Exim ends the header section the same way (an empty line before
+        // a first non-header line), and stores an empty message as the
+        // empty line that separates its (empty) header from the body.
+        if sent.is_empty() {
+            b"\r\n".to_vec()
+        } else {
+            postfix_expected(sent)
+        }
+    } else if kind.json_spool() || kind.maildir_spool() {
         sent.to_vec()
     } else {
         let mut out = Vec::with_capacity(sent.len());
