@@ -555,6 +555,67 @@ fn wrong_password_is_a_permanent_refusal() {
     assert!(out.stderr.contains("535"), "{}", out.stderr);
 }
 
+/// Loopback reached under a name the AUTH transport rule does not treat as
+/// loopback: the IPv4-mapped IPv6 form of 127.0.0.1. The bytes go to
+/// 127.0.0.1, but to the client this is a remote host, as a server whose
+/// STARTTLS an attacker stripped would be.
+fn remote_looking(port: u16) -> String {
+    format!("[::ffff:127.0.0.1]:{port}")
+}
+
+/// Issue 14 item 1: `--tls opportunistic` against a remote server that
+/// offers no STARTTLS (what an attacker who strips it produces) sent the
+/// XOAUTH2 and OAUTHBEARER bearer token in clear, while PLAIN and LOGIN
+/// were refused. Now every mechanism that sends a reusable secret is
+/// refused (exit 77) before AUTH is sent; CRAM-MD5 still runs.
+#[test]
+fn opportunistic_tls_never_sends_a_token_in_clear_to_a_remote_host() {
+    for (mechanism, refused) in [
+        ("plain", true),
+        ("login", true),
+        ("xoauth2", true),
+        ("oauthbearer", true),
+        ("cram-md5", false),
+    ] {
+        let verbs = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = verbs.clone();
+        let (server, _) = mini(move |o| {
+            o.auth_mechanisms = ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"]
+                .map(String::from)
+                .to_vec();
+            o.credentials = vec![("user".into(), PASSWORD.into())];
+            o.hook = Some(Arc::new(move |ctx| {
+                seen.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(ctx.verb.to_owned());
+                None
+            }));
+        });
+        let line = format!(
+            "--server {} --tls opportunistic --from a@example.com --to b@example.com \
+             --auth {mechanism} --user user",
+            remote_looking(server.port())
+        );
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let out = run_env(&args, with_password(PASSWORD));
+        let verbs = verbs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if refused {
+            assert_exit(&out, Exit::Tls);
+            assert!(
+                out.stderr.contains("unencrypted connection"),
+                "{mechanism}: {}",
+                out.stderr
+            );
+            assert!(!verbs.iter().any(|v| v == "AUTH"), "{mechanism}: {verbs:?}");
+            assert!(server.messages().is_empty(), "{mechanism}");
+        } else {
+            assert_exit(&out, Exit::Ok);
+            assert!(verbs.iter().any(|v| v == "AUTH"), "{mechanism}: {verbs:?}");
+        }
+        assert_no_password(&out, "user");
+    }
+}
+
 // ----- message and ESMTP options -----
 
 #[test]

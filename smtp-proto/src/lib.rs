@@ -126,8 +126,10 @@
 //!   [`ProtocolError::DataAfterStartTls`], never parsed as post-TLS replies.
 //! - Every buffer is bounded ([`Limits`]); a hostile server gets a typed
 //!   error, never unbounded memory.
-//! - PLAIN and LOGIN refuse to send passwords off TLS to a remote host
-//!   (Go's rule); secrets print as `[redacted]`.
+//! - PLAIN and LOGIN refuse to send passwords, XOAUTH2 and OAUTHBEARER
+//!   bearer tokens, off TLS to a remote host (Go's rule for PLAIN, applied to
+//!   every built-in mechanism that sends a reusable secret; see
+//!   [`auth`](crate::Auth)); secrets print as `[redacted]`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -20,7 +20,8 @@ Exit codes:
   75   transient refusal (EX_TEMPFAIL): a 4xx reply (including 421); try later
   76   the server broke the SMTP protocol (EX_PROTOCOL)
   77   TLS failure (EX_NOPERM): handshake or certificate verification failed,
-       STARTTLS required but not offered, or a password would go in clear
+       STARTTLS required but not offered, or a password or token would go
+       in clear
   124  timed out (as GNU timeout): connect, TLS handshake or a reply";
 
 /// Why the program ended.

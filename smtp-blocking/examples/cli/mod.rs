@@ -153,11 +153,13 @@ enum Mechanism {
     Plain,
     /// The obsolete LOGIN; only over TLS or to localhost.
     Login,
-    /// RFC 2195.
+    /// RFC 2195; also without TLS (the password never crosses the wire).
     CramMd5,
-    /// Google/Microsoft OAuth 2.0 (the password is the access token).
+    /// Google/Microsoft OAuth 2.0 (the password is the access token); only
+    /// over TLS or to localhost.
     Xoauth2,
-    /// RFC 7628 (the password is the bearer token).
+    /// RFC 7628 (the password is the bearer token); only over TLS or to
+    /// localhost.
     Oauthbearer,
 }
 
