@@ -5,33 +5,6 @@
 //! [`Event::AuthNeeded`](crate::Event::AuthNeeded) and the driver lends it
 //! through [`Client::handle_auth`](crate::Client::handle_auth). So a
 //! mechanism may be any type, live anywhere, and be reused.
-//!
-//! # Which mechanisms run in clear
-//!
-//! A mechanism that sends a reusable secret (one an eavesdropper could
-//! replay later) sends it only over TLS or to a loopback host ([`is_localhost`]),
-//! Go's rule for PLAIN; otherwise [`Auth::start`] fails with
-//! [`AuthError::InsecureConnection`] and nothing is sent. The same opt-out,
-//! `allow_insecure_transport()`, lifts the rule for connections protected
-//! another way (an SSH tunnel, a VPN, a Unix socket).
-//!
-//! | mechanism | what crosses the wire | without TLS to a remote host |
-//! |---|---|---|
-//! | [`PlainAuth`] | the password | refused |
-//! | [`LoginAuth`] | the password | refused |
-//! | [`XOAuth2`] | the bearer token | refused |
-//! | [`OAuthBearer`] | the bearer token | refused |
-//! | [`CramMd5Auth`] | the user name and an HMAC of the server's one-time challenge | allowed |
-//!
-//! CRAM-MD5 may run in clear (as in Go) because its response is bound to the
-//! server's challenge: replaying it to another session fails. It is not safe
-//! in clear, though: an eavesdropper learns the user name and can test
-//! guesses of a weak password against the recorded challenge and response
-//! offline, and the server must store the password in a recoverable form.
-//! Prefer TLS for it too.
-//!
-//! A mechanism of your own gets [`ServerInfo::tls`] and the server name and
-//! applies its own rule.
 
 use std::fmt;
 
@@ -79,6 +52,32 @@ impl fmt::Debug for AuthStart {
 /// from `next` with `more = true` cancels the exchange with `*`; an error
 /// with `more = false` fails the session, since the server could not prove
 /// itself.
+///
+/// # Which mechanisms run in clear
+///
+/// A mechanism that sends a reusable secret (one an eavesdropper could
+/// replay later) sends it only over TLS or to a loopback host
+/// ([`is_localhost`]), Go's rule for PLAIN; otherwise [`Auth::start`] fails with
+/// [`AuthError::InsecureConnection`] and nothing is sent. The same opt-out,
+/// `allow_insecure_transport()`, lifts the rule for connections protected
+/// another way (an SSH tunnel, a VPN, a Unix socket).
+///
+/// | mechanism | what crosses the wire | without TLS to a remote host |
+/// |---|---|---|
+/// | [`PlainAuth`] | the password | refused |
+/// | [`LoginAuth`] | the password | refused |
+/// | [`XOAuth2`] | the bearer token | refused |
+/// | [`OAuthBearer`] | the bearer token | refused |
+/// | [`CramMd5Auth`] | the user name and an HMAC of the server's one-time challenge | allowed |
+///
+/// CRAM-MD5 may run in clear (as in Go) because its response is bound to the
+/// server's challenge: replaying it to another session fails. It is not safe
+/// in clear, though: an eavesdropper learns the user name and can test
+/// guesses of a weak password against the recorded challenge and response
+/// offline. Prefer TLS for it too.
+///
+/// A mechanism of your own gets [`ServerInfo::tls`] and the server name and
+/// applies its own rule.
 pub trait Auth {
     /// Begins the exchange.
     fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError>;
@@ -112,8 +111,7 @@ impl<A: Auth + ?Sized> Auth for Box<A> {
 pub enum AuthError {
     /// PLAIN or LOGIN would send the password, or XOAUTH2 or OAUTHBEARER
     /// the bearer token, in clear to a remote host (Go: "unencrypted
-    /// connection"). See the [module documentation](self) for the rule and
-    /// its opt-out.
+    /// connection"). See [`Auth`] for the rule and its opt-out.
     InsecureConnection,
     /// The server's name is not the host the credentials are for (Go:
     /// "wrong host name").
@@ -360,8 +358,8 @@ impl Auth for LoginAuth {
 }
 
 /// CRAM-MD5 (RFC 2195). The password never crosses the wire, so no transport
-/// rule applies (as in Go); see the [module documentation](self) for what an
-/// eavesdropper still learns.
+/// rule applies (as in Go); see [`Auth`] for what an eavesdropper still
+/// learns.
 #[derive(Clone)]
 pub struct CramMd5Auth {
     username: String,

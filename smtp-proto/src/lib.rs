@@ -129,7 +129,7 @@
 //! - PLAIN and LOGIN refuse to send passwords, XOAUTH2 and OAUTHBEARER
 //!   bearer tokens, off TLS to a remote host (Go's rule for PLAIN, applied to
 //!   every built-in mechanism that sends a reusable secret; see
-//!   [`auth`](crate::Auth)); secrets print as `[redacted]`.
+//!   [`Auth`]); secrets print as `[redacted]`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
