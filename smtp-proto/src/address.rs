@@ -67,8 +67,12 @@ impl TryFrom<&str> for Domain {
 /// The local part is a dot-string of `atext` (consecutive dots are tolerated,
 /// as real mail systems issue such addresses) or a quoted string; the domain
 /// is a domain name or an address literal. Non-ASCII characters are allowed
-/// and make the session ask for SMTPUTF8 (RFC 6531). Angle brackets, spaces
-/// outside quotes, and control characters are refused.
+/// and make the session ask for SMTPUTF8 (RFC 6531). Spaces outside quotes
+/// and control characters are refused, and so are angle brackets anywhere,
+/// even inside a quoted local part or an address literal, where RFC 5321
+/// would allow them: no real address needs them, and a lax server that ends
+/// the path at the first `>` would read the rest of the address as ESMTP
+/// parameters of the attacker's choosing.
 ///
 /// ```
 /// use smtp_proto::Mailbox;
@@ -78,6 +82,7 @@ impl TryFrom<&str> for Domain {
 /// assert!(Mailbox::new("用户@例子.广告").unwrap().is_utf8());
 /// assert!(Mailbox::new("a@b\r\nRCPT TO:<evil@x>").is_err());
 /// assert!(Mailbox::new("Alice <a@b>").is_err());
+/// assert!(Mailbox::new("\"x> NOTIFY=NEVER\"@example.com").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Mailbox(String);
@@ -327,6 +332,16 @@ fn check_local_part(local: &str) -> Result<(), InvalidInput> {
             ));
         }
         let inner = &bytes[1..bytes.len() - 1];
+        // RFC 5321 qtextSMTP and quoted-pairSMTP allow '<' and '>', but no
+        // real mailbox needs them, and `"x> NOTIFY=NEVER"@example.com` would
+        // let a lax server end the path early and read the rest as
+        // parameters (the same class as the address-literal rule below).
+        if inner.contains(&b'<') || inner.contains(&b'>') {
+            return Err(InvalidInput::new(
+                "address",
+                "'<' or '>' in a quoted local part",
+            ));
+        }
         let mut i = 0;
         while i < inner.len() {
             match inner[i] {
@@ -450,6 +465,35 @@ mod tests {
             "a,b@c",
         ] {
             assert!(Mailbox::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Issue 14 item 2: a quoted local part could carry '>', so a lax server
+    /// that ends the path at the first '>' read attacker-chosen parameters.
+    #[test]
+    fn quoted_local_parts_refuse_angle_brackets() {
+        for bad in [
+            "\"x> NOTIFY=NEVER ORCPT=rfc822;x@evil\"@example.com",
+            "\"x>\"@example.com",
+            "\"<x\"@example.com",
+            "\"a\\>b\"@example.com",
+            "\"a\\<b\"@example.com",
+        ] {
+            let err = Mailbox::new(bad).unwrap_err();
+            assert_eq!(err.argument(), "address", "{bad:?}");
+            assert!(err.reason().contains("'<' or '>'"), "{bad:?}: {err}");
+            assert!(ReversePath::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            crate::Envelope::new("a@example.com", &["\"x> NOTIFY=NEVER\"@example.com"]).is_err()
+        );
+        // Other quoted local parts stay valid.
+        for ok in [
+            "\"with space\"@example.com",
+            "\"a@b\"@example.com",
+            "\"=?+\"@x",
+        ] {
+            assert!(Mailbox::new(ok).is_ok(), "{ok:?}");
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Mailbox::new(long).is_err());

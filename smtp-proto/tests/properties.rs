@@ -100,6 +100,24 @@ fn address() -> impl Strategy<Value = String> {
     })
 }
 
+/// Quoted local parts (RFC 5321 quoted-string) with the characters that
+/// could end the path early or split the line spliced in.
+fn quoted_address() -> impl Strategy<Value = String> {
+    let ch = prop_oneof![
+        6 => prop::char::range('a', 'z'),
+        2 => Just('>'),
+        2 => Just('<'),
+        1 => Just(' '),
+        1 => Just('='),
+        1 => Just(';'),
+        1 => Just('@'),
+        1 => Just('\\'),
+        1 => Just('"'),
+    ];
+    (prop::collection::vec(ch, 0..16), "[a-z]{1,8}")
+        .prop_map(|(local, domain)| format!("\"{}\"@{domain}.example", String::from_iter(local)))
+}
+
 /// Reply-shaped bytes: lines with a code (valid or not), a separator and
 /// text, ended by CRLF or a bare LF, with the occasional stray byte.
 fn reply_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -298,6 +316,23 @@ proptest! {
             prop_assert!(no_control(p.keyword()) && !p.keyword().contains([' ', '=']));
             let v = p.value().unwrap_or_default();
             prop_assert!(!v.is_empty() && no_control(v) && !v.contains([' ', '=']));
+        }
+    }
+
+    /// Issue 14 item 2: no accepted mailbox holds '<' or '>', quoted or not,
+    /// so the path on the wire ends where the client says it does.
+    #[test]
+    fn accepted_mailboxes_hold_no_angle_bracket(q in quoted_address(), a in address()) {
+        for s in [&q, &a] {
+            if let Ok(m) = Mailbox::new(s.as_str()) {
+                prop_assert!(!m.as_str().contains(['<', '>']), "{:?}", s);
+                let mut client = ready_client(true);
+                let r = client.mail(ReversePath::from(m), MailParams::new());
+                let wire = drain(&mut client);
+                prop_assert!(r.is_ok());
+                let line = String::from_utf8_lossy(&wire);
+                prop_assert_eq!(line.matches('>').count(), 1, "{:?}", line);
+            }
         }
     }
 
