@@ -632,6 +632,14 @@ cmd_seed("long", 0x00, "a" * 300, "b" * 250 + "@x.y", "c@" + "d" * 260, "E" * 60
          "g" * 300, "h" * 120, "i@" + "j." * 130)
 cmd_seed("bad_forms", 0x00, "bad domain", "Alice <a@b>", ".a@b", "a.@b", "x=y", "a b",
          "", "a@[]")
+# Issue 14: a quoted local part carrying '>' (item 2); the Unicode line and
+# format controls in every argument (item 3).
+cmd_seed("quoted_angle", 0x80, "mx", "\"x> NOTIFY=NEVER\"@example.com",
+         "\"x> NOTIFY=NEVER ORCPT=rfc822;x@evil\"@example.com", "X-TAG", "v", "\"a>b\"@c",
+         "id", "\"<o>\"@p")
+cmd_seed("unicode_controls", 0x04, "b\u00fc\u0085cher.example", "j\u00f6rg\u2028@example.com",
+         "a\u202e@example.com", "X-TAG", "v\u2066x", "postmaster\u0085RSET", "id",
+         "o\u009b@p")
 
 # ---- auth: [mechanism, flags] + user, secret, host, challenges ---------------
 def auth_seed(name, m, flags, *fields):
@@ -654,6 +662,9 @@ auth_seed("too_many_rounds", 1, 0x14, "u", "p", "localhost", "a", "b", "c", "d",
 auth_seed("custom", 5, 0x04, "X-CUSTOM", "initial", "localhost", "chal1", "!refuse")
 auth_seed("custom_injection", 5, 0x04, "PLAIN\r\nRSET", "x", "localhost", "c")
 auth_seed("wrong_host", 0, 0x01, "u", "p", "other.example", "")
+# Issue 14 item 1: bearer tokens to a remote host without TLS are refused.
+auth_seed("xoauth2_remote_no_tls", 3, 0x04, "me@example.com", "ya29.token", "smtp.example.com")
+auth_seed("oauthbearer_remote_insecure_opt_out", 4, 0x06, "me", "token", "smtp.example.com")
 # Regression: LOGIN's challenge counter overflowed at the 256th challenge.
 seeds["auth"]["regress_login_256_challenges"] = bytes([1, 0]) + b"\xff" * 258
 

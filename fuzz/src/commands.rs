@@ -18,7 +18,8 @@ const EHLO_NONE: &[u8] = b"250 mx.example\r\n";
 /// field means no value), VRFY argument, ENVID, ORCPT.
 ///
 /// Each validating constructor either refuses its string or keeps it as is
-/// without a control character. Then a session (the server advertising
+/// without a control character (ASCII, or a Unicode line or format
+/// control), and a mailbox never holds an angle bracket. Then a session (the server advertising
 /// every extension, or none, by flag 0x01) gets `hello`, `mail`, `rcpt`,
 /// `verify` and `send_envelope` with those arguments: a refused call writes
 /// nothing, an accepted one writes exactly its CRLF-terminated lines, each
@@ -112,6 +113,12 @@ pub fn commands(data: &[u8]) {
 
     let want = format!("VRFY {vrfy}");
     let r = s.client.verify(&vrfy);
+    if vrfy.chars().any(is_unicode_control) {
+        assert!(
+            matches!(&r, Err(smtp_proto::Error::InvalidInput(e)) if e.argument() == "address"),
+            "VRFY {vrfy:?}: {r:?}"
+        );
+    }
     s.expect(r.is_ok(), &[want.as_bytes()]);
     s.reply(b"252 maybe\r\n");
 
@@ -136,8 +143,18 @@ pub fn commands(data: &[u8]) {
     s.expect(r.is_ok(), &lines);
 }
 
+/// No ASCII control, and none of the Unicode characters that end or
+/// reorder a line: C1 (NEL among them), U+2028, U+2029, the bidi
+/// embeddings, overrides and isolates.
 fn no_control(s: &str) -> bool {
-    !s.bytes().any(|b| b < 0x20 || b == 0x7f)
+    !s.bytes().any(|b| b < 0x20 || b == 0x7f) && !s.chars().any(is_unicode_control)
+}
+
+fn is_unicode_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// What the validating constructors accept keeps its text and has no
@@ -196,6 +213,13 @@ impl Harness {
         }
         self.wire.finish();
         let lines = self.wire.take_lines();
+        for line in &lines {
+            let text = String::from_utf8_lossy(line);
+            assert!(
+                !text.chars().any(is_unicode_control),
+                "a Unicode line or format control on the wire: {text:?}"
+            );
+        }
         if !accepted {
             assert!(lines.is_empty(), "a refused call wrote {lines:?}");
             return;

@@ -142,6 +142,7 @@ mod error;
 mod params;
 mod reply;
 mod session;
+mod text;
 
 pub use address::{Domain, EsmtpParam, Mailbox, ReversePath, xtext_decode, xtext_encode};
 pub use auth::{
@@ -158,3 +159,4 @@ pub use session::{
     RecipientReport, SendReport, Stage, Timeouts, TlsPolicy, TransactionIds, TranscriptLine,
     Verification, check_port_tls_mode,
 };
+pub use text::escape_controls;

@@ -1297,16 +1297,7 @@ impl Client {
     /// [`Verification::from_reply`].
     pub fn verify(&mut self, argument: &str) -> Result<CommandId, Error> {
         self.check_ready_for_command()?;
-        if argument.is_empty()
-            || argument.len() > 256
-            || argument.bytes().any(|b| b < 0x20 || b == 0x7f)
-        {
-            return Err(InvalidInput::new(
-                "address",
-                "empty, too long, or has a control character",
-            )
-            .into());
-        }
+        crate::address::check_verify_argument(argument)?;
         self.ensure_hello_internal();
         Ok(self.enqueue(QueuedCommand::Vrfy(argument.to_owned()), false))
     }

@@ -118,6 +118,40 @@ fn quoted_address() -> impl Strategy<Value = String> {
         .prop_map(|(local, domain)| format!("\"{}\"@{domain}.example", String::from_iter(local)))
 }
 
+/// The Unicode characters that end or reorder a line (issue 14 item 3).
+const UNICODE_CONTROLS: &[char] = &[
+    '\u{80}', '\u{85}', '\u{9b}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{202a}', '\u{202b}',
+    '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+fn is_unicode_control(c: char) -> bool {
+    matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A valid argument of each kind with, usually, one of those characters (or
+/// another non-ASCII one) spliced in.
+fn with_unicode_control() -> impl Strategy<Value = String> {
+    let base = prop_oneof![
+        Just("user@example.com"),
+        Just("\"quoted local\"@example.com"),
+        Just("b\u{fc}cher.example"),
+        Just("J\u{f6}rg@b\u{fc}cher.example"),
+        Just("postmaster"),
+        Just("value"),
+    ];
+    let c = prop_oneof![
+        4 => prop::sample::select(UNICODE_CONTROLS),
+        1 => Just('\u{e9}'),
+        1 => Just('\u{200b}'),
+        1 => any::<char>(),
+    ];
+    (base, c, any::<prop::sample::Index>()).prop_map(|(s, c, at)| {
+        let i = at.index(s.len() + 1);
+        let i = (0..=i).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        format!("{}{c}{}", &s[..i], &s[i..])
+    })
+}
+
 /// Reply-shaped bytes: lines with a code (valid or not), a separator and
 /// text, ended by CRLF or a bare LF, with the occasional stray byte.
 fn reply_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -334,6 +368,56 @@ proptest! {
                 prop_assert_eq!(line.matches('>').count(), 1, "{:?}", line);
             }
         }
+    }
+
+    /// Issue 14 item 3: an argument holding a C1 control, U+2028/U+2029 or
+    /// a bidi override or isolate is refused, naming the argument, and
+    /// nothing is written; no accepted argument carries one to the wire.
+    #[test]
+    fn unicode_line_and_format_controls_never_reach_the_wire(s in with_unicode_control()) {
+        let hostile = s.chars().any(is_unicode_control);
+        let checks = [
+            (Domain::new(s.as_str()).err(), "domain"),
+            (Mailbox::new(s.as_str()).err(), "address"),
+            (EsmtpParam::new("X-TAG", Some(s.clone())).err(), "parameter"),
+            (Envelope::new("a@example.com", &[s.as_str()]).err(), "to"),
+            (Envelope::new(&s, &["a@example.com"]).err(), "from"),
+        ];
+        for (err, argument) in checks {
+            if hostile {
+                let err = err.unwrap_or_else(|| panic!("{argument} {s:?} accepted"));
+                prop_assert_eq!(err.argument(), argument);
+            }
+        }
+        let mut client = ready_client(true);
+        let mut sent = Vec::new();
+        let r = client.verify(&s);
+        if hostile {
+            prop_assert!(
+                matches!(&r, Err(Error::InvalidInput(e)) if e.argument() == "address"),
+                "VRFY {:?}: {:?}", s, r
+            );
+        }
+        sent.extend(drain(&mut client));
+        if let Ok(d) = Domain::new(s.as_str()) {
+            let mut c = Client::new(Config::new("mx.example"));
+            c.handle_input(b"220 mx.example\r\n").expect("greeting");
+            c.hello(d).expect("hello");
+            sent.extend(drain(&mut c));
+        }
+        if let Ok(m) = Mailbox::new(s.as_str()) {
+            let mut params = MailParams::new();
+            params.extra.extend(EsmtpParam::new("X-TAG", Some(s.clone())).ok());
+            params.smtputf8 = true;
+            if client.mail(ReversePath::from(m.clone()), params).is_ok() {
+                let mut rcpt = RcptParams::new();
+                rcpt.orcpt = Some(m.clone());
+                let _ = client.rcpt(m, rcpt);
+            }
+            sent.extend(drain(&mut client));
+        }
+        let wire = String::from_utf8_lossy(&sent);
+        prop_assert!(!wire.chars().any(is_unicode_control), "{:?}", wire);
     }
 
     #[test]
