@@ -172,6 +172,9 @@ reply_seed(
 )
 reply_seed("bare_lf_and_codes", b"250-a\n250\r\n354\n220-x\r\n220-\r\n220 y\r\n")
 reply_seed("utf8_and_latin1", "250 caf\u00e9 \u2603\r\n".encode() + b"250 caf\xe9\r\n")
+# Issue 14 item 4: terminal escapes and Unicode controls in server text.
+reply_seed("terminal_escapes", crlf("250-title \x1b]0;pwned\x07", "250-clear \x1b[2J \x7f",
+                                    "250 nel \u0085 csi \u009b31m rlo \u202egpj.exe \u2028"))
 reply_seed("small_limits", crlf(*POSTFIX_EHLO), 0x5f, (5, 0, 0, 0))
 reply_seed("small_limits_long_line", b"250 " + b"x" * 200 + b"\r\n", 0x48, (1, 2, 3, 4))
 reply_seed("errors", b"250-a\r\n251 b\r\n", 0x00)

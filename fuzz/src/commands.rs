@@ -150,7 +150,9 @@ fn no_control(s: &str) -> bool {
     !s.bytes().any(|b| b < 0x20 || b == 0x7f) && !s.chars().any(is_unicode_control)
 }
 
-fn is_unicode_control(c: char) -> bool {
+/// The Unicode line and format controls: C1 (U+0080–U+009F), U+2028,
+/// U+2029, U+202A–U+202E, U+2066–U+2069.
+pub(crate) fn is_unicode_control(c: char) -> bool {
     matches!(
         c,
         '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'

@@ -3,6 +3,7 @@
 use smtp_proto::{Capabilities, Limits, ProtocolError, Reply, ReplyCode, ReplyParser};
 
 use crate::alloc::Meter;
+use crate::commands::is_unicode_control;
 use crate::input::{Chunks, header};
 
 /// Header: `[limits, chunk sizes × 4]`, then the server's bytes.
@@ -154,7 +155,28 @@ pub(crate) fn check_reply(r: &Reply, limits: &Limits, enhanced: bool) {
         assert_eq!(e.class(), r.code().class(), "{r:?}");
         assert!(e.subject() <= 999 && e.detail() <= 999, "{r:?}");
     }
-    let _ = (r.text(), r.message(), r.to_string(), format!("{r:?}"));
+    // Display escapes every control character (C0 but tab, DEL, C1, the
+    // Unicode line and format controls); the raw text stays in `lines`.
+    let shown = r.to_string();
+    assert!(
+        !shown
+            .chars()
+            .any(|c| (c.is_control() && c != '\t') || is_unicode_control(c)),
+        "a control character in a reply's Display: {shown:?}"
+    );
+    assert_eq!(r.text(), r.lines().join("\n"));
+    if !r
+        .text()
+        .chars()
+        .any(|c| c.is_control() || is_unicode_control(c))
+    {
+        let raw = format!("{} {}", r.code(), r.lines().join(" "));
+        assert_eq!(
+            shown, raw,
+            "Display changed text without a control character"
+        );
+    }
+    let _ = (r.message(), format!("{r:?}"));
 }
 
 /// The input's lines (LF-separated, a CR before the LF dropped) are the

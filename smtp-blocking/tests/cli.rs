@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cli::{Exit, Io, Out};
-use smtp_tests::{CertVariant, MiniOptions, MiniSmtpServer, StartTlsPolicy, TestPki};
+use smtp_tests::{CertVariant, HookAction, MiniOptions, MiniSmtpServer, StartTlsPolicy, TestPki};
 
 /// A `Write` whose bytes the test reads afterwards.
 #[derive(Clone, Default)]
@@ -614,6 +614,55 @@ fn opportunistic_tls_never_sends_a_token_in_clear_to_a_remote_host() {
         }
         assert_no_password(&out, "user");
     }
+}
+
+/// Issue 14 item 4: server text reached the terminal raw, even without
+/// `-v`, in lines such as "not delivered to ..." and "sent: ...", so a
+/// hostile server could set the window title, clear the screen or write
+/// the clipboard. Every line the CLI prints now escapes control characters.
+#[test]
+fn hostile_server_text_is_escaped_in_output_and_transcript() {
+    let title = "\x1b]0;pwned\x07";
+    let (_server, addr) = mini(|o| {
+        o.data_reply = Some("250 2.0.0 queued \x1b[2J\x1b]52;c;aGk=\x07 \u{202e}gpj.exe".into());
+        o.hook = Some(Arc::new(move |ctx| {
+            (matches!(ctx.verb, "MAIL" | "RCPT") && ctx.line.contains("bad@"))
+                .then(|| HookAction::Reply(format!("550 5.1.1 {title} no \u{85}such user")))
+        }));
+    });
+    let hostile = |text: &str| text.contains(['\x1b', '\x07', '\u{85}', '\u{202e}']);
+    for verbose in ["", "-v"] {
+        let out = send(&addr, &format!("--to bad@example.com {verbose}"));
+        assert_exit(&out, Exit::Ok);
+        assert!(!hostile(&out.all_output()), "{:?}", out.all_output());
+        assert!(
+            out.stderr.contains(
+                "not delivered to <bad@example.com>: server refused RCPT: 550 5.1.1 \
+                 \\x1b]0;pwned\\x07 no \\u{85}such user"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stdout
+                .contains("sent: 250 2.0.0 queued \\x1b[2J\\x1b]52;c;aGk=\\x07 \\u{202e}gpj.exe"),
+            "{}",
+            out.stdout
+        );
+        if verbose == "-v" {
+            assert!(
+                out.stdout.contains("S: 550 5.1.1 \\x1b]0;pwned"),
+                "{}",
+                out.stdout
+            );
+        }
+    }
+    // A failed run: the error line is escaped too.
+    let line = format!("--server {addr} --tls none --from bad@example.com --to b@example.com");
+    let out = run(&line);
+    assert_exit(&out, Exit::Unavailable);
+    assert!(!hostile(&out.all_output()), "{:?}", out.all_output());
+    assert!(out.stderr.contains("\\x1b]0;pwned\\x07"), "{}", out.stderr);
 }
 
 // ----- message and ESMTP options -----

@@ -139,7 +139,8 @@ impl fmt::Display for AuthError {
             Self::InvalidCredentials => {
                 f.write_str("credentials contain a byte the mechanism uses as a separator")
             }
-            Self::Other(m) => f.write_str(m),
+            // A mechanism of the caller's may quote the server's challenge.
+            Self::Other(m) => crate::text::write_escaped(f, m),
         }
     }
 }

@@ -5,8 +5,13 @@ use std::fmt;
 use crate::auth::AuthError;
 use crate::reply::{Reply, ReplyCode};
 use crate::session::CommandKind;
+use crate::text::Escaped;
 
 /// Everything that can go wrong in a session, sorted by who is at fault.
+///
+/// `Display` never writes the server's text raw: control characters in a
+/// reply are escaped ([`escape_controls`](crate::escape_controls)); the
+/// reply itself, raw, is at [`Error::reply`].
 ///
 /// - [`Error::Rejected`]: the server answered with a negative (or, for the
 ///   command, wrong) reply. [`Error::is_transient`] / [`Error::is_permanent`]
@@ -391,7 +396,9 @@ impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Extension(name) => write!(f, "the server does not support {name}"),
-            Self::Mechanism(name) => write!(f, "the server does not offer AUTH {name}"),
+            Self::Mechanism(name) => {
+                write!(f, "the server does not offer AUTH {}", Escaped(name))
+            }
             Self::MessageTooLarge { size, limit } => {
                 write!(
                     f,
@@ -404,3 +411,37 @@ impl fmt::Display for Unsupported {
 }
 
 impl std::error::Error for Unsupported {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14 item 4: the server's text reached terminals raw through
+    /// every error's `Display`; now it is escaped, and the raw reply stays
+    /// at `Error::reply`.
+    #[test]
+    fn error_display_escapes_server_text() {
+        let text = "5.1.1 \x1b]0;pwned\x07\x1b[2J no \u{202e}user";
+        let code = ReplyCode::new(550).expect("a valid code");
+        let rejection = Rejection {
+            command: CommandKind::Rcpt,
+            reply: Reply::new(code, vec![text.to_owned()]),
+        };
+        for e in [
+            Error::Rejected(rejection.clone()),
+            Error::RecipientRefused(rejection),
+            Error::Auth(AuthError::Other(text.to_owned())),
+            Error::Unsupported(Unsupported::Mechanism(text.to_owned())),
+        ] {
+            let shown = e.to_string();
+            assert!(
+                shown.contains("\\x1b]0;pwned\\x07\\x1b[2J no \\u{202e}user"),
+                "{shown:?}"
+            );
+            assert!(!shown.contains(['\x1b', '\x07', '\u{202e}']), "{shown:?}");
+            if let Some(reply) = e.reply() {
+                assert_eq!(reply.text(), text);
+            }
+        }
+    }
+}

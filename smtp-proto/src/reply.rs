@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::error::ProtocolError;
+use crate::text::Escaped;
 
 /// A three-digit SMTP reply code, always in the range 200–599.
 ///
@@ -182,6 +183,21 @@ impl fmt::Display for EnhancedCode {
 
 /// A complete server reply: the code, the enhanced status code when the
 /// server uses them, and the text of every line.
+///
+/// The text is the server's, so it may hold anything but CR, LF and NUL:
+/// [`lines`](Self::lines), [`text`](Self::text) and
+/// [`message`](Self::message) give it as sent, for programs that parse it;
+/// `Display` (and so every error's `Display`) shows it with control
+/// characters escaped ([`escape_controls`](crate::escape_controls)), so that
+/// printing a reply cannot drive the terminal that shows it.
+///
+/// ```
+/// use smtp_proto::{Reply, ReplyCode};
+///
+/// let reply = Reply::new(ReplyCode::OK, vec!["queued \x1b]0;pwned\x07".into()]);
+/// assert_eq!(reply.text(), "queued \x1b]0;pwned\x07");
+/// assert_eq!(reply.to_string(), "250 queued \\x1b]0;pwned\\x07");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Reply {
     code: ReplyCode,
@@ -218,12 +234,13 @@ impl Reply {
     }
 
     /// The text of each line, as sent (after `NNN-` / `NNN `), including any
-    /// enhanced status code. Invalid UTF-8 is replaced with U+FFFD.
+    /// enhanced status code, control characters and all (unlike `Display`).
+    /// Invalid UTF-8 is replaced with U+FFFD.
     pub fn lines(&self) -> &[String] {
         &self.lines
     }
 
-    /// The text of all lines joined with `\n`.
+    /// The text of all lines joined with `\n`, as sent (not escaped).
     pub fn text(&self) -> String {
         self.lines.join("\n")
     }
@@ -295,11 +312,13 @@ impl fmt::Debug for Reply {
     }
 }
 
+/// The code and every line's text, separated by spaces, with control
+/// characters escaped as [`escape_controls`](crate::escape_controls) does.
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code)?;
         for line in &self.lines {
-            write!(f, " {line}")?;
+            write!(f, " {}", Escaped(line))?;
         }
         Ok(())
     }
@@ -696,6 +715,39 @@ mod tests {
         assert_eq!(r.enhanced_code(), None);
         let r = parse_all(&mut p, b"250 2.1000.0 x\r\n").unwrap().remove(0);
         assert_eq!(r.enhanced_code(), None);
+    }
+
+    /// Issue 14 item 4: a reply's text reached terminals raw through
+    /// `Display` (and every error's). Now `Display` escapes control
+    /// characters, and `lines`/`text` stay raw.
+    #[test]
+    fn display_escapes_control_characters_and_text_stays_raw() {
+        let wire = "250-title \x1b]0;pwned\x07 bell\r\n250-clear \x1b[2J del \x7f tab\there\r\n\
+                    250 nel \u{85} csi \u{9b}31m rlo \u{202e}txt.exe ls \u{2028}\r\n";
+        let r = parse_all(&mut ReplyParser::default(), wire.as_bytes())
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            r.lines(),
+            [
+                "title \x1b]0;pwned\x07 bell",
+                "clear \x1b[2J del \x7f tab\there",
+                "nel \u{85} csi \u{9b}31m rlo \u{202e}txt.exe ls \u{2028}"
+            ]
+        );
+        assert!(r.text().contains('\x1b') && r.message().contains('\u{202e}'));
+        let shown = r.to_string();
+        assert_eq!(
+            shown,
+            "250 title \\x1b]0;pwned\\x07 bell clear \\x1b[2J del \\x7f tab\there \
+             nel \\u{85} csi \\u{9b}31m rlo \\u{202e}txt.exe ls \\u{2028}"
+        );
+        assert!(
+            !shown
+                .chars()
+                .any(|c| (c.is_control() && c != '\t') || crate::text::is_unicode_control(c)),
+            "{shown:?}"
+        );
     }
 
     #[test]

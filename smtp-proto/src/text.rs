@@ -83,6 +83,15 @@ pub(crate) fn write_escaped(out: &mut impl fmt::Write, text: &str) -> fmt::Resul
     out.write_str(rest)
 }
 
+/// A `Display` adapter for [`write_escaped`].
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_escaped(f, self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +129,9 @@ mod tests {
             escape_controls("\x1b[2J\x1b]52;c;aGk=\x07 end"),
             "\\x1b[2J\\x1b]52;c;aGk=\\x07 end"
         );
+        assert_eq!(Escaped("a\rb").to_string(), "a\\x0db");
+        // Escaping is idempotent: the escapes themselves are printable.
+        let once = escape_controls("\x1b\u{85}\u{202e}").into_owned();
+        assert_eq!(escape_controls(&once), once);
     }
 }

@@ -15,8 +15,8 @@ use proptest::prelude::*;
 use smtp_proto::{
     Capabilities, Client, CommandKind, Config, Domain, DotStuffer, Envelope, Error, EsmtpParam,
     Event, Limits, LineNormalizer, MailParams, Mailbox, ProtocolError, RcptParams, Reply,
-    ReplyCode, ReplyParser, ReversePath, dot_unstuff, normalize_line_endings, xtext_decode,
-    xtext_encode,
+    ReplyCode, ReplyParser, ReversePath, dot_unstuff, escape_controls, normalize_line_endings,
+    xtext_decode, xtext_encode,
 };
 
 // ----- strategies -----
@@ -418,6 +418,33 @@ proptest! {
         }
         let wire = String::from_utf8_lossy(&sent);
         prop_assert!(!wire.chars().any(is_unicode_control), "{:?}", wire);
+    }
+
+    /// Issue 14 item 4: a reply's `Display` holds no control character
+    /// (C0 but tab, DEL, C1, the Unicode line and format controls), keeps
+    /// every other character, and escaping is idempotent; `text` stays raw.
+    #[test]
+    fn reply_display_escapes_every_control(lines in prop::collection::vec(any::<String>(), 1..4)) {
+        let reply = Reply::new(ReplyCode::OK, lines.clone());
+        let shown = reply.to_string();
+        prop_assert!(
+            !shown.chars().any(|c| (c.is_control() && c != '\t') || is_unicode_control(c)),
+            "{:?}", shown
+        );
+        prop_assert_eq!(reply.text(), lines.join("\n"));
+        let joined = lines.join(" ");
+        let escaped = escape_controls(&joined);
+        prop_assert_eq!(&shown, &format!("250 {escaped}"));
+        prop_assert_eq!(escape_controls(&escaped), escaped.clone());
+        let kept: String = lines.concat().chars()
+            .filter(|&c| !((c.is_control() && c != '\t') || is_unicode_control(c)))
+            .collect();
+        let mut rest = shown.as_str();
+        for c in kept.chars() {
+            let at = rest.find(c);
+            prop_assert!(at.is_some(), "{:?} lost from {:?}", c, shown);
+            rest = &rest[at.unwrap_or(0) + c.len_utf8()..];
+        }
     }
 
     #[test]
