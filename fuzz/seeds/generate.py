@@ -212,6 +212,11 @@ ehlo_seed(
         "250 SIZE 99999999999999999999999",
     ],
 )
+# Issue 14 item 5: more AUTH names than the 64 read, split over lines, with
+# duplicates and both forms.
+seeds["ehlo"]["many_mechanisms"] = ("mx.example.com\r\n" + "\r\n".join(
+    ("AUTH=" if i % 3 == 0 else "AUTH ") + " ".join(f"M{i:02}X{j}" for j in range(12)) + " PLAIN"
+    for i in range(8)) + "\r\nPIPELINING").encode()
 seeds["ehlo"]["lf_only"] = b"mx.example.com hi\nPIPELINING\nAUTH=\nAUTH= PLAIN\n8bitmime\nSMTPUTF8 "
 seeds["ehlo"]["unicode"] = "m\u00fc.example gr\u00fc\u00df\u00e9\r\nAUTH \u00c4UTH PLAIN\u00a0LOGIN\r\nSIZE \u0661\u0662".encode()
 
