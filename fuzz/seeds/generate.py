@@ -645,6 +645,13 @@ cmd_seed("bad_forms", 0x00, "bad domain", "Alice <a@b>", ".a@b", "a.@b", "x=y", 
 cmd_seed("quoted_angle", 0x80, "mx", "\"x> NOTIFY=NEVER\"@example.com",
          "\"x> NOTIFY=NEVER ORCPT=rfc822;x@evil\"@example.com", "X-TAG", "v", "\"a>b\"@c",
          "id", "\"<o>\"@p")
+# Issue 14 item 6: parameters that make MAIL and RCPT longer than 512 octets
+# plus their allowances (a long X- value, an ENVID that triples in xtext, a
+# long ORCPT), and ones that just fit.
+cmd_seed("long_params", 0x98, "mx", "a@b", "c@d", "X-LONG", "v" * 470, "postmaster",
+         "+" * 100, "+" * 60 + "@" + "e" * 180 + ".example")
+cmd_seed("long_params_over", 0x88, "mx", "a" * 60 + "@b.example", "c@d", "X-LONG", "v" * 600,
+         "postmaster", "+ " * 50, "o@p")
 cmd_seed("unicode_controls", 0x04, "b\u00fc\u0085cher.example", "j\u00f6rg\u2028@example.com",
          "a\u202e@example.com", "X-TAG", "v\u2066x", "postmaster\u0085RSET", "id",
          "o\u009b@p")

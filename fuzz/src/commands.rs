@@ -19,11 +19,14 @@ const EHLO_NONE: &[u8] = b"250 mx.example\r\n";
 ///
 /// Each validating constructor either refuses its string or keeps it as is
 /// without a control character (ASCII, or a Unicode line or format
-/// control), and a mailbox never holds an angle bracket. Then a session (the server advertising
-/// every extension, or none, by flag 0x01) gets `hello`, `mail`, `rcpt`,
+/// control), and a mailbox never holds an angle bracket. Then a session
+/// (the server advertising every extension, or none, by flag 0x01) gets
+/// `hello`, `mail`, `rcpt`,
 /// `verify` and `send_envelope` with those arguments: a refused call writes
 /// nothing, an accepted one writes exactly its CRLF-terminated lines, each
-/// without another CR, LF or NUL. `xtext` round-trips.
+/// without another CR, LF or NUL, nor a Unicode line or format control, and
+/// no MAIL or RCPT line longer than RFC 5321's 512 octets plus its
+/// extensions' allowances. `xtext` round-trips.
 pub fn commands(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -159,6 +162,42 @@ pub(crate) fn is_unicode_control(c: char) -> bool {
     )
 }
 
+/// RFC 5321 §4.5.3.1.4: a MAIL or RCPT line (CRLF included) is at most 512
+/// octets plus the allowance of each extension parameter on it, counted
+/// here from the keywords on the line, independently of the core's table.
+fn check_line_length(line: &[u8]) {
+    let text = String::from_utf8_lossy(line);
+    let Some(rest) = text
+        .strip_prefix("MAIL FROM:<")
+        .or_else(|| text.strip_prefix("RCPT TO:<"))
+    else {
+        return;
+    };
+    let params = rest.split_once('>').map_or("", |(_, p)| p);
+    let allowance: usize = params
+        .split(' ')
+        .map(|p| match p.split_once('=').map_or(p, |(k, _)| k) {
+            "SIZE" => 26,
+            "BODY" => 16,
+            "SMTPUTF8" => 10,
+            "REQUIRETLS" => 11,
+            "RET" => 9,
+            "ENVID" => 107,
+            "NOTIFY" => 29,
+            "ORCPT" => 501,
+            "MT-PRIORITY" => 15,
+            "BY" => 17,
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        line.len() + 2 <= 512 + allowance,
+        "a {}-octet line over its limit of {}: {text:?}",
+        line.len() + 2,
+        512 + allowance
+    );
+}
+
 /// What the validating constructors accept keeps its text and has no
 /// control character in it.
 fn check_constructors(s: &str) {
@@ -221,6 +260,7 @@ impl Harness {
                 !text.chars().any(is_unicode_control),
                 "a Unicode line or format control on the wire: {text:?}"
             );
+            check_line_length(line);
         }
         if !accepted {
             assert!(lines.is_empty(), "a refused call wrote {lines:?}");

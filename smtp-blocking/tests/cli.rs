@@ -665,6 +665,33 @@ fn hostile_server_text_is_escaped_in_output_and_transcript() {
     assert!(out.stderr.contains("\\x1b]0;pwned\\x07"), "{}", out.stderr);
 }
 
+/// Issue 14 item 6: a RCPT line longer than RFC 5321's 512 octets plus the
+/// allowances of its parameters (here an ORCPT that triples in xtext) is
+/// refused before it is sent, and the CLI says so with exit 64.
+#[test]
+fn overlong_rcpt_line_exits_64() {
+    let (server, addr) = mini(|_| {});
+    let to = format!("{}@b.example", "+".repeat(244));
+    let line = format!(
+        "--server {addr} --tls none --from a@example.com --to {to} --dsn-orcpt \
+         --dsn-notify success,failure,delay"
+    );
+    let out = run(&line);
+    assert_exit(&out, Exit::Usage);
+    assert!(
+        out.stderr
+            .contains("RCPT command line of 1051 octets exceeds its limit of 1042"),
+        "{}",
+        out.stderr
+    );
+    assert!(server.messages().is_empty());
+    // Without ORCPT the same recipient fits.
+    let out = run(&format!(
+        "--server {addr} --tls none --from a@example.com --to {to}"
+    ));
+    assert_exit(&out, Exit::Ok);
+}
+
 // ----- message and ESMTP options -----
 
 #[test]

@@ -20,6 +20,8 @@ use crate::text::Escaped;
 /// - [`Error::InvalidInput`], [`Error::Usage`], [`Error::Unsupported`],
 ///   [`Error::Auth`]: the caller's argument, call order, or request cannot be
 ///   served; nothing was sent for the command.
+/// - [`Error::CommandTooLong`]: the caller's arguments make a MAIL or RCPT
+///   line longer than the limit; nothing was sent for the command.
 /// - [`Error::NoRecipientAccepted`]: every recipient was refused, so no
 ///   message was sent.
 ///
@@ -44,6 +46,11 @@ pub enum Error {
     /// The authentication mechanism refused to go on (for example PLAIN over
     /// an unencrypted connection to a remote host).
     Auth(AuthError),
+    /// The MAIL or RCPT line would be longer than the limit (RFC 5321
+    /// §4.5.3.1.4, raised by the allowance of each extension parameter on
+    /// the line; see [`Limits::max_command_line_len`](crate::Limits)), so a
+    /// server could truncate or refuse it; nothing was sent for the command.
+    CommandTooLong(CommandTooLong),
     /// All recipients were refused, so the message was not sent.
     NoRecipientAccepted,
     /// A recipient was refused and the caller required every recipient
@@ -91,6 +98,7 @@ impl fmt::Display for Error {
             Self::Usage(e) => write!(f, "{e}"),
             Self::Unsupported(e) => write!(f, "{e}"),
             Self::Auth(e) => write!(f, "authentication: {e}"),
+            Self::CommandTooLong(e) => write!(f, "{e}"),
             Self::NoRecipientAccepted => f.write_str("every recipient was refused; nothing sent"),
             Self::RecipientRefused(r) => write!(f, "a recipient was refused ({r}); nothing sent"),
         }
@@ -128,6 +136,37 @@ impl From<AuthError> for Error {
         Self::Auth(e)
     }
 }
+
+impl From<CommandTooLong> for Error {
+    fn from(e: CommandTooLong) -> Self {
+        Self::CommandTooLong(e)
+    }
+}
+
+/// A command line longer than the limit, refused before it was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandTooLong {
+    /// The command ([`CommandKind::Mail`] or [`CommandKind::Rcpt`]).
+    pub command: CommandKind,
+    /// The line's length in octets, command word and CRLF included.
+    pub length: usize,
+    /// The limit for this line: [`Limits::max_command_line_len`](crate::Limits)
+    /// plus the allowances of the extension parameters on it.
+    pub limit: usize,
+}
+
+impl fmt::Display for CommandTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} command line of {} octets exceeds its limit of {} \
+             (RFC 5321 §4.5.3.1.4 plus the extensions' allowances)",
+            self.command, self.length, self.limit
+        )
+    }
+}
+
+impl std::error::Error for CommandTooLong {}
 
 /// The server's refusal of a command.
 #[derive(Debug, Clone, PartialEq, Eq)]

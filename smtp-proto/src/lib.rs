@@ -151,7 +151,9 @@ pub use auth::{
 };
 pub use body::{DotStuffer, LineNormalizer, dot_unstuff, normalize_line_endings};
 pub use capabilities::Capabilities;
-pub use error::{Error, InvalidInput, ProtocolError, Rejection, Unsupported, UsageError};
+pub use error::{
+    CommandTooLong, Error, InvalidInput, ProtocolError, Rejection, Unsupported, UsageError,
+};
 pub use params::{BodyType, DeliverBy, DsnNotify, DsnReturn, MailParams, RcptParams};
 pub use reply::{EnhancedCode, Limits, Reply, ReplyCode, ReplyParser};
 pub use session::{

@@ -324,8 +324,10 @@ impl fmt::Display for Reply {
     }
 }
 
-/// Bounds on what the reply parser accepts. Every limit is enforced while
-/// bytes arrive, so the parser never holds more than these in memory.
+/// Bounds on what the reply parser accepts, and on the command lines the
+/// client writes. Every reply limit is enforced while bytes arrive, so the
+/// parser never holds more than these in memory; the command-line limit is
+/// checked before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -341,6 +343,21 @@ pub struct Limits {
     /// Most `334` challenges answered in one AUTH exchange before the client
     /// cancels it. Default 16: the multi-step mechanisms in use need 2–3.
     pub max_auth_rounds: u32,
+    /// Longest `MAIL` or `RCPT` command line the client writes, counting
+    /// the command word and the CRLF, before the extensions' allowances.
+    /// Default 512, RFC 5321 §4.5.3.1.4's limit for a command line.
+    ///
+    /// Each ESMTP parameter the core writes for an extension raises the
+    /// limit by the allowance that extension's RFC grants it: `SIZE` 26
+    /// (RFC 1870), `BODY` 16 (RFC 3030), `SMTPUTF8` 10 (RFC 6531),
+    /// `REQUIRETLS` 11 (RFC 8689), and for those whose RFC bounds the
+    /// parameter instead, its longest legal form: `RET` 9, `ENVID` 107,
+    /// `NOTIFY` 29, `ORCPT` 501 (RFC 3461), `MT-PRIORITY` 15 (RFC 6710),
+    /// `BY` 17 (RFC 2852). Parameters given in `extra` get no allowance.
+    /// A longer line fails with [`Error::CommandTooLong`](crate::Error)
+    /// before anything is sent; raise this for a server known to take
+    /// longer lines.
+    pub max_command_line_len: usize,
 }
 
 impl Default for Limits {
@@ -350,6 +367,7 @@ impl Default for Limits {
             max_lines: 128,
             max_reply_len: 64 * 1024,
             max_auth_rounds: 16,
+            max_command_line_len: 512,
         }
     }
 }

@@ -329,7 +329,7 @@ pub struct Config {
     pub prefer_chunking: bool,
     /// Size of the BDAT chunks adapters cut a body into. Default 256 KiB.
     pub bdat_chunk_size: usize,
-    /// Parser limits and the AUTH round cap.
+    /// Parser limits, the AUTH round cap and the MAIL/RCPT line limit.
     pub limits: Limits,
     /// Timeouts for the adapters to enforce.
     pub timeouts: Timeouts,
@@ -1134,7 +1134,14 @@ impl Client {
         }
         if let Some(caps) = self.settled_capabilities() {
             self.scratch.clear();
-            encode_mail_params(&from, &params, &caps, self.tls, &mut self.scratch)?;
+            encode_mail_params(
+                &from,
+                &params,
+                &caps,
+                self.tls,
+                &self.config.limits,
+                &mut self.scratch,
+            )?;
         }
         if params.body == BodyType::BinaryMime
             && self.settled_capabilities().is_some_and(|c| !c.chunking())
@@ -1173,7 +1180,14 @@ impl Client {
         }
         if let Some(caps) = caps {
             self.scratch.clear();
-            encode_rcpt_params(&params, &caps, txn.smtputf8, &mut self.scratch)?;
+            encode_rcpt_params(
+                &to,
+                &params,
+                &caps,
+                txn.smtputf8,
+                &self.config.limits,
+                &mut self.scratch,
+            )?;
         }
         txn.rcpts += 1;
         txn.rcpts_outstanding += 1;
@@ -1333,10 +1347,18 @@ impl Client {
                 &envelope.params,
                 &caps,
                 self.tls,
+                &self.config.limits,
                 &mut self.scratch,
             )?;
-            for (_, params) in &envelope.to {
-                encode_rcpt_params(params, &caps, smtputf8, &mut self.scratch)?;
+            for (to, params) in &envelope.to {
+                encode_rcpt_params(
+                    to,
+                    params,
+                    &caps,
+                    smtputf8,
+                    &self.config.limits,
+                    &mut self.scratch,
+                )?;
             }
             if transfer == BodyTransfer::Bdat && !caps.chunking() {
                 return Err(Unsupported::Extension("CHUNKING").into());
@@ -1643,9 +1665,14 @@ impl Client {
                 self.scratch.extend_from_slice(b"MAIL FROM:<");
                 self.scratch.extend_from_slice(from.as_str().as_bytes());
                 self.scratch.push(b'>');
-                if let Err(e) =
-                    encode_mail_params(&from, &params, &caps, self.tls, &mut self.scratch)
-                {
+                if let Err(e) = encode_mail_params(
+                    &from,
+                    &params,
+                    &caps,
+                    self.tls,
+                    &self.config.limits,
+                    &mut self.scratch,
+                ) {
                     return self.abort_transaction(id, kind, txn, e);
                 }
                 self.wire.accepted.clear();
@@ -1656,7 +1683,14 @@ impl Client {
                 self.scratch.extend_from_slice(to.as_str().as_bytes());
                 self.scratch.push(b'>');
                 let smtputf8 = self.plan_smtputf8(txn);
-                if let Err(e) = encode_rcpt_params(&params, &caps, smtputf8, &mut self.scratch) {
+                if let Err(e) = encode_rcpt_params(
+                    &to,
+                    &params,
+                    &caps,
+                    smtputf8,
+                    &self.config.limits,
+                    &mut self.scratch,
+                ) {
                     self.rcpt_answered(txn, false);
                     return self.complete(id, kind, internal, Err(e));
                 }

@@ -291,6 +291,61 @@ fn check_one_line<T>(client: &mut Client, result: &Result<T, Error>, prefix: &st
     drain(client);
 }
 
+/// The allowance each extension parameter brings, from its keyword (the
+/// test's own copy of RFC 1870, 3030, 3461, 6531, 6710, 8689 and 2852's
+/// figures).
+fn allowance(keyword: &str) -> usize {
+    match keyword {
+        "SIZE" => 26,
+        "BODY" => 16,
+        "SMTPUTF8" => 10,
+        "REQUIRETLS" => 11,
+        "RET" => 9,
+        "ENVID" => 107,
+        "NOTIFY" => 29,
+        "ORCPT" => 501,
+        "MT-PRIORITY" => 15,
+        "BY" => 17,
+        _ => 0,
+    }
+}
+
+/// A MAIL or RCPT call: refused for its length with nothing written, or
+/// one line within `base` plus the allowances of its parameters.
+fn check_length<T: std::fmt::Debug>(
+    client: &mut Client,
+    result: &Result<T, Error>,
+    base: usize,
+) -> Result<(), TestCaseError> {
+    let wire = drain(client);
+    match result {
+        Err(Error::CommandTooLong(e)) => {
+            prop_assert!(wire.is_empty(), "a refused command wrote {:?}", wire);
+            prop_assert!(e.length > e.limit && e.limit >= base, "{:?}", e);
+        }
+        Err(e) => prop_assert!(false, "unexpected error {:?}", e),
+        Ok(_) => {
+            let line = String::from_utf8_lossy(&wire);
+            let params = line.trim_end().split_once('>').map_or("", |(_, p)| p);
+            let limit: usize = base
+                + params
+                    .split(' ')
+                    .map(|p| allowance(p.split_once('=').map_or(p, |(k, _)| k)))
+                    .sum::<usize>();
+            prop_assert!(
+                wire.len() <= limit,
+                "{} > {}: {:?}",
+                wire.len(),
+                limit,
+                line
+            );
+            client.handle_input(b"250 ok\r\n").expect("reply");
+            drain(client);
+        }
+    }
+    Ok(())
+}
+
 // ----- properties -----
 
 proptest! {
@@ -444,6 +499,48 @@ proptest! {
             let at = rest.find(c);
             prop_assert!(at.is_some(), "{:?} lost from {:?}", c, shown);
             rest = &rest[at.unwrap_or(0) + c.len_utf8()..];
+        }
+    }
+
+    /// Issue 14 item 6: a MAIL or RCPT line is refused with
+    /// `CommandTooLong` (nothing written) or fits RFC 5321's 512 octets plus
+    /// the allowance of each extension parameter on it.
+    #[test]
+    fn mail_and_rcpt_lines_stay_within_the_limit(
+        value_len in prop_oneof![0usize..40, 380usize..1100],
+        envid in prop::option::of("[+ a-z]{1,100}"),
+        local in "[a-z+]{1,60}",
+        orcpt in any::<bool>(),
+        notify in any::<bool>(),
+        base in prop_oneof![Just(512usize), 200usize..2000],
+    ) {
+        let mut config = Config::new("mx.example");
+        config.limits.max_command_line_len = base;
+        let mut client = Client::new(config);
+        client.handle_input(b"220 mx.example\r\n").expect("greeting");
+        client.hello(Domain::localhost()).expect("hello");
+        client
+            .handle_input(b"250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-DSN\r\n\
+                            250 SIZE 1000000\r\n")
+            .expect("EHLO reply");
+        drain(&mut client);
+        let addr = Mailbox::new(format!("{local}@example.com")).expect("valid");
+        let extra = |len: usize| {
+            (len > 0).then(|| EsmtpParam::new("X-V", Some("v".repeat(len))).expect("valid"))
+        };
+        let mut params = MailParams::new();
+        params.size = Some(1234);
+        params.envid = envid;
+        params.extra.extend(extra(value_len));
+        let r = client.mail(ReversePath::from(addr.clone()), params);
+        check_length(&mut client, &r, base)?;
+        if r.is_ok() {
+            let mut params = RcptParams::new();
+            params.orcpt = orcpt.then(|| addr.clone());
+            params.notify = notify.then_some(smtp_proto::DsnNotify::Never);
+            params.extra.extend(extra(value_len / 2));
+            let r = client.rcpt(addr, params);
+            check_length(&mut client, &r, base)?;
         }
     }
 
