@@ -172,6 +172,9 @@ reply_seed(
 )
 reply_seed("bare_lf_and_codes", b"250-a\n250\r\n354\n220-x\r\n220-\r\n220 y\r\n")
 reply_seed("utf8_and_latin1", "250 caf\u00e9 \u2603\r\n".encode() + b"250 caf\xe9\r\n")
+# Issue 14 item 4: terminal escapes and Unicode controls in server text.
+reply_seed("terminal_escapes", crlf("250-title \x1b]0;pwned\x07", "250-clear \x1b[2J \x7f",
+                                    "250 nel \u0085 csi \u009b31m rlo \u202egpj.exe \u2028"))
 reply_seed("small_limits", crlf(*POSTFIX_EHLO), 0x5f, (5, 0, 0, 0))
 reply_seed("small_limits_long_line", b"250 " + b"x" * 200 + b"\r\n", 0x48, (1, 2, 3, 4))
 reply_seed("errors", b"250-a\r\n251 b\r\n", 0x00)
@@ -209,6 +212,11 @@ ehlo_seed(
         "250 SIZE 99999999999999999999999",
     ],
 )
+# Issue 14 item 5: more AUTH names than the 64 read, split over lines, with
+# duplicates and both forms.
+seeds["ehlo"]["many_mechanisms"] = ("mx.example.com\r\n" + "\r\n".join(
+    ("AUTH=" if i % 3 == 0 else "AUTH ") + " ".join(f"M{i:02}X{j}" for j in range(12)) + " PLAIN"
+    for i in range(8)) + "\r\nPIPELINING").encode()
 seeds["ehlo"]["lf_only"] = b"mx.example.com hi\nPIPELINING\nAUTH=\nAUTH= PLAIN\n8bitmime\nSMTPUTF8 "
 seeds["ehlo"]["unicode"] = "m\u00fc.example gr\u00fc\u00df\u00e9\r\nAUTH \u00c4UTH PLAIN\u00a0LOGIN\r\nSIZE \u0661\u0662".encode()
 
@@ -632,6 +640,21 @@ cmd_seed("long", 0x00, "a" * 300, "b" * 250 + "@x.y", "c@" + "d" * 260, "E" * 60
          "g" * 300, "h" * 120, "i@" + "j." * 130)
 cmd_seed("bad_forms", 0x00, "bad domain", "Alice <a@b>", ".a@b", "a.@b", "x=y", "a b",
          "", "a@[]")
+# Issue 14: a quoted local part carrying '>' (item 2); the Unicode line and
+# format controls in every argument (item 3).
+cmd_seed("quoted_angle", 0x80, "mx", "\"x> NOTIFY=NEVER\"@example.com",
+         "\"x> NOTIFY=NEVER ORCPT=rfc822;x@evil\"@example.com", "X-TAG", "v", "\"a>b\"@c",
+         "id", "\"<o>\"@p")
+# Issue 14 item 6: parameters that make MAIL and RCPT longer than 512 octets
+# plus their allowances (a long X- value, an ENVID that triples in xtext, a
+# long ORCPT), and ones that just fit.
+cmd_seed("long_params", 0x98, "mx", "a@b", "c@d", "X-LONG", "v" * 470, "postmaster",
+         "+" * 100, "+" * 60 + "@" + "e" * 180 + ".example")
+cmd_seed("long_params_over", 0x88, "mx", "a" * 60 + "@b.example", "c@d", "X-LONG", "v" * 600,
+         "postmaster", "+ " * 50, "o@p")
+cmd_seed("unicode_controls", 0x04, "b\u00fc\u0085cher.example", "j\u00f6rg\u2028@example.com",
+         "a\u202e@example.com", "X-TAG", "v\u2066x", "postmaster\u0085RSET", "id",
+         "o\u009b@p")
 
 # ---- auth: [mechanism, flags] + user, secret, host, challenges ---------------
 def auth_seed(name, m, flags, *fields):
@@ -661,6 +684,9 @@ auth_seed("too_many_rounds", 1, 0x14, "u", "p", "localhost", "a", "b", "c", "d",
 auth_seed("custom", 5, 0x04, "X-CUSTOM", "initial", "localhost", "chal1", "!refuse")
 auth_seed("custom_injection", 5, 0x04, "PLAIN\r\nRSET", "x", "localhost", "c")
 auth_seed("wrong_host", 0, 0x01, "u", "p", "other.example", "")
+# Issue 14 item 1: bearer tokens to a remote host without TLS are refused.
+auth_seed("xoauth2_remote_no_tls", 3, 0x04, "me@example.com", "ya29.token", "smtp.example.com")
+auth_seed("oauthbearer_remote_insecure_opt_out", 4, 0x06, "me", "token", "smtp.example.com")
 # Regression: LOGIN's challenge counter overflowed at the 256th challenge.
 seeds["auth"]["regress_login_256_challenges"] = bytes([1, 0]) + b"\xff" * 258
 

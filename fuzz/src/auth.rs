@@ -13,7 +13,7 @@ use crate::wire::Wire;
 /// Input: a mechanism byte (0–4 the built-ins, 5 a caller-defined one with
 /// the fuzzer's name and initial response, 6 SCRAM-SHA-256 with the host
 /// field as its client nonce), a flag byte (0x01 TLS, 0x02
-/// allow PLAIN/LOGIN without TLS, 0x04 the final reply is 235, else 535,
+/// allow PLAIN/LOGIN/XOAUTH2/OAUTHBEARER without TLS, 0x04 the final reply is 235, else 535,
 /// 0x08 challenges go raw instead of base64, 0x10 small AUTH round limit),
 /// then fields separated by `0xFF`: user, secret, host, challenges.
 ///
@@ -46,7 +46,11 @@ fn make(m: u8, user: &str, secret: &str, host: &str, insecure: bool) -> Box<dyn 
         1 if insecure => Box::new(LoginAuth::new(user, secret, host).allow_insecure_transport()),
         1 => Box::new(LoginAuth::new(user, secret, host)),
         2 => Box::new(CramMd5Auth::new(user, secret)),
+        3 if insecure => Box::new(XOAuth2::new(user, secret).allow_insecure_transport()),
         3 => Box::new(XOAuth2::new(user, secret)),
+        4 if insecure => {
+            Box::new(OAuthBearer::new(user, secret, host, 465).allow_insecure_transport())
+        }
         4 => Box::new(OAuthBearer::new(user, secret, host, 465)),
         6 => Box::new(ScramAuth::sha256(user, secret, host)),
         _ => Box::new(Custom {
@@ -88,9 +92,26 @@ fn direct(m: u8, user: &str, secret: &str, host: &str, tls: bool, insecure: bool
             mechanisms: &[],
         };
         let start = mech.start(&info);
+        let local = smtp_proto::is_localhost(name);
+        if m == 3 || m == 4 {
+            // A bearer token goes only over TLS or to localhost (or with
+            // the opt-out), like PLAIN's password; 0x01 separates fields.
+            let sep = [user, secret, if m == 4 { host } else { "" }]
+                .iter()
+                .any(|f| f.contains('\x01'));
+            match &start {
+                Err(AuthError::InsecureConnection) => assert!(!tls && !local && !insecure),
+                Err(AuthError::InvalidCredentials) => assert!(sep),
+                Ok(_) => assert!((tls || local || insecure) && !sep),
+                Err(e) => panic!("start failed with {e}"),
+            }
+        }
+        if m == 2 {
+            // CRAM-MD5 sends no reusable secret: it may run in clear.
+            assert!(start.is_ok(), "CRAM-MD5 refused to start");
+        }
         if m <= 1 {
             // Go's rules: TLS or localhost (or the opt-out), and the right host.
-            let local = smtp_proto::is_localhost(name);
             // PLAIN separates its fields with NUL, so it refuses one in them.
             let identity = if insecure { "" } else { user };
             let nul = m == 0 && [identity, user, secret].iter().any(|f| f.contains('\0'));

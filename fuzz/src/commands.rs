@@ -18,11 +18,15 @@ const EHLO_NONE: &[u8] = b"250 mx.example\r\n";
 /// field means no value), VRFY argument, ENVID, ORCPT.
 ///
 /// Each validating constructor either refuses its string or keeps it as is
-/// without a control character. Then a session (the server advertising
-/// every extension, or none, by flag 0x01) gets `hello`, `mail`, `rcpt`,
+/// without a control character (ASCII, or a Unicode line or format
+/// control), and a mailbox never holds an angle bracket. Then a session
+/// (the server advertising every extension, or none, by flag 0x01) gets
+/// `hello`, `mail`, `rcpt`,
 /// `verify` and `send_envelope` with those arguments: a refused call writes
 /// nothing, an accepted one writes exactly its CRLF-terminated lines, each
-/// without another CR, LF or NUL. `xtext` round-trips.
+/// without another CR, LF or NUL, nor a Unicode line or format control, and
+/// no MAIL or RCPT line longer than RFC 5321's 512 octets plus its
+/// extensions' allowances. `xtext` round-trips.
 pub fn commands(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -112,6 +116,12 @@ pub fn commands(data: &[u8]) {
 
     let want = format!("VRFY {vrfy}");
     let r = s.client.verify(&vrfy);
+    if vrfy.chars().any(is_unicode_control) {
+        assert!(
+            matches!(&r, Err(smtp_proto::Error::InvalidInput(e)) if e.argument() == "address"),
+            "VRFY {vrfy:?}: {r:?}"
+        );
+    }
     s.expect(r.is_ok(), &[want.as_bytes()]);
     s.reply(b"252 maybe\r\n");
 
@@ -136,8 +146,56 @@ pub fn commands(data: &[u8]) {
     s.expect(r.is_ok(), &lines);
 }
 
+/// No ASCII control, and none of the Unicode characters that end or
+/// reorder a line: C1 (NEL among them), U+2028, U+2029, the bidi
+/// embeddings, overrides and isolates.
 fn no_control(s: &str) -> bool {
-    !s.bytes().any(|b| b < 0x20 || b == 0x7f)
+    !s.bytes().any(|b| b < 0x20 || b == 0x7f) && !s.chars().any(is_unicode_control)
+}
+
+/// The Unicode line and format controls: C1 (U+0080–U+009F), U+2028,
+/// U+2029, U+202A–U+202E, U+2066–U+2069.
+pub(crate) fn is_unicode_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// RFC 5321 §4.5.3.1.4: a MAIL or RCPT line (CRLF included) is at most 512
+/// octets plus the allowance of each extension parameter on it, counted
+/// here from the keywords on the line, independently of the core's table.
+fn check_line_length(line: &[u8]) {
+    let text = String::from_utf8_lossy(line);
+    let Some(rest) = text
+        .strip_prefix("MAIL FROM:<")
+        .or_else(|| text.strip_prefix("RCPT TO:<"))
+    else {
+        return;
+    };
+    let params = rest.split_once('>').map_or("", |(_, p)| p);
+    let allowance: usize = params
+        .split(' ')
+        .map(|p| match p.split_once('=').map_or(p, |(k, _)| k) {
+            "SIZE" => 26,
+            "BODY" => 16,
+            "SMTPUTF8" => 10,
+            "REQUIRETLS" => 11,
+            "RET" => 9,
+            "ENVID" => 107,
+            "NOTIFY" => 29,
+            "ORCPT" => 501,
+            "MT-PRIORITY" => 15,
+            "BY" => 17,
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        line.len() + 2 <= 512 + allowance,
+        "a {}-octet line over its limit of {}: {text:?}",
+        line.len() + 2,
+        512 + allowance
+    );
 }
 
 /// What the validating constructors accept keeps its text and has no
@@ -154,14 +212,10 @@ fn check_constructors(s: &str) {
     if let Ok(m) = Mailbox::new(s) {
         assert_eq!(m.as_str(), s);
         assert!(no_control(s) && !s.is_empty(), "mailbox {s:?}");
-        // Angle brackets only inside a quoted local part or an address
-        // literal (RFC 5321 dcontent allows them).
-        let (local, domain) = s.rsplit_once('@').unwrap_or((s, ""));
-        assert!(
-            (!local.contains(['<', '>']) || local.starts_with('"'))
-                && (!domain.contains(['<', '>']) || domain.starts_with('[')),
-            "mailbox {s:?}"
-        );
+        // No angle bracket anywhere, not even inside a quoted local part or
+        // an address literal where RFC 5321 allows them: a lax server that
+        // ends the path at the first '>' would read parameters from it.
+        assert!(!s.contains(['<', '>']), "mailbox {s:?}");
         assert_eq!(m.is_utf8(), !s.is_ascii());
     }
     match ReversePath::new(s) {
@@ -200,6 +254,14 @@ impl Harness {
         }
         self.wire.finish();
         let lines = self.wire.take_lines();
+        for line in &lines {
+            let text = String::from_utf8_lossy(line);
+            assert!(
+                !text.chars().any(is_unicode_control),
+                "a Unicode line or format control on the wire: {text:?}"
+            );
+            check_line_length(line);
+        }
         if !accepted {
             assert!(lines.is_empty(), "a refused call wrote {lines:?}");
             return;

@@ -8,12 +8,12 @@
 //!
 //! | target | input | invariant |
 //! |---|---|---|
-//! | [`reply`] | header + server bytes | no panic; replies and errors are the same whatever the chunking; memory stays within [`Limits`](smtp_proto::Limits) |
-//! | [`ehlo`] | EHLO reply text | no panic; capabilities are self-consistent |
+//! | [`reply`] | header + server bytes | no panic; replies and errors are the same whatever the chunking; memory stays within [`Limits`](smtp_proto::Limits); `Display` escapes every control character |
+//! | [`ehlo`] | EHLO reply text | no panic; capabilities are self-consistent and bounded (256 lines, 64 AUTH names), nothing dropped under the bounds |
 //! | [`client_session`] | header + server bytes | a scripted user drives the whole state machine: no panic, bounded steps, every command completes once, the client only writes valid lines and correctly stuffed bodies |
 //! | [`dot_stuff`] | header + body | stuffing is chunking-independent, reversible, never ends early |
-//! | [`commands`] | selector + strings | every argument is refused or becomes exactly one CRLF line |
-//! | [`auth`] | header + credentials + challenges | mechanisms answer every challenge without panic; the session only writes base64 or `*` |
+//! | [`commands`] | selector + strings | every argument is refused or becomes exactly one CRLF line, with no Unicode line or format control, no `<`/`>` inside a mailbox, and no MAIL/RCPT line over 512 octets plus its extensions' allowances |
+//! | [`auth`] | header + credentials + challenges | mechanisms answer every challenge without panic; passwords and bearer tokens go only over TLS or to loopback (or with the opt-out); the session only writes base64 or `*` |
 //!
 //! Inputs start with a small fixed header (see [`input::header`]) so the
 //! rest stays contiguous protocol text that the dictionary (`smtp.dict`) and

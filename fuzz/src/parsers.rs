@@ -3,6 +3,7 @@
 use smtp_proto::{Capabilities, Limits, ProtocolError, Reply, ReplyCode, ReplyParser};
 
 use crate::alloc::Meter;
+use crate::commands::is_unicode_control;
 use crate::input::{Chunks, header};
 
 /// Header: `[limits, chunk sizes × 4]`, then the server's bytes.
@@ -154,7 +155,28 @@ pub(crate) fn check_reply(r: &Reply, limits: &Limits, enhanced: bool) {
         assert_eq!(e.class(), r.code().class(), "{r:?}");
         assert!(e.subject() <= 999 && e.detail() <= 999, "{r:?}");
     }
-    let _ = (r.text(), r.message(), r.to_string(), format!("{r:?}"));
+    // Display escapes every control character (C0 but tab, DEL, C1, the
+    // Unicode line and format controls); the raw text stays in `lines`.
+    let shown = r.to_string();
+    assert!(
+        !shown
+            .chars()
+            .any(|c| (c.is_control() && c != '\t') || is_unicode_control(c)),
+        "a control character in a reply's Display: {shown:?}"
+    );
+    assert_eq!(r.text(), r.lines().join("\n"));
+    if !r
+        .text()
+        .chars()
+        .any(|c| c.is_control() || is_unicode_control(c))
+    {
+        let raw = format!("{} {}", r.code(), r.lines().join(" "));
+        assert_eq!(
+            shown, raw,
+            "Display changed text without a control character"
+        );
+    }
+    let _ = (r.message(), format!("{r:?}"));
 }
 
 /// The input's lines (LF-separated, a CR before the LF dropped) are the
@@ -224,7 +246,40 @@ pub(crate) fn check_capabilities(caps: &Capabilities, reply: &Reply) {
         assert!(caps.supports(keyword));
     }
 
+    // Bounded whatever the server sends (issue 14 item 5): at most 256
+    // lines read after the first, at most 64 AUTH names.
+    assert!(
+        caps.iter().count() <= 256,
+        "{} extensions",
+        caps.iter().count()
+    );
     let mechanisms = caps.auth_mechanisms();
+    assert!(mechanisms.len() <= 64, "{} mechanisms", mechanisms.len());
+    // An independent reading of the AUTH lines: under the bound nothing is
+    // dropped, every listed name is kept once, in order.
+    let (mut listed, mut distinct) = (0, Vec::<String>::new());
+    for l in reply.lines().iter().skip(1).take(256) {
+        let l = l.trim_end();
+        let params = match l.get(..5) {
+            Some(p) if p.eq_ignore_ascii_case("AUTH=") => &l[5..],
+            _ => match l.split_once(' ') {
+                Some((k, p)) if k.eq_ignore_ascii_case("AUTH") => p,
+                _ => continue,
+            },
+        };
+        for m in params.split_ascii_whitespace() {
+            listed += 1;
+            let m = m.to_ascii_uppercase();
+            if !distinct.contains(&m) {
+                distinct.push(m);
+            }
+        }
+    }
+    if listed <= 64 {
+        assert_eq!(mechanisms, distinct.as_slice(), "{caps:?}");
+    } else {
+        assert!(mechanisms.iter().all(|m| distinct.contains(m)), "{caps:?}");
+    }
     for (i, m) in mechanisms.iter().enumerate() {
         assert!(!m.is_empty(), "empty mechanism");
         assert_eq!(*m, m.to_ascii_uppercase());

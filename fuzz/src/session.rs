@@ -42,8 +42,9 @@ const HELLO: &[CommandKind] = &[CommandKind::Ehlo, CommandKind::Helo, CommandKin
 ///   0x40 lazy hello (no explicit `hello`), 0x80 a driver that keeps reading
 ///   plaintext instead of doing the TLS handshake after STARTTLS.
 /// - `h[1]` AUTH: bits 0–4 try PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER
-///   in turn; 0x20 allow PLAIN/LOGIN without TLS; 0x40 server name
-///   `localhost` (else `mx.example.com`); 0x80 try STARTTLS first.
+///   in turn; 0x20 allow PLAIN/LOGIN/XOAUTH2/OAUTHBEARER without TLS; 0x40
+///   server name `localhost` (else `mx.example.com`); 0x80 try STARTTLS
+///   first.
 /// - `h[2]` transactions: bits 0–1 count (xor 1, so 0 means one), bits 2–3
 ///   recipients − 1 (the fourth is a UTF-8 address), 0x10 first body by BDAT
 ///   (then alternating), 0x20 let `body_transfer` choose, 0x40 VRFY, NOOP
@@ -735,7 +736,11 @@ pub(crate) fn mechanism(m: u8, server: &str, insecure: bool) -> Box<dyn Auth> {
         }
         1 => Box::new(LoginAuth::new(USER, PASSWORD, server)),
         2 => Box::new(CramMd5Auth::new(USER, PASSWORD)),
+        3 if insecure => Box::new(XOAuth2::new(USER, TOKEN).allow_insecure_transport()),
         3 => Box::new(XOAuth2::new(USER, TOKEN)),
+        _ if insecure => {
+            Box::new(OAuthBearer::new(USER, TOKEN, server, PORT).allow_insecure_transport())
+        }
         _ => Box::new(OAuthBearer::new(USER, TOKEN, server, PORT)),
     }
 }

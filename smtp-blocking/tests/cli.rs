@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cli::{Exit, Io, Out};
-use smtp_tests::{CertVariant, MiniOptions, MiniSmtpServer, StartTlsPolicy, TestPki};
+use smtp_tests::{CertVariant, HookAction, MiniOptions, MiniSmtpServer, StartTlsPolicy, TestPki};
 
 /// A `Write` whose bytes the test reads afterwards.
 #[derive(Clone, Default)]
@@ -553,6 +553,143 @@ fn wrong_password_is_a_permanent_refusal() {
     let out = send_env(&addr, "--auth plain --user user", with_password("wrong"));
     assert_exit(&out, Exit::Unavailable);
     assert!(out.stderr.contains("535"), "{}", out.stderr);
+}
+
+/// Loopback reached under a name the AUTH transport rule does not treat as
+/// loopback: the IPv4-mapped IPv6 form of 127.0.0.1. The bytes go to
+/// 127.0.0.1, but to the client this is a remote host, as a server whose
+/// STARTTLS an attacker stripped would be.
+fn remote_looking(port: u16) -> String {
+    format!("[::ffff:127.0.0.1]:{port}")
+}
+
+/// Issue 14 item 1: `--tls opportunistic` against a remote server that
+/// offers no STARTTLS (what an attacker who strips it produces) sent the
+/// XOAUTH2 and OAUTHBEARER bearer token in clear, while PLAIN and LOGIN
+/// were refused. Now every mechanism that sends a reusable secret is
+/// refused (exit 77) before AUTH is sent; CRAM-MD5 still runs.
+#[test]
+fn opportunistic_tls_never_sends_a_token_in_clear_to_a_remote_host() {
+    for (mechanism, refused) in [
+        ("plain", true),
+        ("login", true),
+        ("xoauth2", true),
+        ("oauthbearer", true),
+        ("cram-md5", false),
+    ] {
+        let verbs = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = verbs.clone();
+        let (server, _) = mini(move |o| {
+            o.auth_mechanisms = ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"]
+                .map(String::from)
+                .to_vec();
+            o.credentials = vec![("user".into(), PASSWORD.into())];
+            o.hook = Some(Arc::new(move |ctx| {
+                seen.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(ctx.verb.to_owned());
+                None
+            }));
+        });
+        let line = format!(
+            "--server {} --tls opportunistic --from a@example.com --to b@example.com \
+             --auth {mechanism} --user user",
+            remote_looking(server.port())
+        );
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let out = run_env(&args, with_password(PASSWORD));
+        let verbs = verbs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if refused {
+            assert_exit(&out, Exit::Tls);
+            assert!(
+                out.stderr.contains("unencrypted connection"),
+                "{mechanism}: {}",
+                out.stderr
+            );
+            assert!(!verbs.iter().any(|v| v == "AUTH"), "{mechanism}: {verbs:?}");
+            assert!(server.messages().is_empty(), "{mechanism}");
+        } else {
+            assert_exit(&out, Exit::Ok);
+            assert!(verbs.iter().any(|v| v == "AUTH"), "{mechanism}: {verbs:?}");
+        }
+        assert_no_password(&out, "user");
+    }
+}
+
+/// Issue 14 item 4: server text reached the terminal raw, even without
+/// `-v`, in lines such as "not delivered to ..." and "sent: ...", so a
+/// hostile server could set the window title, clear the screen or write
+/// the clipboard. Every line the CLI prints now escapes control characters.
+#[test]
+fn hostile_server_text_is_escaped_in_output_and_transcript() {
+    let title = "\x1b]0;pwned\x07";
+    let (_server, addr) = mini(|o| {
+        o.data_reply = Some("250 2.0.0 queued \x1b[2J\x1b]52;c;aGk=\x07 \u{202e}gpj.exe".into());
+        o.hook = Some(Arc::new(move |ctx| {
+            (matches!(ctx.verb, "MAIL" | "RCPT") && ctx.line.contains("bad@"))
+                .then(|| HookAction::Reply(format!("550 5.1.1 {title} no \u{85}such user")))
+        }));
+    });
+    let hostile = |text: &str| text.contains(['\x1b', '\x07', '\u{85}', '\u{202e}']);
+    for verbose in ["", "-v"] {
+        let out = send(&addr, &format!("--to bad@example.com {verbose}"));
+        assert_exit(&out, Exit::Ok);
+        assert!(!hostile(&out.all_output()), "{:?}", out.all_output());
+        assert!(
+            out.stderr.contains(
+                "not delivered to <bad@example.com>: server refused RCPT: 550 5.1.1 \
+                 \\x1b]0;pwned\\x07 no \\u{85}such user"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stdout
+                .contains("sent: 250 2.0.0 queued \\x1b[2J\\x1b]52;c;aGk=\\x07 \\u{202e}gpj.exe"),
+            "{}",
+            out.stdout
+        );
+        if verbose == "-v" {
+            assert!(
+                out.stdout.contains("S: 550 5.1.1 \\x1b]0;pwned"),
+                "{}",
+                out.stdout
+            );
+        }
+    }
+    // A failed run: the error line is escaped too.
+    let line = format!("--server {addr} --tls none --from bad@example.com --to b@example.com");
+    let out = run(&line);
+    assert_exit(&out, Exit::Unavailable);
+    assert!(!hostile(&out.all_output()), "{:?}", out.all_output());
+    assert!(out.stderr.contains("\\x1b]0;pwned\\x07"), "{}", out.stderr);
+}
+
+/// Issue 14 item 6: a RCPT line longer than RFC 5321's 512 octets plus the
+/// allowances of its parameters (here an ORCPT that triples in xtext) is
+/// refused before it is sent, and the CLI says so with exit 64.
+#[test]
+fn overlong_rcpt_line_exits_64() {
+    let (server, addr) = mini(|_| {});
+    let to = format!("{}@b.example", "+".repeat(244));
+    let line = format!(
+        "--server {addr} --tls none --from a@example.com --to {to} --dsn-orcpt \
+         --dsn-notify success,failure,delay"
+    );
+    let out = run(&line);
+    assert_exit(&out, Exit::Usage);
+    assert!(
+        out.stderr
+            .contains("RCPT command line of 1051 octets exceeds its limit of 1042"),
+        "{}",
+        out.stderr
+    );
+    assert!(server.messages().is_empty());
+    // Without ORCPT the same recipient fits.
+    let out = run(&format!(
+        "--server {addr} --tls none --from a@example.com --to {to}"
+    ));
+    assert_exit(&out, Exit::Ok);
 }
 
 // ----- message and ESMTP options -----

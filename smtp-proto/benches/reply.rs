@@ -16,6 +16,12 @@
 //!   changes proposed from the profile (see `mirror::TUNED`,
 //!   `mirror::ONE_BUFFER`), to measure them before touching the parser.
 //! - `capabilities`: [`Capabilities::from_ehlo`] on the parsed EHLO corpus.
+//! - `capabilities_64k`: the largest EHLO reply the default limits accept
+//!   (64 KiB), as an ordinary reply (127 extension lines) and as the
+//!   hostile one of issue 14 item 5 (AUTH lines with 16,336 distinct
+//!   mechanism names), each as `from_ehlo` on the parsed reply and as the
+//!   session pays it (`ReplyParser` then `from_ehlo`). The hostile case
+//!   must stay within twice the ordinary one.
 //! - `enhanced_code`: the enhanced-status-code detection run on every reply
 //!   once the server advertised ENHANCEDSTATUSCODES, as it is and as
 //!   proposed (a byte-wise parser).
@@ -28,7 +34,9 @@ use smtp_proto::{Capabilities, Reply, ReplyParser};
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{EHLO_REPLIES, SHORT_REPLIES, concat, reply_count};
+use common::{
+    EHLO_REPLIES, SHORT_REPLIES, concat, ehlo_64k_many_mechanisms, ehlo_64k_ordinary, reply_count,
+};
 
 /// How many times the corpus is repeated in one input: big enough that the
 /// per-iteration overhead vanishes, small enough to stay in L2.
@@ -151,6 +159,32 @@ fn capabilities(c: &mut Criterion) {
             }
         });
     });
+    group.finish();
+}
+
+fn parse_one(wire: &[u8]) -> Reply {
+    let (used, reply) = ReplyParser::default()
+        .parse(wire)
+        .expect("within the default limits");
+    assert_eq!(used, wire.len());
+    reply.expect("one whole reply")
+}
+
+fn capabilities_64k(c: &mut Criterion) {
+    let mut group = c.benchmark_group("capabilities_64k");
+    for (name, wire) in [
+        ("ordinary", ehlo_64k_ordinary()),
+        ("many_mechanisms", ehlo_64k_many_mechanisms()),
+    ] {
+        let reply = parse_one(&wire);
+        group.throughput(Throughput::Bytes(wire.len() as u64));
+        group.bench_function(format!("from_ehlo/{name}"), |b| {
+            b.iter(|| black_box(Capabilities::from_ehlo(black_box(&reply))));
+        });
+        group.bench_function(format!("parse_and_from_ehlo/{name}"), |b| {
+            b.iter(|| black_box(Capabilities::from_ehlo(&parse_one(black_box(&wire)))));
+        });
+    }
     group.finish();
 }
 
@@ -398,5 +432,11 @@ fn enhanced_codes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, replies, capabilities, enhanced_codes);
+criterion_group!(
+    benches,
+    replies,
+    capabilities,
+    capabilities_64k,
+    enhanced_codes
+);
 criterion_main!(benches);

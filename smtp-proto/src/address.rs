@@ -2,11 +2,16 @@
 //!
 //! Each type can only be built through a checking constructor, so CR, LF,
 //! NUL and other bytes that could split or extend a command line never reach
-//! the wire.
+//! the wire. Nor do the Unicode characters that end or reorder a line for a
+//! peer or a terminal that reads UTF-8: the C1 controls U+0080–U+009F (NEL
+//! U+0085 among them), LINE and PARAGRAPH SEPARATOR (U+2028, U+2029), and
+//! the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+//! U+2066–U+2069).
 
 use std::fmt;
 
 use crate::error::InvalidInput;
+use crate::text::is_unicode_control;
 
 /// Longest address accepted (RFC 5321 §4.5.3.1.3 limits a path to 256 octets
 /// including the angle brackets).
@@ -19,7 +24,8 @@ const MAX_DOMAIN_LEN: usize = 255;
 ///
 /// Letters, digits, `-`, `.`, `_` (common in real host names) and non-ASCII
 /// (internationalised names) are accepted; spaces and control characters are
-/// not.
+/// not, nor are the Unicode line and format controls (see the list in
+/// [`Mailbox`]).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Domain(String);
 
@@ -67,8 +73,18 @@ impl TryFrom<&str> for Domain {
 /// The local part is a dot-string of `atext` (consecutive dots are tolerated,
 /// as real mail systems issue such addresses) or a quoted string; the domain
 /// is a domain name or an address literal. Non-ASCII characters are allowed
-/// and make the session ask for SMTPUTF8 (RFC 6531). Angle brackets, spaces
-/// outside quotes, and control characters are refused.
+/// and make the session ask for SMTPUTF8 (RFC 6531). Spaces outside quotes
+/// and control characters are refused, and so are angle brackets anywhere,
+/// even inside a quoted local part or an address literal, where RFC 5321
+/// would allow them: no real address needs them, and a lax server that ends
+/// the path at the first `>` would read the rest of the address as ESMTP
+/// parameters of the attacker's choosing.
+///
+/// The Unicode characters that end or reorder a line are refused too: the
+/// C1 controls U+0080–U+009F (NEL U+0085 among them), LINE and PARAGRAPH
+/// SEPARATOR (U+2028, U+2029), and the bidirectional embeddings, overrides
+/// and isolates (U+202A–U+202E, U+2066–U+2069). The same rule holds for
+/// [`Domain`], [`EsmtpParam`] values and the VRFY argument.
 ///
 /// ```
 /// use smtp_proto::Mailbox;
@@ -78,6 +94,9 @@ impl TryFrom<&str> for Domain {
 /// assert!(Mailbox::new("用户@例子.广告").unwrap().is_utf8());
 /// assert!(Mailbox::new("a@b\r\nRCPT TO:<evil@x>").is_err());
 /// assert!(Mailbox::new("Alice <a@b>").is_err());
+/// assert!(Mailbox::new("\"x> NOTIFY=NEVER\"@example.com").is_err());
+/// assert!(Mailbox::new("a@b\u{85}RCPT TO:<evil@x>").is_err());
+/// assert!(Mailbox::new("gro\u{202e}moc.elpmaxe@x").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Mailbox(String);
@@ -175,7 +194,8 @@ impl TryFrom<&str> for ReversePath {
 /// An ESMTP parameter on MAIL or RCPT: `keyword[=value]` (RFC 5321 §4.1.2).
 ///
 /// `keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`; the value is any
-/// printable ASCII except `=` and space, plus UTF-8 (RFC 6531).
+/// printable ASCII except `=` and space, plus UTF-8 (RFC 6531) other than
+/// the Unicode line and format controls (see [`Mailbox`]).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct EsmtpParam {
     keyword: String,
@@ -205,6 +225,7 @@ impl EsmtpParam {
                     "value must be non-empty printable text without '=' or spaces",
                 ));
             }
+            check_unicode_controls(v, "parameter")?;
         }
         Ok(Self { keyword, value })
     }
@@ -284,6 +305,34 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
+/// Checks the argument of `VRFY`: not empty, at most 256 bytes, no control
+/// character, no Unicode line or format control.
+pub(crate) fn check_verify_argument(argument: &str) -> Result<(), InvalidInput> {
+    if argument.is_empty()
+        || argument.len() > 256
+        || argument.bytes().any(|b| b < 0x20 || b == 0x7f)
+    {
+        return Err(InvalidInput::new(
+            "address",
+            "empty, too long, or has a control character",
+        ));
+    }
+    check_unicode_controls(argument, "address")
+}
+
+/// Refuses the Unicode characters that end or reorder a line
+/// ([`is_unicode_control`]); `argument` names the argument in the error.
+fn check_unicode_controls(text: &str, argument: &'static str) -> Result<(), InvalidInput> {
+    if !text.is_ascii() && text.chars().any(is_unicode_control) {
+        return Err(InvalidInput::new(
+            argument,
+            "contains a Unicode line or format control (C1 such as NEL, U+2028, U+2029, \
+             or a bidi override or isolate)",
+        ));
+    }
+    Ok(())
+}
+
 /// `atext` of RFC 5322, plus any non-ASCII byte (RFC 6531).
 fn is_atext(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80
@@ -302,6 +351,7 @@ fn check_mailbox(address: &str) -> Result<(), InvalidInput> {
             "contains a control character (CR, LF, NUL, ...)",
         ));
     }
+    check_unicode_controls(address, "address")?;
     let Some(at) = address.rfind('@') else {
         if address.eq_ignore_ascii_case("postmaster") {
             return Ok(());
@@ -327,6 +377,16 @@ fn check_local_part(local: &str) -> Result<(), InvalidInput> {
             ));
         }
         let inner = &bytes[1..bytes.len() - 1];
+        // RFC 5321 qtextSMTP and quoted-pairSMTP allow '<' and '>', but no
+        // real mailbox needs them, and `"x> NOTIFY=NEVER"@example.com` would
+        // let a lax server end the path early and read the rest as
+        // parameters (the same class as the address-literal rule below).
+        if inner.contains(&b'<') || inner.contains(&b'>') {
+            return Err(InvalidInput::new(
+                "address",
+                "'<' or '>' in a quoted local part",
+            ));
+        }
         let mut i = 0;
         while i < inner.len() {
             match inner[i] {
@@ -373,6 +433,7 @@ fn check_domain(domain: &str, allow_literal: bool) -> Result<(), InvalidInput> {
             "contains a control character (CR, LF, NUL, ...)",
         ));
     }
+    check_unicode_controls(domain, "domain")?;
     if let Some(inner) = domain.strip_prefix('[') {
         let Some(inner) = inner.strip_suffix(']') else {
             return Err(InvalidInput::new("domain", "unterminated address literal"));
@@ -451,8 +512,74 @@ mod tests {
         ] {
             assert!(Mailbox::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Issue 14 item 2: a quoted local part could carry '>', so a lax server
+    /// that ends the path at the first '>' read attacker-chosen parameters.
+    #[test]
+    fn quoted_local_parts_refuse_angle_brackets() {
+        for bad in [
+            "\"x> NOTIFY=NEVER ORCPT=rfc822;x@evil\"@example.com",
+            "\"x>\"@example.com",
+            "\"<x\"@example.com",
+            "\"a\\>b\"@example.com",
+            "\"a\\<b\"@example.com",
+        ] {
+            let err = Mailbox::new(bad).unwrap_err();
+            assert_eq!(err.argument(), "address", "{bad:?}");
+            assert!(err.reason().contains("'<' or '>'"), "{bad:?}: {err}");
+            assert!(ReversePath::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            crate::Envelope::new("a@example.com", &["\"x> NOTIFY=NEVER\"@example.com"]).is_err()
+        );
+        // Other quoted local parts stay valid.
+        for ok in [
+            "\"with space\"@example.com",
+            "\"a@b\"@example.com",
+            "\"=?+\"@x",
+        ] {
+            assert!(Mailbox::new(ok).is_ok(), "{ok:?}");
+        }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Mailbox::new(long).is_err());
+    }
+
+    /// Issue 14 item 3: NEL, the C1 controls, LINE and PARAGRAPH SEPARATOR
+    /// and the bidi overrides and isolates passed every argument check.
+    #[test]
+    fn unicode_line_and_format_controls_are_refused_with_the_argument_named() {
+        let controls = [
+            '\u{80}', '\u{85}', '\u{9b}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{202a}', '\u{202b}',
+            '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ];
+        for c in controls {
+            let domain = format!("b\u{e9}{c}cher.example");
+            assert_eq!(
+                Domain::new(domain.as_str()).unwrap_err().argument(),
+                "domain"
+            );
+            for address in [
+                format!("user{c}@example.com"),
+                format!("user@ex{c}ample.com"),
+                format!("\"a{c}b\"@example.com"),
+            ] {
+                let err = Mailbox::new(address.as_str()).unwrap_err();
+                assert_eq!(err.argument(), "address", "{address:?}");
+                assert!(ReversePath::new(&address).is_err());
+            }
+            let err = crate::Envelope::new("a@example.com", &[format!("b{c}@example.com")]);
+            assert_eq!(err.unwrap_err().argument(), "to");
+            let err = EsmtpParam::new("X-TAG", Some(format!("v{c}"))).unwrap_err();
+            assert_eq!(err.argument(), "parameter");
+            let err = check_verify_argument(&format!("postmaster{c}")).unwrap_err();
+            assert_eq!(err.argument(), "address");
+        }
+        // Non-ASCII that is not a control stays accepted.
+        assert!(Domain::new("b\u{fc}cher.example").is_ok());
+        assert!(Mailbox::new("\u{7528}\u{6237}@example.com").is_ok());
+        assert!(EsmtpParam::new("X-TAG", Some("caf\u{e9}".into())).is_ok());
+        assert!(check_verify_argument("J\u{f6}rg").is_ok());
     }
 
     #[test]

@@ -52,6 +52,32 @@ impl fmt::Debug for AuthStart {
 /// from `next` with `more = true` cancels the exchange with `*`; an error
 /// with `more = false` fails the session, since the server could not prove
 /// itself.
+///
+/// # Which mechanisms run in clear
+///
+/// A mechanism that sends a reusable secret (one an eavesdropper could
+/// replay later) sends it only over TLS or to a loopback host
+/// ([`is_localhost`]), Go's rule for PLAIN; otherwise [`Auth::start`] fails with
+/// [`AuthError::InsecureConnection`] and nothing is sent. The same opt-out,
+/// `allow_insecure_transport()`, lifts the rule for connections protected
+/// another way (an SSH tunnel, a VPN, a Unix socket).
+///
+/// | mechanism | what crosses the wire | without TLS to a remote host |
+/// |---|---|---|
+/// | [`PlainAuth`] | the password | refused |
+/// | [`LoginAuth`] | the password | refused |
+/// | [`XOAuth2`] | the bearer token | refused |
+/// | [`OAuthBearer`] | the bearer token | refused |
+/// | [`CramMd5Auth`] | the user name and an HMAC of the server's one-time challenge | allowed |
+///
+/// CRAM-MD5 may run in clear (as in Go) because its response is bound to the
+/// server's challenge: replaying it to another session fails. It is not safe
+/// in clear, though: an eavesdropper learns the user name and can test
+/// guesses of a weak password against the recorded challenge and response
+/// offline. Prefer TLS for it too.
+///
+/// A mechanism of your own gets [`ServerInfo::tls`] and the server name and
+/// applies its own rule.
 pub trait Auth {
     /// Begins the exchange.
     fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError>;
@@ -83,8 +109,9 @@ impl<A: Auth + ?Sized> Auth for Box<A> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// PLAIN (or LOGIN) would send the password in clear to a remote host
-    /// (Go: "unencrypted connection").
+    /// PLAIN or LOGIN would send the password, or XOAUTH2 or OAUTHBEARER
+    /// the bearer token, in clear to a remote host (Go: "unencrypted
+    /// connection"). See [`Auth`] for the rule and its opt-out.
     InsecureConnection,
     /// The server's name is not the host the credentials are for (Go:
     /// "wrong host name").
@@ -112,7 +139,8 @@ impl fmt::Display for AuthError {
             Self::InvalidCredentials => {
                 f.write_str("credentials contain a byte the mechanism uses as a separator")
             }
-            Self::Other(m) => f.write_str(m),
+            // A mechanism of the caller's may quote the server's challenge.
+            Self::Other(m) => crate::text::write_escaped(f, m),
         }
     }
 }
@@ -207,15 +235,23 @@ impl fmt::Debug for PlainAuth {
     }
 }
 
+/// The rule for every mechanism that sends a reusable secret (a password
+/// or a bearer token): TLS, a loopback host, or the caller's explicit
+/// opt-out.
+fn check_secret_transport(server: &ServerInfo<'_>, allow_insecure: bool) -> Result<(), AuthError> {
+    if !server.tls && !is_localhost(server.name) && !allow_insecure {
+        return Err(AuthError::InsecureConnection);
+    }
+    Ok(())
+}
+
 /// Go's checks before sending a password: TLS or loopback, and the right host.
 fn check_password_transport(
     server: &ServerInfo<'_>,
     host: &str,
     allow_insecure: bool,
 ) -> Result<(), AuthError> {
-    if !server.tls && !is_localhost(server.name) && !allow_insecure {
-        return Err(AuthError::InsecureConnection);
-    }
+    check_secret_transport(server, allow_insecure)?;
     if server.name != host {
         return Err(AuthError::WrongHost);
     }
@@ -323,7 +359,8 @@ impl Auth for LoginAuth {
 }
 
 /// CRAM-MD5 (RFC 2195). The password never crosses the wire, so no transport
-/// rule applies (as in Go).
+/// rule applies (as in Go); see [`Auth`] for what an eavesdropper still
+/// learns.
 #[derive(Clone)]
 pub struct CramMd5Auth {
     username: String,
@@ -379,10 +416,26 @@ impl Auth for CramMd5Auth {
 /// response. When the server answers with a `334` error challenge (a base64
 /// JSON document), the client replies with an empty line and the server then
 /// sends the final failure reply.
+///
+/// The token is a bearer credential: whoever sees it can use it. So, like
+/// [`PlainAuth`]'s password, it is sent only over TLS or to a loopback host
+/// unless [`allow_insecure_transport`](Self::allow_insecure_transport) says
+/// otherwise.
+///
+/// ```
+/// use smtp_proto::{Auth, AuthError, ServerInfo, XOAuth2};
+///
+/// let mut xoauth2 = XOAuth2::new("me@example.com", "ya29.token");
+/// let info = ServerInfo { name: "smtp.example.com", tls: false, mechanisms: &[] };
+/// assert_eq!(xoauth2.start(&info).unwrap_err(), AuthError::InsecureConnection);
+/// let info = ServerInfo { name: "smtp.example.com", tls: true, mechanisms: &[] };
+/// assert!(xoauth2.start(&info).is_ok());
+/// ```
 #[derive(Clone)]
 pub struct XOAuth2 {
     username: String,
     token: Secret<String>,
+    allow_insecure: bool,
 }
 
 impl XOAuth2 {
@@ -391,7 +444,16 @@ impl XOAuth2 {
         Self {
             username: username.to_owned(),
             token: Secret(access_token.to_owned()),
+            allow_insecure: false,
         }
+    }
+
+    /// Sends the token even without TLS to a remote host. Only for
+    /// connections already protected another way (an SSH tunnel, a VPN, a
+    /// Unix socket); see [`PlainAuth::allow_insecure_transport`].
+    pub fn allow_insecure_transport(mut self) -> Self {
+        self.allow_insecure = true;
+        self
     }
 }
 
@@ -405,7 +467,8 @@ impl fmt::Debug for XOAuth2 {
 }
 
 impl Auth for XOAuth2 {
-    fn start(&mut self, _server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+    fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        check_secret_transport(server, self.allow_insecure)?;
         // 0x01 separates the fields: a user or token holding one could add
         // fields of its own.
         if self.username.contains('\x01') || self.token.0.contains('\x01') {
@@ -429,12 +492,19 @@ impl Auth for XOAuth2 {
 /// OAUTHBEARER (RFC 7628). On an error challenge the client sends the
 /// single byte `0x01` as RFC 7628 §3.2.3 requires, and the server ends the
 /// exchange with a failure reply.
+///
+/// RFC 7628 §5 requires TLS for OAUTHBEARER, since the bearer token is
+/// usable by whoever sees it: the token is sent only over TLS or to a
+/// loopback host unless
+/// [`allow_insecure_transport`](Self::allow_insecure_transport) says
+/// otherwise.
 #[derive(Clone)]
 pub struct OAuthBearer {
     username: String,
     token: Secret<String>,
     host: String,
     port: u16,
+    allow_insecure: bool,
 }
 
 impl OAuthBearer {
@@ -446,7 +516,16 @@ impl OAuthBearer {
             token: Secret(token.to_owned()),
             host: host.to_owned(),
             port,
+            allow_insecure: false,
         }
+    }
+
+    /// Sends the token even without TLS to a remote host. Only for
+    /// connections already protected another way (an SSH tunnel, a VPN, a
+    /// Unix socket); see [`PlainAuth::allow_insecure_transport`].
+    pub fn allow_insecure_transport(mut self) -> Self {
+        self.allow_insecure = true;
+        self
     }
 }
 
@@ -462,7 +541,8 @@ impl fmt::Debug for OAuthBearer {
 }
 
 impl Auth for OAuthBearer {
-    fn start(&mut self, _server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+    fn start(&mut self, server: &ServerInfo<'_>) -> Result<AuthStart, AuthError> {
+        check_secret_transport(server, self.allow_insecure)?;
         if [&self.username, &self.token.0, &self.host]
             .iter()
             .any(|f| f.contains('\x01'))
@@ -571,6 +651,33 @@ mod tests {
             a.start(&info("remote", false)).unwrap_err(),
             AuthError::InsecureConnection
         );
+    }
+
+    /// Issue 14 item 1: XOAUTH2 and OAUTHBEARER sent the bearer token to a
+    /// remote host without TLS. Now they follow PLAIN's rule: TLS, a
+    /// loopback name, or the explicit opt-out. CRAM-MD5 still runs in clear.
+    #[test]
+    fn bearer_tokens_are_not_sent_in_clear_to_a_remote_host() {
+        let remote = info("smtp.example.com", false);
+        let mut x = XOAuth2::new("me@example.com", "ya29.tok");
+        assert_eq!(x.start(&remote).unwrap_err(), AuthError::InsecureConnection);
+        let mut o = OAuthBearer::new("me@example.com", "tok", "smtp.example.com", 587);
+        assert_eq!(o.start(&remote).unwrap_err(), AuthError::InsecureConnection);
+        for name in ["localhost", "127.0.0.1", "::1", "[::1]"] {
+            assert!(x.start(&info(name, false)).is_ok(), "{name}");
+            assert!(o.start(&info(name, false)).is_ok(), "{name}");
+        }
+        assert!(x.start(&info("smtp.example.com", true)).is_ok());
+        assert!(o.start(&info("smtp.example.com", true)).is_ok());
+        let mut x = XOAuth2::new("me", "tok").allow_insecure_transport();
+        assert!(x.start(&remote).is_ok());
+        let mut o = OAuthBearer::new("me", "tok", "mx", 587).allow_insecure_transport();
+        assert!(o.start(&remote).is_ok());
+        // Nothing reusable crosses the wire with CRAM-MD5.
+        assert!(CramMd5Auth::new("u", "p").start(&remote).is_ok());
+        // The transport rule is checked before the credentials, as for PLAIN.
+        let mut x = XOAuth2::new("me\x01", "tok");
+        assert_eq!(x.start(&remote).unwrap_err(), AuthError::InsecureConnection);
     }
 
     #[test]

@@ -5,8 +5,13 @@ use std::fmt;
 use crate::auth::AuthError;
 use crate::reply::{Reply, ReplyCode};
 use crate::session::{CommandKind, Stage};
+use crate::text::Escaped;
 
 /// Everything that can go wrong in a session, sorted by who is at fault.
+///
+/// `Display` never writes the server's text raw: control characters in a
+/// reply are escaped ([`escape_controls`](crate::escape_controls)); the
+/// reply itself, raw, is at [`Error::reply`].
 ///
 /// - [`Error::Rejected`]: the server answered with a negative (or, for the
 ///   command, wrong) reply. [`Error::is_transient`] / [`Error::is_permanent`]
@@ -15,6 +20,8 @@ use crate::session::{CommandKind, Stage};
 /// - [`Error::InvalidInput`], [`Error::Usage`], [`Error::Unsupported`],
 ///   [`Error::Auth`]: the caller's argument, call order, or request cannot be
 ///   served; nothing was sent for the command.
+/// - [`Error::CommandTooLong`]: the caller's arguments make a MAIL or RCPT
+///   line longer than the limit; nothing was sent for the command.
 /// - [`Error::NoRecipientAccepted`]: every recipient was refused, so no
 ///   message was sent.
 /// - [`Error::Timeout`]: a deadline the session keeps passed.
@@ -43,6 +50,11 @@ pub enum Error {
     /// The authentication mechanism refused to go on (for example PLAIN over
     /// an unencrypted connection to a remote host).
     Auth(AuthError),
+    /// The MAIL or RCPT line would be longer than the limit (RFC 5321
+    /// §4.5.3.1.4, raised by the allowance of each extension parameter on
+    /// the line; see [`Limits::max_command_line_len`](crate::Limits)), so a
+    /// server could truncate or refuse it; nothing was sent for the command.
+    CommandTooLong(CommandTooLong),
     /// All recipients were refused, so the message was not sent: the
     /// refusals, and the server's reply to DATA if it came.
     NoRecipientAccepted(NoRecipients),
@@ -129,6 +141,7 @@ impl fmt::Display for Error {
             Self::Usage(e) => write!(f, "{e}"),
             Self::Unsupported(e) => write!(f, "{e}"),
             Self::Auth(e) => write!(f, "authentication: {e}"),
+            Self::CommandTooLong(e) => write!(f, "{e}"),
             Self::NoRecipientAccepted(n) => write!(f, "{n}"),
             Self::RecipientRefused(r) => write!(f, "a recipient was refused ({r}); nothing sent"),
             Self::Timeout { stage } => write!(f, "timed out: {stage}"),
@@ -171,6 +184,37 @@ impl From<AuthError> for Error {
         Self::Auth(e)
     }
 }
+
+impl From<CommandTooLong> for Error {
+    fn from(e: CommandTooLong) -> Self {
+        Self::CommandTooLong(e)
+    }
+}
+
+/// A command line longer than the limit, refused before it was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandTooLong {
+    /// The command ([`CommandKind::Mail`] or [`CommandKind::Rcpt`]).
+    pub command: CommandKind,
+    /// The line's length in octets, command word and CRLF included.
+    pub length: usize,
+    /// The limit for this line: [`Limits::max_command_line_len`](crate::Limits)
+    /// plus the allowances of the extension parameters on it.
+    pub limit: usize,
+}
+
+impl fmt::Display for CommandTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} command line of {} octets exceeds its limit of {} \
+             (RFC 5321 §4.5.3.1.4 plus the extensions' allowances)",
+            self.command, self.length, self.limit
+        )
+    }
+}
+
+impl std::error::Error for CommandTooLong {}
 
 /// The server's refusal of a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -486,7 +530,9 @@ impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Extension(name) => write!(f, "the server does not support {name}"),
-            Self::Mechanism(name) => write!(f, "the server does not offer AUTH {name}"),
+            Self::Mechanism(name) => {
+                write!(f, "the server does not offer AUTH {}", Escaped(name))
+            }
             Self::MessageTooLarge { size, limit } => {
                 write!(
                     f,
@@ -499,3 +545,37 @@ impl fmt::Display for Unsupported {
 }
 
 impl std::error::Error for Unsupported {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14 item 4: the server's text reached terminals raw through
+    /// every error's `Display`; now it is escaped, and the raw reply stays
+    /// at `Error::reply`.
+    #[test]
+    fn error_display_escapes_server_text() {
+        let text = "5.1.1 \x1b]0;pwned\x07\x1b[2J no \u{202e}user";
+        let code = ReplyCode::new(550).expect("a valid code");
+        let rejection = Rejection {
+            command: CommandKind::Rcpt,
+            reply: Reply::new(code, vec![text.to_owned()]),
+        };
+        for e in [
+            Error::Rejected(rejection.clone()),
+            Error::RecipientRefused(rejection),
+            Error::Auth(AuthError::Other(text.to_owned())),
+            Error::Unsupported(Unsupported::Mechanism(text.to_owned())),
+        ] {
+            let shown = e.to_string();
+            assert!(
+                shown.contains("\\x1b]0;pwned\\x07\\x1b[2J no \\u{202e}user"),
+                "{shown:?}"
+            );
+            assert!(!shown.contains(['\x1b', '\x07', '\u{202e}']), "{shown:?}");
+            if let Some(reply) = e.reply() {
+                assert_eq!(reply.text(), text);
+            }
+        }
+    }
+}

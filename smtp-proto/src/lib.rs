@@ -130,8 +130,10 @@
 //!   [`ProtocolError::DataAfterStartTls`], never parsed as post-TLS replies.
 //! - Every buffer is bounded ([`Limits`]); a hostile server gets a typed
 //!   error, never unbounded memory.
-//! - PLAIN and LOGIN refuse to send passwords off TLS to a remote host
-//!   (Go's rule); secrets print as `[redacted]`.
+//! - PLAIN and LOGIN refuse to send passwords, XOAUTH2 and OAUTHBEARER
+//!   bearer tokens, off TLS to a remote host (Go's rule for PLAIN, applied to
+//!   every built-in mechanism that sends a reusable secret; see
+//!   [`Auth`]); secrets print as `[redacted]`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -148,6 +150,7 @@ mod reply;
 #[cfg(feature = "scram")]
 mod scram;
 mod session;
+mod text;
 mod time;
 
 pub use address::{Domain, EsmtpParam, Mailbox, ReversePath, xtext_decode, xtext_encode};
@@ -162,7 +165,8 @@ pub use endpoint::{
     check_addr_tls_mode, check_port_tls_mode, host_of, is_connection_lost_io, port_of,
 };
 pub use error::{
-    Error, InvalidInput, NoRecipients, ProtocolError, Rejection, Unsupported, UsageError,
+    CommandTooLong, Error, InvalidInput, NoRecipients, ProtocolError, Rejection, Unsupported,
+    UsageError,
 };
 pub use params::{BodyType, DeliverBy, DsnNotify, DsnReturn, MailParams, RcptParams};
 pub use reply::{EnhancedCode, Limits, Reply, ReplyCode, ReplyParser};
@@ -173,4 +177,5 @@ pub use session::{
     Output, RecipientReport, Security, SendError, SendReport, Stage, Timeouts, TlsPolicy,
     TranscriptLine, Verification,
 };
+pub use text::escape_controls;
 pub use time::Timestamp;

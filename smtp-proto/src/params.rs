@@ -3,7 +3,49 @@
 
 use crate::address::{EsmtpParam, Mailbox, ReversePath, xtext_encode};
 use crate::capabilities::Capabilities;
-use crate::error::{Error, InvalidInput, Unsupported};
+use crate::error::{CommandTooLong, Error, InvalidInput, Unsupported};
+use crate::reply::Limits;
+use crate::session::CommandKind;
+
+// How much each extension parameter the core writes raises the command-line
+// limit (RFC 5321 §4.5.3.1.4: 512 octets, "SMTP extensions may be used to
+// increase this limit"). Where the extension's RFC states the increment, it
+// is that; where it bounds the parameter instead, it is the parameter's
+// longest legal form, with its leading space.
+
+/// RFC 1870 §3 (5): "the maximum length of a MAIL FROM command line is
+/// increased by 26 characters by the possible addition of the SIZE keyword
+/// and value".
+const SIZE_ALLOWANCE: usize = 26;
+/// RFC 3030 §3 (8): MAIL FROM "is increased by 16 characters by the
+/// possible addition of the BODY=BINARYMIME keyword and value". RFC 6152
+/// (8BITMIME), which defines `BODY`, states none we could find; the 16
+/// covers every value (` BODY=8BITMIME` is 14).
+const BODY_ALLOWANCE: usize = 16;
+/// RFC 6531 §3.1 (5): "The maximum length of a MAIL command line is
+/// increased by 10 characters to accommodate the possible addition of the
+/// SMTPUTF8 parameter."
+const SMTPUTF8_ALLOWANCE: usize = 10;
+/// RFC 8689 §2 (5): MAIL FROM "is increased by 11 octets by the possible
+/// addition of a space and the REQUIRETLS keyword".
+const REQUIRETLS_ALLOWANCE: usize = 11;
+/// RFC 3461 §4.3: ` RET=FULL` or ` RET=HDRS`.
+const RET_ALLOWANCE: usize = 9;
+/// RFC 3461 §4.4: "The ENVID parameter MAY be up to 100 characters in
+/// length": ` ENVID=` and 100.
+const ENVID_ALLOWANCE: usize = 7 + 100;
+/// RFC 3461 §4.1: the longest NOTIFY, ` NOTIFY=SUCCESS,FAILURE,DELAY`.
+const NOTIFY_ALLOWANCE: usize = 29;
+/// RFC 3461 §4.2: "The entire ORCPT parameter MAY be up to 500 characters
+/// in length", and its space.
+const ORCPT_ALLOWANCE: usize = 1 + 500;
+/// RFC 6710: priorities run from -9 to 9, so ` MT-PRIORITY=-9` at most.
+const MT_PRIORITY_ALLOWANCE: usize = 15;
+/// RFC 2852 §4: `by-time` is a sign and at most 9 digits, then `;` and the
+/// mode and trace letters: ` BY=-999999999;RT`.
+const BY_ALLOWANCE: usize = 17;
+/// RFC 2852 §4: `by-time = ["-" / "+"] 1*9digit`.
+const MAX_BY_SECONDS: i64 = 999_999_999;
 
 /// Options for `MAIL FROM` (RFC 5321 and the ESMTP extensions).
 ///
@@ -122,41 +164,51 @@ pub enum DsnNotify {
 }
 
 /// Appends ` KEY=VALUE` for every MAIL option to `out`, after checking each
-/// against the capabilities. Returns whether SMTPUTF8 was requested.
+/// against the capabilities and the whole `MAIL FROM:<from>` line against
+/// the command-line limit. Returns whether SMTPUTF8 was requested.
 pub(crate) fn encode_mail_params(
     from: &ReversePath,
     params: &MailParams,
     caps: &Capabilities,
     tls: bool,
+    limits: &Limits,
     out: &mut Vec<u8>,
 ) -> Result<bool, Error> {
+    let start = out.len();
+    let mut allowance = 0;
     if let Some(size) = params.size {
         if let Some(limit) = caps.max_message_size().filter(|&limit| size > limit) {
             return Err(Unsupported::MessageTooLarge { size, limit }.into());
         }
         if caps.size() {
             push_param(out, "SIZE", &size.to_string());
+            allowance += SIZE_ALLOWANCE;
         }
     }
-    match params.body {
-        BodyType::Auto if caps.eight_bit_mime() => push_param(out, "BODY", "8BITMIME"),
-        BodyType::Auto | BodyType::Omit => {}
-        BodyType::SevenBit if caps.eight_bit_mime() => push_param(out, "BODY", "7BIT"),
-        BodyType::SevenBit => {}
+    let body = match params.body {
+        BodyType::Auto if caps.eight_bit_mime() => Some("8BITMIME"),
+        BodyType::Auto | BodyType::Omit => None,
+        BodyType::SevenBit if caps.eight_bit_mime() => Some("7BIT"),
+        BodyType::SevenBit => None,
         BodyType::EightBitMime => {
             require(caps.eight_bit_mime(), "8BITMIME")?;
-            push_param(out, "BODY", "8BITMIME");
+            Some("8BITMIME")
         }
         BodyType::BinaryMime => {
             require(caps.chunking(), "CHUNKING")?;
             require(caps.binary_mime(), "BINARYMIME")?;
-            push_param(out, "BODY", "BINARYMIME");
+            Some("BINARYMIME")
         }
+    };
+    if let Some(body) = body {
+        push_param(out, "BODY", body);
+        allowance += BODY_ALLOWANCE;
     }
     let smtputf8 = params.smtputf8 || from.is_utf8();
     if smtputf8 {
         require(caps.smtputf8(), "SMTPUTF8")?;
         out.extend_from_slice(b" SMTPUTF8");
+        allowance += SMTPUTF8_ALLOWANCE;
     }
     if let Some(ret) = params.ret {
         require(caps.dsn(), "DSN")?;
@@ -169,6 +221,7 @@ pub(crate) fn encode_mail_params(
                 "HDRS"
             },
         );
+        allowance += RET_ALLOWANCE;
     }
     if let Some(envid) = &params.envid {
         if envid.is_empty() || envid.len() > 100 || !envid.bytes().all(|b| (32..=126).contains(&b))
@@ -179,6 +232,7 @@ pub(crate) fn encode_mail_params(
         }
         require(caps.dsn(), "DSN")?;
         push_param(out, "ENVID", &xtext_encode(envid));
+        allowance += ENVID_ALLOWANCE;
     }
     if params.requiretls {
         if !tls {
@@ -186,6 +240,7 @@ pub(crate) fn encode_mail_params(
         }
         require(caps.requiretls(), "REQUIRETLS")?;
         out.extend_from_slice(b" REQUIRETLS");
+        allowance += REQUIRETLS_ALLOWANCE;
     }
     if let Some(priority) = params.mt_priority {
         if !(-9..=9).contains(&priority) {
@@ -193,6 +248,7 @@ pub(crate) fn encode_mail_params(
         }
         require(caps.mt_priority(), "MT-PRIORITY")?;
         push_param(out, "MT-PRIORITY", &priority.to_string());
+        allowance += MT_PRIORITY_ALLOWANCE;
     }
     if let Some(by) = params.deliver_by {
         if by.return_if_late && by.seconds <= 0 {
@@ -200,25 +256,39 @@ pub(crate) fn encode_mail_params(
                 InvalidInput::new("deliver_by", "return mode needs a positive time").into(),
             );
         }
+        if !(-MAX_BY_SECONDS..=MAX_BY_SECONDS).contains(&by.seconds) {
+            return Err(
+                InvalidInput::new("deliver_by", "at most 9 digits of seconds (RFC 2852)").into(),
+            );
+        }
         require(caps.deliver_by(), "DELIVERBY")?;
         let mode = if by.return_if_late { 'R' } else { 'N' };
         let trace = if by.trace { "T" } else { "" };
         push_param(out, "BY", &format!("{};{mode}{trace}", by.seconds));
+        allowance += BY_ALLOWANCE;
     }
     for param in &params.extra {
         param.encode(out);
     }
+    // `MAIL FROM:<` path `>` parameters CRLF.
+    let length = 11 + from.as_str().len() + 1 + (out.len() - start) + 2;
+    check_line_length(CommandKind::Mail, length, limits, allowance)?;
     Ok(smtputf8)
 }
 
 /// Appends the RCPT options to `out`, after checking each against the
-/// capabilities. `smtputf8` tells whether the transaction uses SMTPUTF8.
+/// capabilities and the whole `RCPT TO:<to>` line against the command-line
+/// limit. `smtputf8` tells whether the transaction uses SMTPUTF8.
 pub(crate) fn encode_rcpt_params(
+    to: &Mailbox,
     params: &RcptParams,
     caps: &Capabilities,
     smtputf8: bool,
+    limits: &Limits,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    let start = out.len();
+    let mut allowance = 0;
     if let Some(notify) = params.notify {
         require(caps.dsn(), "DSN")?;
         let value = match notify {
@@ -234,6 +304,7 @@ pub(crate) fn encode_rcpt_params(
             _ => "NEVER".to_owned(),
         };
         push_param(out, "NOTIFY", &value);
+        allowance += NOTIFY_ALLOWANCE;
     }
     if let Some(orcpt) = &params.orcpt {
         require(caps.dsn(), "DSN")?;
@@ -243,9 +314,32 @@ pub(crate) fn encode_rcpt_params(
             format!("rfc822;{}", xtext_encode(orcpt.as_str()))
         };
         push_param(out, "ORCPT", &value);
+        allowance += ORCPT_ALLOWANCE;
     }
     for param in &params.extra {
         param.encode(out);
+    }
+    // `RCPT TO:<` path `>` parameters CRLF.
+    let length = 9 + to.as_str().len() + 1 + (out.len() - start) + 2;
+    check_line_length(CommandKind::Rcpt, length, limits, allowance)
+}
+
+/// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets (the
+/// configured base), plus what the extensions on it allow.
+fn check_line_length(
+    command: CommandKind,
+    length: usize,
+    limits: &Limits,
+    allowance: usize,
+) -> Result<(), Error> {
+    let limit = limits.max_command_line_len.saturating_add(allowance);
+    if length > limit {
+        return Err(CommandTooLong {
+            command,
+            length,
+            limit,
+        }
+        .into());
     }
     Ok(())
 }
@@ -298,7 +392,15 @@ mod tests {
 
     fn mail(params: &MailParams, c: &Capabilities, tls: bool) -> Result<String, Error> {
         let mut out = Vec::new();
-        encode_mail_params(&ReversePath::new("a@b").unwrap(), params, c, tls, &mut out)?;
+        let from = ReversePath::new("a@b").unwrap();
+        encode_mail_params(&from, params, c, tls, &Limits::default(), &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn rcpt(to: &str, params: &RcptParams, c: &Capabilities, utf8: bool) -> Result<String, Error> {
+        let mut out = Vec::new();
+        let to = Mailbox::new(to).unwrap();
+        encode_rcpt_params(&to, params, c, utf8, &Limits::default(), &mut out)?;
         Ok(String::from_utf8(out).unwrap())
     }
 
@@ -404,29 +506,151 @@ mod tests {
             orcpt: Some(Mailbox::new("a+b@example.com").unwrap()),
             extra: Vec::new(),
         };
-        let mut out = Vec::new();
-        encode_rcpt_params(&p, &c, false, &mut out).unwrap();
         assert_eq!(
-            out,
-            b" NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+2Bb@example.com"
+            rcpt("a@b", &p, &c, false).unwrap(),
+            " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+2Bb@example.com"
         );
         let p = RcptParams {
             notify: Some(DsnNotify::Never),
             orcpt: Some(Mailbox::new("j\u{f6}rg+x@example.com").unwrap()),
             extra: Vec::new(),
         };
-        let mut out = Vec::new();
-        encode_rcpt_params(&p, &c, true, &mut out).unwrap();
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            rcpt("a@b", &p, &c, true).unwrap(),
             " NOTIFY=NEVER ORCPT=utf-8;j\u{f6}rg\\x{2B}x@example.com"
         );
-        let mut out = Vec::new();
-        encode_rcpt_params(&p, &c, false, &mut out).unwrap();
         assert_eq!(
-            out,
-            b" NOTIFY=NEVER ORCPT=utf-8;j\\x{F6}rg\\x{2B}x@example.com"
+            rcpt("a@b", &p, &c, false).unwrap(),
+            " NOTIFY=NEVER ORCPT=utf-8;j\\x{F6}rg\\x{2B}x@example.com"
         );
-        assert!(encode_rcpt_params(&p, &caps(&[]), false, &mut Vec::new()).is_err());
+        assert!(rcpt("a@b", &p, &caps(&[]), false).is_err());
+    }
+
+    fn long_param(len: usize) -> EsmtpParam {
+        EsmtpParam::new("X-LONG", Some("v".repeat(len))).unwrap()
+    }
+
+    /// Issue 14 item 6: ESMTP parameters had no length limit, so a MAIL or
+    /// RCPT line could exceed RFC 5321's 512 octets. Now the line is
+    /// checked against `Limits::max_command_line_len` plus the allowance of
+    /// each extension parameter on it, and refused with a typed error.
+    #[test]
+    fn command_lines_longer_than_the_limit_are_refused() {
+        let none = caps(&[]);
+        // `MAIL FROM:<a@b>` is 15 octets, CRLF 2, ` X-LONG=` 8: 487 fit 512.
+        let fits = MailParams {
+            extra: vec![long_param(487)],
+            ..MailParams::new()
+        };
+        assert_eq!(mail(&fits, &none, false).unwrap().len() + 15 + 2, 512);
+        let over = MailParams {
+            extra: vec![long_param(488)],
+            ..MailParams::new()
+        };
+        let err = mail(&over, &none, false).unwrap_err();
+        assert_eq!(
+            err,
+            Error::CommandTooLong(CommandTooLong {
+                command: CommandKind::Mail,
+                length: 513,
+                limit: 512
+            })
+        );
+        assert!(err.to_string().contains("513") && err.to_string().contains("512"));
+        // `RCPT TO:<c@d>` is 13 octets: 489 of value fit.
+        let p = |len| RcptParams {
+            extra: vec![long_param(len)],
+            ..RcptParams::new()
+        };
+        assert!(rcpt("c@d", &p(489), &none, false).is_ok());
+        assert_eq!(
+            rcpt("c@d", &p(490), &none, false),
+            Err(Error::CommandTooLong(CommandTooLong {
+                command: CommandKind::Rcpt,
+                length: 513,
+                limit: 512
+            }))
+        );
+    }
+
+    #[test]
+    fn each_extension_parameter_brings_its_allowance() {
+        let all = caps(&[
+            "SIZE",
+            "8BITMIME",
+            "SMTPUTF8",
+            "DSN",
+            "REQUIRETLS",
+            "MT-PRIORITY",
+            "DELIVERBY",
+        ]);
+        let mut every = MailParams {
+            size: Some(10),
+            body: BodyType::EightBitMime,
+            smtputf8: true,
+            ret: Some(DsnReturn::Full),
+            envid: Some("e".repeat(100)),
+            requiretls: true,
+            mt_priority: Some(-9),
+            deliver_by: Some(DeliverBy {
+                seconds: -999_999_999,
+                return_if_late: false,
+                trace: true,
+            }),
+            extra: Vec::new(),
+        };
+        let allowance = 26 + 16 + 10 + 9 + 107 + 11 + 15 + 17;
+        let written = mail(&every, &all, true).unwrap().len();
+        let room = 512 + allowance - (15 + 2) - written - 8;
+        every.extra = vec![long_param(room)];
+        assert!(mail(&every, &all, true).is_ok());
+        every.extra = vec![long_param(room + 1)];
+        assert!(matches!(
+            mail(&every, &all, true),
+            Err(Error::CommandTooLong(e)) if e.limit == 512 + allowance
+        ));
+        // The longest ORCPT a 254-octet address makes fits with NOTIFY.
+        let to = format!("{}@example.com", "+".repeat(64));
+        let long_to = format!("{}@{}.example", "+".repeat(64), "d".repeat(170));
+        for to in [to, long_to] {
+            let p = RcptParams {
+                notify: Some(DsnNotify::On {
+                    success: true,
+                    failure: true,
+                    delay: true,
+                }),
+                orcpt: Some(Mailbox::new(to.as_str()).unwrap()),
+                extra: Vec::new(),
+            };
+            assert!(rcpt(&to, &p, &all, false).is_ok(), "{to}");
+        }
+        // A configured base moves every limit.
+        let limits = Limits {
+            max_command_line_len: 1000,
+            ..Limits::default()
+        };
+        let mut out = Vec::new();
+        let from = ReversePath::new("a@b").unwrap();
+        let over = MailParams {
+            extra: vec![long_param(900)],
+            ..MailParams::new()
+        };
+        assert!(encode_mail_params(&from, &over, &caps(&[]), false, &limits, &mut out).is_ok());
+    }
+
+    #[test]
+    fn deliver_by_time_has_at_most_nine_digits() {
+        let c = caps(&["DELIVERBY"]);
+        for seconds in [1_000_000_000, -1_000_000_000, i64::MAX, i64::MIN] {
+            let p = MailParams {
+                deliver_by: Some(DeliverBy {
+                    seconds,
+                    return_if_late: false,
+                    trace: false,
+                }),
+                ..MailParams::new()
+            };
+            assert!(matches!(mail(&p, &c, false), Err(Error::InvalidInput(_))));
+        }
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::error::ProtocolError;
+use crate::text::Escaped;
 
 /// A three-digit SMTP reply code, always in the range 200–599.
 ///
@@ -182,6 +183,21 @@ impl fmt::Display for EnhancedCode {
 
 /// A complete server reply: the code, the enhanced status code when the
 /// server uses them, and the text of every line.
+///
+/// The text is the server's, so it may hold anything but CR, LF and NUL:
+/// [`lines`](Self::lines), [`text`](Self::text) and
+/// [`message`](Self::message) give it as sent, for programs that parse it;
+/// `Display` (and so every error's `Display`) shows it with control
+/// characters escaped ([`escape_controls`](crate::escape_controls)), so that
+/// printing a reply cannot drive the terminal that shows it.
+///
+/// ```
+/// use smtp_proto::{Reply, ReplyCode};
+///
+/// let reply = Reply::new(ReplyCode::OK, vec!["queued \x1b]0;pwned\x07".into()]);
+/// assert_eq!(reply.text(), "queued \x1b]0;pwned\x07");
+/// assert_eq!(reply.to_string(), "250 queued \\x1b]0;pwned\\x07");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Reply {
     code: ReplyCode,
@@ -218,12 +234,13 @@ impl Reply {
     }
 
     /// The text of each line, as sent (after `NNN-` / `NNN `), including any
-    /// enhanced status code. Invalid UTF-8 is replaced with U+FFFD.
+    /// enhanced status code, control characters and all (unlike `Display`).
+    /// Invalid UTF-8 is replaced with U+FFFD.
     pub fn lines(&self) -> &[String] {
         &self.lines
     }
 
-    /// The text of all lines joined with `\n`.
+    /// The text of all lines joined with `\n`, as sent (not escaped).
     pub fn text(&self) -> String {
         self.lines.join("\n")
     }
@@ -295,18 +312,22 @@ impl fmt::Debug for Reply {
     }
 }
 
+/// The code and every line's text, separated by spaces, with control
+/// characters escaped as [`escape_controls`](crate::escape_controls) does.
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code)?;
         for line in &self.lines {
-            write!(f, " {line}")?;
+            write!(f, " {}", Escaped(line))?;
         }
         Ok(())
     }
 }
 
-/// Bounds on what the reply parser accepts. Every limit is enforced while
-/// bytes arrive, so the parser never holds more than these in memory.
+/// Bounds on what the reply parser accepts, and on the command lines the
+/// client writes. Every reply limit is enforced while bytes arrive, so the
+/// parser never holds more than these in memory; the command-line limit is
+/// checked before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -322,6 +343,21 @@ pub struct Limits {
     /// Most `334` challenges answered in one AUTH exchange before the client
     /// cancels it. Default 16: the multi-step mechanisms in use need 2–3.
     pub max_auth_rounds: u32,
+    /// Longest `MAIL` or `RCPT` command line the client writes, counting
+    /// the command word and the CRLF, before the extensions' allowances.
+    /// Default 512, RFC 5321 §4.5.3.1.4's limit for a command line.
+    ///
+    /// Each ESMTP parameter the core writes for an extension raises the
+    /// limit by the allowance that extension's RFC grants it: `SIZE` 26
+    /// (RFC 1870), `BODY` 16 (RFC 3030), `SMTPUTF8` 10 (RFC 6531),
+    /// `REQUIRETLS` 11 (RFC 8689), and for those whose RFC bounds the
+    /// parameter instead, its longest legal form: `RET` 9, `ENVID` 107,
+    /// `NOTIFY` 29, `ORCPT` 501 (RFC 3461), `MT-PRIORITY` 15 (RFC 6710),
+    /// `BY` 17 (RFC 2852). Parameters given in `extra` get no allowance.
+    /// A longer line fails with [`Error::CommandTooLong`](crate::Error)
+    /// before anything is sent; raise this for a server known to take
+    /// longer lines.
+    pub max_command_line_len: usize,
 }
 
 impl Default for Limits {
@@ -331,6 +367,7 @@ impl Default for Limits {
             max_lines: 128,
             max_reply_len: 64 * 1024,
             max_auth_rounds: 16,
+            max_command_line_len: 512,
         }
     }
 }
@@ -696,6 +733,39 @@ mod tests {
         assert_eq!(r.enhanced_code(), None);
         let r = parse_all(&mut p, b"250 2.1000.0 x\r\n").unwrap().remove(0);
         assert_eq!(r.enhanced_code(), None);
+    }
+
+    /// Issue 14 item 4: a reply's text reached terminals raw through
+    /// `Display` (and every error's). Now `Display` escapes control
+    /// characters, and `lines`/`text` stay raw.
+    #[test]
+    fn display_escapes_control_characters_and_text_stays_raw() {
+        let wire = "250-title \x1b]0;pwned\x07 bell\r\n250-clear \x1b[2J del \x7f tab\there\r\n\
+                    250 nel \u{85} csi \u{9b}31m rlo \u{202e}txt.exe ls \u{2028}\r\n";
+        let r = parse_all(&mut ReplyParser::default(), wire.as_bytes())
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            r.lines(),
+            [
+                "title \x1b]0;pwned\x07 bell",
+                "clear \x1b[2J del \x7f tab\there",
+                "nel \u{85} csi \u{9b}31m rlo \u{202e}txt.exe ls \u{2028}"
+            ]
+        );
+        assert!(r.text().contains('\x1b') && r.message().contains('\u{202e}'));
+        let shown = r.to_string();
+        assert_eq!(
+            shown,
+            "250 title \\x1b]0;pwned\\x07 bell clear \\x1b[2J del \\x7f tab\there \
+             nel \\u{85} csi \\u{9b}31m rlo \\u{202e}txt.exe ls \\u{2028}"
+        );
+        assert!(
+            !shown
+                .chars()
+                .any(|c| (c.is_control() && c != '\t') || crate::text::is_unicode_control(c)),
+            "{shown:?}"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use proptest::prelude::*;
 use smtp_proto::{
     Capabilities, Client, CommandKind, Config, Domain, DotStuffer, Envelope, Error, EsmtpParam,
     Event, Limits, LineNormalizer, MailParams, Mailbox, Output, ProtocolError, RcptParams, Reply,
-    ReplyCode, ReplyParser, ReversePath, Security, Timestamp, dot_unstuff, normalize_line_endings,
-    xtext_decode, xtext_encode,
+    ReplyCode, ReplyParser, ReversePath, Security, Timestamp, dot_unstuff, escape_controls,
+    normalize_line_endings, xtext_decode, xtext_encode,
 };
 
 const T0: Timestamp = Timestamp::ZERO;
@@ -99,6 +99,58 @@ fn address() -> impl Strategy<Value = String> {
         let i = at.index(s.len() + 1);
         let i = (0..=i).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
         format!("{}{bad}{}", &s[..i], &s[i..])
+    })
+}
+
+/// Quoted local parts (RFC 5321 quoted-string) with the characters that
+/// could end the path early or split the line spliced in.
+fn quoted_address() -> impl Strategy<Value = String> {
+    let ch = prop_oneof![
+        6 => prop::char::range('a', 'z'),
+        2 => Just('>'),
+        2 => Just('<'),
+        1 => Just(' '),
+        1 => Just('='),
+        1 => Just(';'),
+        1 => Just('@'),
+        1 => Just('\\'),
+        1 => Just('"'),
+    ];
+    (prop::collection::vec(ch, 0..16), "[a-z]{1,8}")
+        .prop_map(|(local, domain)| format!("\"{}\"@{domain}.example", String::from_iter(local)))
+}
+
+/// The Unicode characters that end or reorder a line (issue 14 item 3).
+const UNICODE_CONTROLS: &[char] = &[
+    '\u{80}', '\u{85}', '\u{9b}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{202a}', '\u{202b}',
+    '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+fn is_unicode_control(c: char) -> bool {
+    matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A valid argument of each kind with, usually, one of those characters (or
+/// another non-ASCII one) spliced in.
+fn with_unicode_control() -> impl Strategy<Value = String> {
+    let base = prop_oneof![
+        Just("user@example.com"),
+        Just("\"quoted local\"@example.com"),
+        Just("b\u{fc}cher.example"),
+        Just("J\u{f6}rg@b\u{fc}cher.example"),
+        Just("postmaster"),
+        Just("value"),
+    ];
+    let c = prop_oneof![
+        4 => prop::sample::select(UNICODE_CONTROLS),
+        1 => Just('\u{e9}'),
+        1 => Just('\u{200b}'),
+        1 => any::<char>(),
+    ];
+    (base, c, any::<prop::sample::Index>()).prop_map(|(s, c, at)| {
+        let i = at.index(s.len() + 1);
+        let i = (0..=i).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        format!("{}{c}{}", &s[..i], &s[i..])
     })
 }
 
@@ -252,6 +304,61 @@ fn check_one_line<T>(client: &mut Client, result: &Result<T, Error>, prefix: &st
     drain(client);
 }
 
+/// The allowance each extension parameter brings, from its keyword (the
+/// test's own copy of RFC 1870, 3030, 3461, 6531, 6710, 8689 and 2852's
+/// figures).
+fn allowance(keyword: &str) -> usize {
+    match keyword {
+        "SIZE" => 26,
+        "BODY" => 16,
+        "SMTPUTF8" => 10,
+        "REQUIRETLS" => 11,
+        "RET" => 9,
+        "ENVID" => 107,
+        "NOTIFY" => 29,
+        "ORCPT" => 501,
+        "MT-PRIORITY" => 15,
+        "BY" => 17,
+        _ => 0,
+    }
+}
+
+/// A MAIL or RCPT call: refused for its length with nothing written, or
+/// one line within `base` plus the allowances of its parameters.
+fn check_length<T: std::fmt::Debug>(
+    client: &mut Client,
+    result: &Result<T, Error>,
+    base: usize,
+) -> Result<(), TestCaseError> {
+    let wire = drain(client);
+    match result {
+        Err(Error::CommandTooLong(e)) => {
+            prop_assert!(wire.is_empty(), "a refused command wrote {:?}", wire);
+            prop_assert!(e.length > e.limit && e.limit >= base, "{:?}", e);
+        }
+        Err(e) => prop_assert!(false, "unexpected error {:?}", e),
+        Ok(_) => {
+            let line = String::from_utf8_lossy(&wire);
+            let params = line.trim_end().split_once('>').map_or("", |(_, p)| p);
+            let limit: usize = base
+                + params
+                    .split(' ')
+                    .map(|p| allowance(p.split_once('=').map_or(p, |(k, _)| k)))
+                    .sum::<usize>();
+            prop_assert!(
+                wire.len() <= limit,
+                "{} > {}: {:?}",
+                wire.len(),
+                limit,
+                line
+            );
+            client.handle_input(T0, b"250 ok\r\n");
+            drain(client);
+        }
+    }
+    Ok(())
+}
+
 // ----- properties -----
 
 proptest! {
@@ -311,6 +418,144 @@ proptest! {
             prop_assert!(no_control(p.keyword()) && !p.keyword().contains([' ', '=']));
             let v = p.value().unwrap_or_default();
             prop_assert!(!v.is_empty() && no_control(v) && !v.contains([' ', '=']));
+        }
+    }
+
+    /// Issue 14 item 2: no accepted mailbox holds '<' or '>', quoted or not,
+    /// so the path on the wire ends where the client says it does.
+    #[test]
+    fn accepted_mailboxes_hold_no_angle_bracket(q in quoted_address(), a in address()) {
+        for s in [&q, &a] {
+            if let Ok(m) = Mailbox::new(s.as_str()) {
+                prop_assert!(!m.as_str().contains(['<', '>']), "{:?}", s);
+                let mut client = ready_client(true);
+                let r = client.mail(ReversePath::from(m), MailParams::new());
+                let wire = drain(&mut client);
+                prop_assert!(r.is_ok());
+                let line = String::from_utf8_lossy(&wire);
+                prop_assert_eq!(line.matches('>').count(), 1, "{:?}", line);
+            }
+        }
+    }
+
+    /// Issue 14 item 3: an argument holding a C1 control, U+2028/U+2029 or
+    /// a bidi override or isolate is refused, naming the argument, and
+    /// nothing is written; no accepted argument carries one to the wire.
+    #[test]
+    fn unicode_line_and_format_controls_never_reach_the_wire(s in with_unicode_control()) {
+        let hostile = s.chars().any(is_unicode_control);
+        let checks = [
+            (Domain::new(s.as_str()).err(), "domain"),
+            (Mailbox::new(s.as_str()).err(), "address"),
+            (EsmtpParam::new("X-TAG", Some(s.clone())).err(), "parameter"),
+            (Envelope::new("a@example.com", &[s.as_str()]).err(), "to"),
+            (Envelope::new(&s, &["a@example.com"]).err(), "from"),
+        ];
+        for (err, argument) in checks {
+            if hostile {
+                let err = err.unwrap_or_else(|| panic!("{argument} {s:?} accepted"));
+                prop_assert_eq!(err.argument(), argument);
+            }
+        }
+        let mut client = ready_client(true);
+        let mut sent = Vec::new();
+        let r = client.verify(&s);
+        if hostile {
+            prop_assert!(
+                matches!(&r, Err(Error::InvalidInput(e)) if e.argument() == "address"),
+                "VRFY {:?}: {:?}", s, r
+            );
+        }
+        sent.extend(drain(&mut client));
+        if let Ok(d) = Domain::new(s.as_str()) {
+            let mut c = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
+            c.handle_input(T0, b"220 mx.example\r\n");
+            c.hello(d).expect("hello");
+            sent.extend(drain(&mut c));
+        }
+        if let Ok(m) = Mailbox::new(s.as_str()) {
+            let mut params = MailParams::new();
+            params.extra.extend(EsmtpParam::new("X-TAG", Some(s.clone())).ok());
+            params.smtputf8 = true;
+            if client.mail(ReversePath::from(m.clone()), params).is_ok() {
+                let mut rcpt = RcptParams::new();
+                rcpt.orcpt = Some(m.clone());
+                let _ = client.rcpt(m, rcpt);
+            }
+            sent.extend(drain(&mut client));
+        }
+        let wire = String::from_utf8_lossy(&sent);
+        prop_assert!(!wire.chars().any(is_unicode_control), "{:?}", wire);
+    }
+
+    /// Issue 14 item 4: a reply's `Display` holds no control character
+    /// (C0 but tab, DEL, C1, the Unicode line and format controls), keeps
+    /// every other character, and escaping is idempotent; `text` stays raw.
+    #[test]
+    fn reply_display_escapes_every_control(lines in prop::collection::vec(any::<String>(), 1..4)) {
+        let reply = Reply::new(ReplyCode::OK, lines.clone());
+        let shown = reply.to_string();
+        prop_assert!(
+            !shown.chars().any(|c| (c.is_control() && c != '\t') || is_unicode_control(c)),
+            "{:?}", shown
+        );
+        prop_assert_eq!(reply.text(), lines.join("\n"));
+        let joined = lines.join(" ");
+        let escaped = escape_controls(&joined);
+        prop_assert_eq!(&shown, &format!("250 {escaped}"));
+        prop_assert_eq!(escape_controls(&escaped), escaped.clone());
+        let kept: String = lines.concat().chars()
+            .filter(|&c| !((c.is_control() && c != '\t') || is_unicode_control(c)))
+            .collect();
+        let mut rest = shown.as_str();
+        for c in kept.chars() {
+            let at = rest.find(c);
+            prop_assert!(at.is_some(), "{:?} lost from {:?}", c, shown);
+            rest = &rest[at.unwrap_or(0) + c.len_utf8()..];
+        }
+    }
+
+    /// Issue 14 item 6: a MAIL or RCPT line is refused with
+    /// `CommandTooLong` (nothing written) or fits RFC 5321's 512 octets plus
+    /// the allowance of each extension parameter on it.
+    #[test]
+    fn mail_and_rcpt_lines_stay_within_the_limit(
+        value_len in prop_oneof![0usize..40, 380usize..1100],
+        envid in prop::option::of("[+ a-z]{1,100}"),
+        local in "[a-z+]{1,60}",
+        orcpt in any::<bool>(),
+        notify in any::<bool>(),
+        base in prop_oneof![Just(512usize), 200usize..2000],
+    ) {
+        let mut config = Config::default();
+        config.limits.max_command_line_len = base;
+        let mut client = Client::new(config, "mx.example", Security::Plaintext, T0);
+        client.handle_input(T0, b"220 mx.example\r\n");
+        client.hello(Domain::localhost()).expect("hello");
+        drain(&mut client);
+        client.handle_input(
+            T0,
+            b"250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-DSN\r\n\
+              250 SIZE 1000000\r\n",
+        );
+        drain(&mut client);
+        let addr = Mailbox::new(format!("{local}@example.com")).expect("valid");
+        let extra = |len: usize| {
+            (len > 0).then(|| EsmtpParam::new("X-V", Some("v".repeat(len))).expect("valid"))
+        };
+        let mut params = MailParams::new();
+        params.size = Some(1234);
+        params.envid = envid;
+        params.extra.extend(extra(value_len));
+        let r = client.mail(ReversePath::from(addr.clone()), params);
+        check_length(&mut client, &r, base)?;
+        if r.is_ok() {
+            let mut params = RcptParams::new();
+            params.orcpt = orcpt.then(|| addr.clone());
+            params.notify = notify.then_some(smtp_proto::DsnNotify::Never);
+            params.extra.extend(extra(value_len / 2));
+            let r = client.rcpt(addr, params);
+            check_length(&mut client, &r, base)?;
         }
     }
 

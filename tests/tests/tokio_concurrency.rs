@@ -336,3 +336,95 @@ fn pool_closes_connections_idle_past_the_idle_timeout() {
     assert_eq!(server.wait_for_messages(3, Duration::from_secs(5)).len(), 3);
     assert_eq!(server.connections_accepted(), 2);
 }
+
+// ----- AUTH -----
+
+/// Issue 14 item 1: a pool authenticating with a bearer token under the
+/// default opportunistic TLS policy sent the token in clear to a remote
+/// server that offers no STARTTLS. Now the pool's AUTH fails with
+/// `InsecureConnection` before AUTH is sent, as PLAIN's always did; with the
+/// opt-out, or to a loopback name, it authenticates.
+#[test]
+fn pool_with_auth_never_sends_a_token_in_clear_to_a_remote_host() {
+    use smtp_tokio::{AuthError, OAuthBearer, PlainAuth, XOAuth2};
+
+    /// The server's commands, and a pool for `host` authenticating with
+    /// `mechanism`.
+    fn setup<A: smtp_tokio::Auth + Clone + Send + Sync + 'static>(
+        mechanism: A,
+        host: &str,
+    ) -> (MiniSmtpServer, Pool, Arc<std::sync::Mutex<Vec<String>>>) {
+        let verbs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = verbs.clone();
+        let server = quiet_server(MiniOptions {
+            auth_mechanisms: vec!["PLAIN".into(), "XOAUTH2".into(), "OAUTHBEARER".into()],
+            credentials: vec![("user".into(), "token".into())],
+            hook: Some(Arc::new(move |ctx| {
+                seen.lock().expect("verbs").push(ctx.verb.to_owned());
+                None
+            })),
+            ..MiniOptions::default()
+        });
+        let mut options = PoolOptions::default().with_auth(mechanism);
+        options.connection = self::options();
+        // The IPv4-mapped form of 127.0.0.1 reaches loopback under a name
+        // the AUTH rule does not take for loopback: a remote host to it.
+        let pool = Pool::new(format!("{host}:{}", server.port()), options);
+        (server, pool, verbs)
+    }
+
+    fn auth_sent(verbs: &std::sync::Mutex<Vec<String>>) -> bool {
+        verbs.lock().expect("verbs").iter().any(|v| v == "AUTH")
+    }
+
+    let remote = "[::ffff:127.0.0.1]";
+    let refused = [
+        setup(XOAuth2::new("user", "token"), remote),
+        setup(
+            OAuthBearer::new("user", "token", "::ffff:127.0.0.1", 25),
+            remote,
+        ),
+        setup(
+            PlainAuth::new("", "user", "token", "::ffff:127.0.0.1"),
+            remote,
+        ),
+    ];
+    for (i, (server, pool, verbs)) in refused.into_iter().enumerate() {
+        let result = runtime().block_on(send_one(&pool, i));
+        assert!(
+            matches!(
+                &result,
+                Err(Error::Smtp(smtp_proto::Error::Auth(
+                    AuthError::InsecureConnection
+                )))
+            ),
+            "mechanism {i}: {result:?}"
+        );
+        assert!(!auth_sent(&verbs), "mechanism {i} sent AUTH");
+        assert!(server.messages().is_empty());
+    }
+
+    let allowed = [
+        setup(
+            XOAuth2::new("user", "token").allow_insecure_transport(),
+            remote,
+        ),
+        setup(
+            OAuthBearer::new("user", "token", "::ffff:127.0.0.1", 25).allow_insecure_transport(),
+            remote,
+        ),
+        setup(XOAuth2::new("user", "token"), "127.0.0.1"),
+        setup(
+            OAuthBearer::new("user", "token", "localhost", 25),
+            "localhost",
+        ),
+    ];
+    for (i, (server, pool, verbs)) in allowed.into_iter().enumerate() {
+        runtime()
+            .block_on(send_one(&pool, i))
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        assert!(auth_sent(&verbs), "case {i} did not authenticate");
+        let received = server.wait_for_messages(1, Duration::from_secs(5));
+        assert_eq!(received[0].auth_user.as_deref(), Some("user"));
+    }
+}

@@ -9,7 +9,8 @@ pub(crate) const TABLE: &str = "\
 Exit codes:
   0    sent: the server accepted the message for at least one recipient
   64   bad usage (EX_USAGE): unknown option, missing --from/--to, malformed
-       address, header or DSN value, no password available
+       address, header or DSN value, a MAIL or RCPT line over its length
+       limit, no password available
   66   an input file cannot be read (EX_NOINPUT): --data, --password-file, --ca
   68   cannot connect (EX_NOHOST): the name does not resolve, or the connection
        is refused or unreachable
@@ -20,7 +21,8 @@ Exit codes:
   75   transient refusal (EX_TEMPFAIL): a 4xx reply (including 421); try later
   76   the server broke the SMTP protocol (EX_PROTOCOL)
   77   TLS failure (EX_NOPERM): handshake or certificate verification failed,
-       STARTTLS required but not offered, or a password would go in clear
+       STARTTLS required but not offered, or a password or token would go
+       in clear
   124  timed out (as GNU timeout): connect, TLS handshake or a reply";
 
 /// Why the program ended.
@@ -72,7 +74,7 @@ impl Exit {
             SmtpError::Transport | SmtpError::Abandoned => Self::IoErr,
             SmtpError::Protocol(ProtocolError::ConnectionClosed) => Self::IoErr,
             SmtpError::Protocol(_) => Self::Protocol,
-            SmtpError::InvalidInput(_) => Self::Usage,
+            SmtpError::InvalidInput(_) | SmtpError::CommandTooLong(_) => Self::Usage,
             SmtpError::Unsupported(
                 Unsupported::Extension("STARTTLS") | Unsupported::RequireTlsWithoutTls,
             ) => Self::Tls,

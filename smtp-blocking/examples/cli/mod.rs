@@ -27,7 +27,7 @@ use smtp_blocking::{
     Auth, Client, CramMd5Auth, DsnNotify, DsnReturn, Envelope, Error, LoginAuth, OAuthBearer,
     Options, PlainAuth, SendReport, Timeouts, TlsPolicy, XOAuth2,
 };
-use smtp_proto::{Domain, Mailbox};
+use smtp_proto::{Domain, Mailbox, escape_controls};
 
 use embedded::Embedded;
 pub(crate) use exit::Exit;
@@ -153,11 +153,13 @@ enum Mechanism {
     Plain,
     /// The obsolete LOGIN; only over TLS or to localhost.
     Login,
-    /// RFC 2195.
+    /// RFC 2195; also without TLS (the password never crosses the wire).
     CramMd5,
-    /// Google/Microsoft OAuth 2.0 (the password is the access token).
+    /// Google/Microsoft OAuth 2.0 (the password is the access token); only
+    /// over TLS or to localhost.
     Xoauth2,
-    /// RFC 7628 (the password is the bearer token).
+    /// RFC 7628 (the password is the bearer token); only over TLS or to
+    /// localhost.
     Oauthbearer,
     /// RFC 7677; the server must prove it knows the password too.
     #[value(name = "scram-sha-256")]
@@ -247,14 +249,20 @@ impl Out {
         Self(Arc::new(Mutex::new(Box::new(w))))
     }
 
-    /// Writes `text` and a newline. Output errors (a closed pipe) are
+    /// Writes `text` and a newline, with control characters escaped
+    /// (`\x1b`, `\u{85}`, ... as [`smtp_proto::escape_controls`] does): a
+    /// line may quote the server (a reply, an error, the transcript), and a
+    /// hostile server must not drive the terminal (set its title, clear it,
+    /// write the clipboard, reorder text). Output errors (a closed pipe) are
     /// ignored: they must not change the exit code of a send.
     pub(crate) fn line(&self, text: &str) {
+        let text = escape_controls(text);
         let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = writeln!(w, "{text}").and_then(|()| w.flush());
     }
 
-    /// Writes `text` as is.
+    /// Writes `text` as is: only for the program's own text (help, the
+    /// progress line, the demo's own message), never for server text.
     pub(crate) fn write_str(&self, text: &str) {
         let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = w.write_all(text.as_bytes()).and_then(|()| w.flush());

@@ -4,7 +4,9 @@
 //! every `C:`/`S:` line (AUTH payloads already redacted by the core) to
 //! `tracing` under the target `smtp::transcript`, from the greeting on. This
 //! subscriber, installed for the session's thread only, keeps the lines and
-//! prints them as they happen when asked to.
+//! prints them as they happen when asked to, with control characters
+//! escaped (`Out::line`), since the `S:` lines are the server's text as
+//! sent.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};

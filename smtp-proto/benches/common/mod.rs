@@ -95,3 +95,75 @@ pub(crate) fn dot_heavy_body(len: usize) -> Vec<u8> {
     const PATTERN: &[u8] = b".\r\n..leading dots everywhere\r\n.\r\n.a\r\n";
     PATTERN.iter().copied().cycle().take(len).collect()
 }
+
+/// The largest EHLO reply the default `Limits` let through: 64 KiB, no
+/// line over 4096 bytes (code and CRLF included), at most 128 lines. The
+/// first line is `250-mx.example`; `fill` writes the text of each further
+/// line into the room it is given (the bytes between `250-` and CRLF) and
+/// returns false when it wants no more lines.
+fn ehlo_64k(max_lines: usize, mut fill: impl FnMut(usize, &mut String, usize) -> bool) -> Vec<u8> {
+    const MAX_LINE: usize = 4096;
+    const MAX_REPLY: usize = 64 * 1024;
+    let mut lines = vec!["mx.example".to_owned()];
+    let mut used = 4 + lines[0].len() + 2;
+    for i in 1..max_lines {
+        let room = (MAX_LINE - 6).min(MAX_REPLY - used - 6);
+        if room < 16 {
+            break;
+        }
+        let mut text = String::new();
+        let more = fill(i, &mut text, room);
+        assert!(text.len() <= room);
+        used += 4 + text.len() + 2;
+        lines.push(text);
+        if !more {
+            break;
+        }
+    }
+    let last = lines.len() - 1;
+    let mut wire = Vec::with_capacity(used);
+    for (i, text) in lines.iter().enumerate() {
+        let sep = if i == last { ' ' } else { '-' };
+        wire.extend_from_slice(format!("250{sep}{text}\r\n").as_bytes());
+    }
+    assert!(wire.len() <= MAX_REPLY);
+    wire
+}
+
+/// Issue 14 item 5's hostile reply: AUTH lines listing as many distinct
+/// three-character mechanism names as 64 KiB holds (16,336). Parsing it
+/// used to be quadratic in the number of names.
+pub(crate) fn ehlo_64k_many_mechanisms() -> Vec<u8> {
+    const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut n = 0usize;
+    ehlo_64k(128, |_, text, room| {
+        text.push_str("AUTH");
+        while text.len() + 4 <= room {
+            let name = [
+                DIGITS[n / (36 * 36) % 36],
+                DIGITS[n / 36 % 36],
+                DIGITS[n % 36],
+            ];
+            text.push(' ');
+            text.push_str(std::str::from_utf8(&name).expect("ASCII"));
+            n += 1;
+        }
+        true
+    })
+}
+
+/// An ordinary reply of the same size: 127 distinct extension lines of
+/// about 510 bytes (a keyword and space-separated parameters), the shape of
+/// a real EHLO reply, only longer.
+pub(crate) fn ehlo_64k_ordinary() -> Vec<u8> {
+    let per_line = 64 * 1024 / 128 - 6;
+    ehlo_64k(128, |i, text, room| {
+        text.push_str(&format!("X-EXTENSION-{i:03}"));
+        let mut p = 0;
+        while text.len() + 8 <= per_line.min(room) {
+            text.push_str(&format!(" PARAM{p:02}"));
+            p += 1;
+        }
+        true
+    })
+}

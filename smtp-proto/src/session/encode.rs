@@ -9,6 +9,7 @@ use crate::address::{Domain, Mailbox, ReversePath};
 use crate::capabilities::Capabilities;
 use crate::error::Error;
 use crate::params::{MailParams, RcptParams, encode_mail_params, encode_rcpt_params};
+use crate::reply::Limits;
 
 /// `EHLO`/`HELO`/`LHLO domain`.
 pub(super) fn hello(out: &mut Vec<u8>, kind: CommandKind, domain: &Domain) {
@@ -28,19 +29,23 @@ pub(super) fn mail_params(
     params: &MailParams,
     caps: &Capabilities,
     tls: bool,
+    limits: &Limits,
     out: &mut Vec<u8>,
 ) -> Result<bool, Error> {
-    encode_mail_params(from, params, caps, tls, out)
+    encode_mail_params(from, params, caps, tls, limits, out)
 }
 
-/// The RCPT options alone, checked against the capabilities.
+/// The RCPT options alone, checked against the capabilities (and the line
+/// for `to` against the length limit).
 pub(super) fn rcpt_params(
+    to: &Mailbox,
     params: &RcptParams,
     caps: &Capabilities,
     smtputf8: bool,
+    limits: &Limits,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    encode_rcpt_params(params, caps, smtputf8, out)
+    encode_rcpt_params(to, params, caps, smtputf8, limits, out)
 }
 
 /// `MAIL FROM:<from> options`.
@@ -50,11 +55,12 @@ pub(super) fn mail(
     params: &MailParams,
     caps: &Capabilities,
     tls: bool,
+    limits: &Limits,
 ) -> Result<(), Error> {
     out.extend_from_slice(b"MAIL FROM:<");
     out.extend_from_slice(from.as_str().as_bytes());
     out.push(b'>');
-    encode_mail_params(from, params, caps, tls, out).map(drop)
+    encode_mail_params(from, params, caps, tls, limits, out).map(drop)
 }
 
 /// `RCPT TO:<to> options`.
@@ -64,11 +70,12 @@ pub(super) fn rcpt(
     params: &RcptParams,
     caps: &Capabilities,
     smtputf8: bool,
+    limits: &Limits,
 ) -> Result<(), Error> {
     out.extend_from_slice(b"RCPT TO:<");
     out.extend_from_slice(to.as_str().as_bytes());
     out.push(b'>');
-    encode_rcpt_params(params, caps, smtputf8, out)
+    encode_rcpt_params(to, params, caps, smtputf8, limits, out)
 }
 
 /// `BDAT size [LAST]`.
@@ -128,11 +135,20 @@ mod tests {
         out.clear();
         let caps = Capabilities::default();
         let from = ReversePath::new("a@b.example").unwrap();
-        mail(&mut out, &from, &MailParams::default(), &caps, false).unwrap();
+        let limits = Limits::default();
+        mail(
+            &mut out,
+            &from,
+            &MailParams::default(),
+            &caps,
+            false,
+            &limits,
+        )
+        .unwrap();
         assert_eq!(out, b"MAIL FROM:<a@b.example>");
         out.clear();
         let to = Mailbox::new("c@d.example").unwrap();
-        rcpt(&mut out, &to, &RcptParams::default(), &caps, false).unwrap();
+        rcpt(&mut out, &to, &RcptParams::default(), &caps, false, &limits).unwrap();
         assert_eq!(out, b"RCPT TO:<c@d.example>");
     }
 }

@@ -40,15 +40,11 @@ impl Client {
         self.check_envelope_offline(envelope)?;
         let smtputf8 = envelope.params.smtputf8 || envelope.from.is_utf8();
         self.scratch.clear();
-        super::encode::mail_params(
-            &envelope.from,
-            &envelope.params,
-            caps,
-            self.tls,
-            &mut self.scratch,
-        )?;
-        for (_, params) in &envelope.to {
-            super::encode::rcpt_params(params, caps, smtputf8, &mut self.scratch)?;
+        let limits = &self.config.limits;
+        let (from, params) = (&envelope.from, &envelope.params);
+        super::encode::mail_params(from, params, caps, self.tls, limits, &mut self.scratch)?;
+        for (to, params) in &envelope.to {
+            super::encode::rcpt_params(to, params, caps, smtputf8, limits, &mut self.scratch)?;
         }
         let transfer = self.body_transfer(envelope.params.body);
         if envelope.params.body == BodyType::BinaryMime && transfer != BodyTransfer::Bdat {

@@ -32,7 +32,7 @@ use bytes::BytesMut;
 use crate::address::{Domain, Mailbox, ReversePath};
 use crate::auth::Auth;
 use crate::capabilities::Capabilities;
-use crate::error::{Error, InvalidInput, Unsupported, UsageError};
+use crate::error::{Error, Unsupported, UsageError};
 use crate::params::{BodyType, MailParams, RcptParams};
 use crate::reply::{Reply, ReplyParser};
 use crate::time::Timestamp;
@@ -587,7 +587,8 @@ impl Client {
         }
         if let Some(caps) = self.settled_capabilities() {
             self.scratch.clear();
-            encode::mail_params(&from, &params, &caps, self.tls, &mut self.scratch)?;
+            let limits = &self.config.limits;
+            encode::mail_params(&from, &params, &caps, self.tls, limits, &mut self.scratch)?;
         }
         if params.body == BodyType::BinaryMime
             && self.settled_capabilities().is_some_and(|c| !c.chunking())
@@ -607,6 +608,7 @@ impl Client {
         let txn_id = self.open_txn.ok_or(UsageError::NoMailTransaction)?;
         let id = self.alloc_id();
         let scratch = &mut self.scratch;
+        let limits = &self.config.limits;
         let Some(txn) = txn::find_mut(&mut self.txns, txn_id) else {
             return Err(UsageError::NoMailTransaction.into());
         };
@@ -618,7 +620,7 @@ impl Client {
         }
         if let Some(caps) = caps {
             scratch.clear();
-            encode::rcpt_params(&params, &caps, txn.smtputf8, scratch)?;
+            encode::rcpt_params(&to, &params, &caps, txn.smtputf8, limits, scratch)?;
         }
         let index = txn.add_recipient(to.clone(), id);
         self.enqueue_with_id(
@@ -711,16 +713,7 @@ impl Client {
     pub fn verify(&mut self, argument: &str) -> Result<CommandId, Error> {
         self.check_ready_for_command()?;
         self.check_no_messages()?;
-        if argument.is_empty()
-            || argument.len() > 256
-            || argument.bytes().any(|b| b < 0x20 || b == 0x7f)
-        {
-            return Err(InvalidInput::new(
-                "address",
-                "empty, too long, or has a control character",
-            )
-            .into());
-        }
+        crate::address::check_verify_argument(argument)?;
         self.ensure_hello_internal();
         Ok(self.enqueue(Command::Vrfy(argument.to_owned()), Owner::Caller, None))
     }

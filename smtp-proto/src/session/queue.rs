@@ -317,7 +317,10 @@ impl Client {
                     self.pending.push_front(rset);
                     return;
                 }
-                if let Err(e) = encode::mail(&mut self.scratch, &from, &params, &caps, self.tls) {
+                let limits = &self.config.limits;
+                if let Err(e) =
+                    encode::mail(&mut self.scratch, &from, &params, &caps, self.tls, limits)
+                {
                     return self.refuse_txn_command(id, kind, owner, txn, e);
                 }
                 self.wire_txn = txn;
@@ -325,7 +328,10 @@ impl Client {
             }
             Command::Rcpt { to, params, index } => {
                 let smtputf8 = txn.and_then(|t| self.txn(t)).is_some_and(|t| t.smtputf8);
-                if let Err(e) = encode::rcpt(&mut self.scratch, &to, &params, &caps, smtputf8) {
+                let limits = &self.config.limits;
+                if let Err(e) =
+                    encode::rcpt(&mut self.scratch, &to, &params, &caps, smtputf8, limits)
+                {
                     self.record_rcpt(txn, index, Err(e.clone()));
                     return self.finish(id, kind, owner, txn, Err(e));
                 }

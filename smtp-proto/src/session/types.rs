@@ -233,13 +233,14 @@ pub struct TranscriptLine {
 }
 
 impl fmt::Display for TranscriptLine {
-    /// `C: text` or `S: text`.
+    /// `C: text` or `S: text`, control characters escaped (the server's
+    /// text could otherwise drive a terminal; `text` stays raw).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let who = match self.direction {
             Direction::Client => "C",
             Direction::Server => "S",
         };
-        write!(f, "{who}: {}", self.text)
+        write!(f, "{who}: {}", crate::text::Escaped(&self.text))
     }
 }
 
@@ -442,7 +443,7 @@ pub struct Config {
     /// (465 implicit TLS; 25 and 587 STARTTLS), see
     /// [`check_addr_tls_mode`](crate::check_addr_tls_mode). Default on.
     pub check_port: bool,
-    /// Parser limits and the AUTH round cap.
+    /// Parser limits, the AUTH round cap and the MAIL/RCPT line limit.
     pub limits: Limits,
     /// Every deadline the session keeps.
     pub timeouts: Timeouts,
