@@ -1,6 +1,6 @@
 //! The blocking client: Go's API over one I/O loop around the core.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use rustls::ClientConfig;
 use smtp_proto::{
-    Auth, Capabilities, CommandId, Domain, Envelope, Event, MailParams, Mailbox, MessageId, Output,
-    RcptParams, Reply, ReversePath, Security, SendReport, Stage, Timestamp, TranscriptLine,
-    Verification,
+    Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
+    Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
+    Security, SendReport, Stage, Timestamp, TranscriptLine, Verification,
 };
 
 use crate::data::DataWriter;
@@ -21,7 +21,7 @@ use crate::stream::{Failure, Stream, Transport};
 use crate::tls::TlsConnectionState;
 
 const READ_BUFFER: usize = 16 * 1024;
-const COPY_BUFFER: usize = 64 * 1024;
+pub(crate) const COPY_BUFFER: usize = 64 * 1024;
 
 /// A transcript sink: receives every `C:`/`S:` line, AUTH payloads redacted.
 pub type TranscriptSink = Box<dyn FnMut(&TranscriptLine) + Send>;
@@ -41,7 +41,7 @@ pub struct Client<S: Stream = TcpStream> {
     epoch: Instant,
     read_buf: Box<[u8]>,
     /// Reused for message bodies read from a reader.
-    copy_buf: Vec<u8>,
+    pub(crate) copy_buf: ReusedBuffer,
     transcript: Option<TranscriptSink>,
     /// The TLS settings for the next handshake.
     next_tls: Option<Arc<ClientConfig>>,
@@ -147,7 +147,7 @@ impl<S: Stream> Client<S> {
             options,
             epoch,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
-            copy_buf: Vec::new(),
+            copy_buf: ReusedBuffer::default(),
             transcript: None,
             failure: None,
         };
@@ -337,62 +337,33 @@ impl<S: Stream> Client<S> {
         envelope: &Envelope,
         mut message: impl Read,
     ) -> Result<SendReport, SendError> {
-        let fail = SendError::not_sent;
-        self.check().map_err(fail)?;
-        let id = self
-            .core
-            .send(envelope.clone())
-            .map_err(|e| fail(e.into()))?;
-        let mut buf = std::mem::take(&mut self.copy_buf);
-        buf.resize(COPY_BUFFER, 0);
-        let mut report = None;
+        self.check()?;
+        let id = self.core.send(envelope.clone()).map_err(|e| self.lift(e))?;
+        let mut wait = MessageWait::new(id);
+        let mut buf = self.copy_buf.take(COPY_BUFFER);
         let mut source_failure = None;
         let driven = self.drive(
             None,
-            &mut |event| match event {
-                Event::MessageDone { id: m, result } if m == id => {
-                    report = Some(result);
-                    true
-                }
-                _ => false,
-            },
-            &mut |core, message_id, max| {
-                if message_id != Some(id) {
+            &mut |event| wait.on_event(event),
+            &mut |core, m, max| {
+                if m != Some(id) {
                     return Ok(BodyStep::Stop);
                 }
-                let n = loop {
-                    match message.read(&mut buf[..max.min(COPY_BUFFER)]) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            // Half a body is out: the session cannot go on.
-                            core.abandon();
-                            source_failure = Some(Error::Io(Arc::new(e)));
-                            return Ok(BodyStep::Continue);
-                        }
+                match read_retrying(&mut message, &mut buf[..max.min(COPY_BUFFER)]) {
+                    Ok(0) => drop(core.end_body()?),
+                    Ok(n) => drop(core.push_body(&buf[..n])?),
+                    Err(e) => {
+                        // Half a body is out: the session cannot go on.
+                        core.abandon();
+                        source_failure = Some(Error::Io(Arc::new(e)));
                     }
-                };
-                if n == 0 {
-                    core.end_body()?;
-                } else {
-                    core.push_body(&buf[..n])?;
                 }
                 Ok(BodyStep::Continue)
             },
         );
-        self.copy_buf = buf;
-        driven.map_err(fail)?;
-        match report {
-            Some(Ok(report)) => Ok(report),
-            Some(Err(e)) => {
-                let e = e.map_error(|e| self.lift(e));
-                Err(match source_failure {
-                    Some(error) => SendError { error, ..e },
-                    None => e,
-                })
-            }
-            None => Err(fail(self.session_error())),
-        }
+        self.copy_buf.give(buf);
+        driven?;
+        wait.finish(&self.core, self.failure.as_ref(), source_failure)
     }
 
     /// Sends several messages on this connection, overlapping them: with
@@ -406,62 +377,28 @@ impl<S: Stream> Client<S> {
         &mut self,
         messages: &[(&Envelope, &[u8])],
     ) -> Vec<Result<SendReport, SendError>> {
-        let fail = SendError::not_sent;
-        let mut results: Vec<Option<Result<SendReport, SendError>>> = Vec::new();
-        let mut index: HashMap<MessageId, usize> = HashMap::new();
-        let mut positions = vec![0; messages.len()];
-        for (i, (envelope, _)) in messages.iter().enumerate() {
-            let queued = self
-                .check()
-                .and_then(|()| Ok(self.core.send((*envelope).clone())?));
-            match queued {
-                Ok(id) => {
-                    index.insert(id, i);
-                    results.push(None);
-                }
-                Err(e) => results.push(Some(Err(fail(e)))),
-            }
-        }
-        let mut reports: Vec<(usize, Result<SendReport, smtp_proto::SendError>)> = Vec::new();
-        let mut left = index.len();
-        let driven = if left == 0 {
+        // Both callbacks of the loop use the batch, one at a time.
+        let batch = RefCell::new(Batch::start(
+            &mut self.core,
+            self.failure.as_ref(),
+            messages,
+        ));
+        let driven = if batch.borrow().is_done() {
             Ok(())
         } else {
             self.drive(
                 None,
-                &mut |event| match event {
-                    Event::MessageDone { id, result } => {
-                        if let Some(&i) = index.get(&id) {
-                            reports.push((i, result));
-                            left -= 1;
-                        }
-                        left == 0
-                    }
-                    _ => false,
-                },
-                &mut |core, message, max| {
-                    let Some(&i) = message.and_then(|m| index.get(&m)) else {
-                        return Ok(BodyStep::Stop);
-                    };
-                    let (body, pos) = (messages[i].1, &mut positions[i]);
-                    if *pos == body.len() {
-                        core.end_body()?;
-                    } else {
-                        let end = body.len().min(*pos + max);
-                        *pos += core.push_body(&body[*pos..end])?;
-                    }
-                    Ok(BodyStep::Continue)
+                &mut |event| batch.borrow_mut().on_event(event),
+                &mut |core, m, max| {
+                    Ok(match batch.borrow_mut().supply(core, m, max)? {
+                        true => BodyStep::Continue,
+                        false => BodyStep::Stop,
+                    })
                 },
             )
         };
-        for (i, result) in reports {
-            results[i] = Some(result.map_err(|e| e.map_error(|e| self.lift(e))));
-        }
-        let broken = driven.err().unwrap_or_else(|| self.session_error());
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(fail(broken.clone()))))
-            .collect()
+        let batch = batch.into_inner();
+        batch.finish(&self.core, self.failure.as_ref(), driven.err())
     }
 
     // ----- the I/O loop -----
@@ -472,35 +409,20 @@ impl<S: Stream> Client<S> {
         id: CommandId,
         auth: Option<&mut (dyn Auth + 'm)>,
     ) -> Result<Reply, Error> {
-        self.command_with(id, auth, &mut |_| {})
+        self.wait(CommandWait::new(id), auth)?
+            .finish(&self.core, self.failure.as_ref())
     }
 
-    /// [`command`](Self::command), showing every event to `seen` first.
-    pub(crate) fn command_with<'m>(
+    /// Drives until `wait` says its command completed.
+    pub(crate) fn wait<'m>(
         &mut self,
-        id: CommandId,
+        mut wait: CommandWait,
         auth: Option<&mut (dyn Auth + 'm)>,
-        seen: &mut dyn FnMut(&Event),
-    ) -> Result<Reply, Error> {
-        let mut done = None;
-        self.drive(
-            auth,
-            &mut |event| {
-                seen(&event);
-                match event {
-                    Event::Completed { id: c, result, .. } if c == id => {
-                        done = Some(result);
-                        true
-                    }
-                    _ => false,
-                }
-            },
-            &mut |_, _, _| Ok(BodyStep::Stop),
-        )?;
-        match done {
-            Some(result) => result.map_err(|e| self.lift(e)),
-            None => Err(self.session_error()),
-        }
+    ) -> Result<CommandWait, Error> {
+        self.drive(auth, &mut |event| wait.on_event(event), &mut |_, _, _| {
+            Ok(BodyStep::Stop)
+        })?;
+        Ok(wait)
     }
 
     /// Drives until the core asks for more of the body being written.
@@ -620,47 +542,30 @@ impl<S: Stream> Client<S> {
     /// A core error as the caller sees it: a transport failure is the I/O
     /// or TLS error itself.
     pub(crate) fn lift(&self, e: smtp_proto::Error) -> Error {
-        match (&e, &self.failure) {
-            (smtp_proto::Error::Transport, Some(f)) => f.clone(),
-            _ => Error::Smtp(e),
-        }
+        Error::lift(e, self.failure.as_ref())
     }
 
     /// Why the session cannot go on.
     fn session_error(&self) -> Error {
-        match self.core.error() {
-            Some(e) => self.lift(e.clone()),
-            None => Error::Smtp(smtp_proto::UsageError::SessionClosed.into()),
-        }
+        Error::of_session(&self.core, self.failure.as_ref())
     }
 
     /// The first fatal error, if the session has one.
     fn check(&self) -> Result<(), Error> {
-        match self.core.error() {
-            Some(e) => Err(self.lift(e.clone())),
-            None => Ok(()),
-        }
+        Error::check(&self.core, self.failure.as_ref())
     }
 
     pub(crate) fn core_mut(&mut self) -> &mut smtp_proto::Client {
         &mut self.core
     }
 
-    pub(crate) fn take_copy_buffer(&mut self) -> Vec<u8> {
-        let mut buf = std::mem::take(&mut self.copy_buf);
-        buf.resize(COPY_BUFFER, 0);
-        buf
-    }
-
-    pub(crate) fn return_copy_buffer(&mut self, buf: Vec<u8>) {
-        self.copy_buf = buf;
+    pub(crate) fn failure(&self) -> Option<&Error> {
+        self.failure.as_ref()
     }
 
     fn emit(&mut self, line: &TranscriptLine) {
         tracing::debug!(target: "smtp::transcript", "{line}");
-        if let Some(sink) = self.transcript.as_mut() {
-            sink(line);
-        }
+        self.transcript.iter_mut().for_each(|sink| sink(line));
     }
 
     fn close_transport(&mut self) {
@@ -670,6 +575,16 @@ impl<S: Stream> Client<S> {
         let at = self.instant(deadline);
         self.transport.close(at);
         self.core.abandon();
+    }
+}
+
+/// One read, retried when interrupted.
+pub(crate) fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
     }
 }
 

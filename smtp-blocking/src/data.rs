@@ -2,9 +2,11 @@
 
 use std::io::{self, Read, Write};
 
-use smtp_proto::{Event, LmtpDeliveries, Reply};
+use std::sync::Arc;
 
-use crate::client::Client;
+use smtp_proto::{CommandWait, LmtpDeliveries, Reply};
+
+use crate::client::{COPY_BUFFER, Client, read_retrying};
 use crate::error::Error;
 use crate::stream::Stream;
 
@@ -49,74 +51,48 @@ impl<'a, S: Stream> DataWriter<'a, S> {
     /// Copies everything from `reader` into the body; returns the number of
     /// bytes copied.
     pub fn copy_from(&mut self, mut reader: impl Read) -> Result<u64, Error> {
-        // The client keeps the buffer between messages: zeroing 64 KiB per
-        // message was most of a small send's CPU time.
-        let mut buf = self.client.take_copy_buffer();
+        let mut buf = self.client.copy_buf.take(COPY_BUFFER);
         let result = self.copy_with(&mut reader, &mut buf);
-        self.client.return_copy_buffer(buf);
+        self.client.copy_buf.give(buf);
         result
     }
 
     fn copy_with(&mut self, reader: &mut impl Read, buf: &mut [u8]) -> Result<u64, Error> {
         let mut total = 0;
         loop {
-            let n = match reader.read(buf) {
+            match read_retrying(reader, buf) {
                 Ok(0) => return Ok(total),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(n) => {
+                    self.write_body(&buf[..n])?;
+                    total += n as u64;
+                }
                 Err(e) => {
                     // Half a body is out: the session cannot go on.
                     self.client.core_mut().abandon();
-                    return Err(Error::Io(std::sync::Arc::new(e)));
+                    return Err(Error::Io(Arc::new(e)));
                 }
-            };
-            self.write_body(&buf[..n])?;
-            total += n as u64;
+            }
         }
     }
 
     /// Ends the message and returns the server's reply to it (in LMTP, the
     /// last successful delivery; see [`finish_lmtp`](Self::finish_lmtp)).
-    pub fn finish(self) -> Result<Reply, Error> {
-        let id = self
-            .client
-            .core_mut()
-            .end_body()
-            .map_err(|e| self.client.lift(e))?;
+    pub fn finish(mut self) -> Result<Reply, Error> {
+        let id = self.end()?;
         self.client.command(id, None)
     }
 
     /// LMTP (RFC 2033): ends the message and returns each accepted
     /// recipient's delivery reply, in order.
-    pub fn finish_lmtp(self) -> Result<LmtpDeliveries, Error> {
-        let id = self
-            .client
-            .core_mut()
-            .end_body()
-            .map_err(|e| self.client.lift(e))?;
-        let mut deliveries = Vec::new();
-        let result = self.client.command_with(id, None, &mut |event| {
-            if let Event::LmtpDelivery {
-                data,
-                address,
-                result,
-                ..
-            } = event
-            {
-                if *data == id {
-                    deliveries.push((address.clone(), result.clone()));
-                }
-            }
-        });
-        let deliveries: Vec<_> = deliveries
-            .into_iter()
-            .map(|(a, r)| (a, r.map_err(|e| self.client.lift(e))))
-            .collect();
-        match result {
-            Ok(_) => Ok(deliveries),
-            Err(_) if !deliveries.is_empty() => Ok(deliveries),
-            Err(e) => Err(e),
-        }
+    pub fn finish_lmtp(mut self) -> Result<LmtpDeliveries, Error> {
+        let id = self.end()?;
+        let wait = self.client.wait(CommandWait::new(id), None)?;
+        wait.finish_lmtp(self.client.session(), self.client.failure())
+    }
+
+    fn end(&mut self) -> Result<smtp_proto::CommandId, Error> {
+        let result = self.client.core_mut().end_body();
+        result.map_err(|e| self.client.lift(e))
     }
 }
 

@@ -160,7 +160,9 @@ pub use auth::{
 };
 pub use body::{DotStuffer, LineNormalizer, dot_unstuff, normalize_line_endings};
 pub use capabilities::Capabilities;
-pub use driver::{DriverError, DriverOptions, LmtpDeliveries};
+pub use driver::{
+    Batch, CommandWait, DriverError, DriverOptions, LmtpDeliveries, MessageWait, ReusedBuffer,
+};
 pub use endpoint::{
     check_addr_tls_mode, check_port_tls_mode, host_of, is_connection_lost_io, port_of,
 };
@@ -178,4 +180,18 @@ pub use session::{
     TranscriptLine, Verification,
 };
 pub use text::escape_controls;
+
+/// What a caller of either adapter names: the adapters re-export this whole
+/// module (`pub use smtp_proto::prelude::*`), so switching between them is
+/// a change of crate name.
+pub mod prelude {
+    pub use crate::{
+        Auth, AuthError, BodyType, Capabilities, Config, CramMd5Auth, DeliverBy, DsnNotify,
+        DsnReturn, EnhancedCode, Envelope, EsmtpParam, LmtpDeliveries, LoginAuth, MailParams,
+        OAuthBearer, PlainAuth, RcptParams, RecipientReport, Reply, ReplyCode, SendReport, Stage,
+        Timeouts, TlsPolicy, Verification, XOAuth2,
+    };
+    #[cfg(feature = "scram")]
+    pub use crate::{ScramAuth, ScramHash};
+}
 pub use time::Timestamp;

@@ -1,20 +1,19 @@
 //! The async client: Go's API over one poll-based I/O loop around the core.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use smtp_proto::{
-    Auth, Capabilities, CommandId, Domain, Envelope, Event, MailParams, Mailbox, MessageId, Output,
-    RcptParams, Reply, ReversePath, Security, SendReport, Stage, Timestamp, TranscriptLine,
-    Verification,
+    Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
+    Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
+    Security, SendReport, Stage, Timestamp, TranscriptLine, Verification,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -27,7 +26,7 @@ use crate::tls::{TlsConnectionState, default_tls_config};
 use crate::{Error, Options, SendError, TranscriptSink};
 
 const READ_BUFFER: usize = 16 * 1024;
-const COPY_BUFFER: usize = 64 * 1024;
+pub(crate) const COPY_BUFFER: usize = 64 * 1024;
 
 /// Runs `$body` (an async block's contents) as one operation: a client whose
 /// previous operation was abandoned mid-way (its future dropped) ends the
@@ -58,11 +57,12 @@ macro_rules! operation {
 /// [`smtp_proto::Error::Abandoned`]: it never goes on out of step with the
 /// server. The same holds for a [`DataWriter`] dropped unfinished.
 pub struct Client<S = TcpStream> {
-    transport: Transport<S>,
     core: smtp_proto::Client,
+    transport: Transport<S>,
+    /// The clock's zero: the core's time is the time since.
+    epoch: Instant,
     host: String,
     options: Options,
-    epoch: Instant,
     read_buf: Box<[u8]>,
     /// The transmit being written, and its deadline.
     out: Bytes,
@@ -75,7 +75,7 @@ pub struct Client<S = TcpStream> {
     /// The deadline the timer is set to.
     timer_at: Option<Timestamp>,
     /// Reused for message bodies read from a reader.
-    copy_buf: Vec<u8>,
+    pub(crate) copy_buf: ReusedBuffer,
     transcript: Option<TranscriptSink>,
     /// The TLS settings for the next handshake.
     next_tls: Option<Arc<ClientConfig>>,
@@ -91,6 +91,7 @@ impl<S> fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("host", &self.host)
+            .field("busy", &self.busy)
             .field("core", &self.core)
             .field("failure", &self.failure)
             .finish_non_exhaustive()
@@ -201,11 +202,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         let epoch = Instant::now();
         let core = smtp_proto::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
         let mut client = Self {
-            transport: Transport::Plain(stream),
             core,
+            transport: Transport::Plain(stream),
+            epoch,
             host: host.to_owned(),
             options,
-            epoch,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             out: Bytes::new(),
             out_deadline: Timestamp::MAX,
@@ -213,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             tls_deadline: Timestamp::MAX,
             timer: Box::pin(tokio::time::sleep_until(epoch)),
             timer_at: None,
-            copy_buf: Vec::new(),
+            copy_buf: ReusedBuffer::default(),
             transcript: None,
             next_tls: None,
             failure: None,
@@ -442,37 +443,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         envelope: &Envelope,
         message: impl AsyncRead + Send,
     ) -> Result<SendReport, SendError> {
-        let id = self
-            .core
-            .send(envelope.clone())
-            .map_err(|e| SendError::not_sent(self.lift(e)))?;
+        let id = self.core.send(envelope.clone()).map_err(|e| self.lift(e))?;
+        let mut wait = MessageWait::new(id);
         let mut message = std::pin::pin!(message);
-        let mut buf = std::mem::take(&mut self.copy_buf);
-        buf.resize(COPY_BUFFER, 0);
-        let mut report = None;
+        let mut buf = self.copy_buf.take(COPY_BUFFER);
         let mut source_failure = None;
         let driven = self
             .drive(
                 None,
-                &mut |event| match event {
-                    Event::MessageDone { id: m, result } if m == id => {
-                        report = Some(result);
-                        true
-                    }
-                    _ => false,
-                },
-                &mut |cx, core, message_id, max| {
-                    if message_id != Some(id) {
+                &mut |event| wait.on_event(event),
+                &mut |cx, core, m, max| {
+                    if m != Some(id) {
                         return Poll::Ready(Ok(BodyStep::Stop));
                     }
                     let mut read = ReadBuf::new(&mut buf[..max.min(COPY_BUFFER)]);
                     match ready!(message.as_mut().poll_read(cx, &mut read)) {
-                        Ok(()) if read.filled().is_empty() => {
-                            core.end_body()?;
-                        }
-                        Ok(()) => {
-                            core.push_body(read.filled())?;
-                        }
+                        Ok(()) if read.filled().is_empty() => drop(core.end_body()?),
+                        Ok(()) => drop(core.push_body(read.filled())?),
                         Err(e) => {
                             // Half a body is out: the session cannot go on.
                             core.abandon();
@@ -483,19 +470,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 },
             )
             .await;
-        self.copy_buf = buf;
-        driven.map_err(SendError::not_sent)?;
-        match report {
-            Some(Ok(report)) => Ok(report),
-            Some(Err(e)) => {
-                let e = e.map_error(|e| self.lift(e));
-                Err(match source_failure {
-                    Some(error) => SendError { error, ..e },
-                    None => e,
-                })
-            }
-            None => Err(SendError::not_sent(self.session_error())),
-        }
+        self.copy_buf.give(buf);
+        driven?;
+        wait.finish(&self.core, self.failure.as_ref(), source_failure)
     }
 
     /// Sends several messages on this connection, overlapping them: with
@@ -524,59 +501,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         &mut self,
         messages: &[(&Envelope, &[u8])],
     ) -> Vec<Result<SendReport, SendError>> {
-        let mut results: Vec<Option<Result<SendReport, SendError>>> = Vec::new();
-        let mut index: HashMap<MessageId, usize> = HashMap::new();
-        let mut positions = vec![0; messages.len()];
-        for (i, (envelope, _)) in messages.iter().enumerate() {
-            match self.core.send((*envelope).clone()) {
-                Ok(id) => {
-                    index.insert(id, i);
-                    results.push(None);
-                }
-                Err(e) => results.push(Some(Err(SendError::not_sent(self.lift(e))))),
-            }
-        }
-        let mut reports: Vec<(usize, Result<SendReport, smtp_proto::SendError>)> = Vec::new();
-        let mut left = index.len();
-        let driven = if left == 0 {
+        // Both callbacks of the loop use the batch, one at a time.
+        let batch = Mutex::new(Batch::start(
+            &mut self.core,
+            self.failure.as_ref(),
+            messages,
+        ));
+        let lock = || {
+            batch
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let driven = if lock().is_done() {
             Ok(())
         } else {
             self.drive(
                 None,
-                &mut |event| match event {
-                    Event::MessageDone { id, result } => {
-                        if let Some(&i) = index.get(&id) {
-                            reports.push((i, result));
-                            left -= 1;
-                        }
-                        left == 0
-                    }
-                    _ => false,
-                },
-                &mut |_, core, message, max| {
-                    let Some(&i) = message.and_then(|m| index.get(&m)) else {
-                        return Poll::Ready(Ok(BodyStep::Stop));
-                    };
-                    let (body, pos) = (messages[i].1, &mut positions[i]);
-                    if *pos == body.len() {
-                        core.end_body()?;
-                    } else {
-                        let end = body.len().min(*pos + max);
-                        *pos += core.push_body(&body[*pos..end])?;
-                    }
-                    Poll::Ready(Ok(BodyStep::Continue))
+                &mut |event| lock().on_event(event),
+                &mut |_, core, m, max| {
+                    Poll::Ready(Ok(match lock().supply(core, m, max)? {
+                        true => BodyStep::Continue,
+                        false => BodyStep::Stop,
+                    }))
                 },
             )
             .await
         };
-        for (i, result) in reports {
-            results[i] = Some(result.map_err(|e| e.map_error(|e| self.lift(e))));
-        }
-        let broken = driven.err().unwrap_or_else(|| self.session_error());
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(SendError::not_sent(broken.clone()))))
-            .collect()
+        let batch = batch
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        batch.finish(&self.core, self.failure.as_ref(), driven.err())
     }
 
     /// For the pool: whether an idle connection still looks alive. Anything
@@ -607,36 +561,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         id: CommandId,
         auth: Option<&mut (dyn Auth + Send + 'm)>,
     ) -> Result<Reply, Error> {
-        self.command_with(id, auth, &mut |_| {}).await
+        let wait = self.wait(CommandWait::new(id), auth).await?;
+        wait.finish(&self.core, self.failure.as_ref())
     }
 
-    /// [`command`](Self::command), showing every event to `seen` first.
-    pub(crate) async fn command_with<'m>(
+    /// Drives until `wait` says its command completed.
+    pub(crate) async fn wait<'m>(
         &mut self,
-        id: CommandId,
+        mut wait: CommandWait,
         auth: Option<&mut (dyn Auth + Send + 'm)>,
-        seen: &mut (dyn FnMut(&Event) + Send),
-    ) -> Result<Reply, Error> {
-        let mut done = None;
+    ) -> Result<CommandWait, Error> {
         self.drive(
             auth,
-            &mut |event| {
-                seen(&event);
-                match event {
-                    Event::Completed { id: c, result, .. } if c == id => {
-                        done = Some(result);
-                        true
-                    }
-                    _ => false,
-                }
-            },
+            &mut |event| wait.on_event(event),
             &mut |_, _, _, _| Poll::Ready(Ok(BodyStep::Stop)),
         )
         .await?;
-        match done {
-            Some(result) => result.map_err(|e| self.lift(e)),
-            None => Err(self.session_error()),
-        }
+        Ok(wait)
     }
 
     async fn drive<'m>(
@@ -892,42 +833,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         Timestamp::from_duration(self.epoch.elapsed())
     }
 
-    /// A core error as the caller sees it: a transport failure is the I/O
-    /// or TLS error itself.
+    /// A core error as the caller sees it (the transport's own error).
     pub(crate) fn lift(&self, e: smtp_proto::Error) -> Error {
-        match (&e, &self.failure) {
-            (smtp_proto::Error::Transport, Some(f)) => f.clone(),
-            _ => Error::Smtp(e),
-        }
+        Error::lift(e, self.failure.as_ref())
     }
 
     /// Why the session cannot go on.
     fn session_error(&self) -> Error {
-        match self.core.error() {
-            Some(e) => self.lift(e.clone()),
-            None => Error::Smtp(smtp_proto::UsageError::SessionClosed.into()),
-        }
+        Error::of_session(&self.core, self.failure.as_ref())
+    }
+
+    pub(crate) fn failure(&self) -> Option<&Error> {
+        self.failure.as_ref()
     }
 
     pub(crate) fn core_mut(&mut self) -> &mut smtp_proto::Client {
         &mut self.core
     }
 
-    pub(crate) fn take_copy_buffer(&mut self) -> Vec<u8> {
-        let mut buf = std::mem::take(&mut self.copy_buf);
-        buf.resize(COPY_BUFFER, 0);
-        buf
-    }
-
-    pub(crate) fn return_copy_buffer(&mut self, buf: Vec<u8>) {
-        self.copy_buf = buf;
-    }
-
     fn emit(&mut self, line: &TranscriptLine) {
         tracing::debug!(target: "smtp::transcript", "{line}");
-        if let Some(sink) = self.transcript.as_mut() {
-            sink(line);
-        }
+        self.transcript.iter_mut().for_each(|sink| sink(line));
     }
 
     async fn close_transport(&mut self) {
@@ -950,12 +876,7 @@ impl<S> Client<S> {
         if self.busy {
             self.core.abandon();
         }
-        if let Some(e) = self.core.error() {
-            return Err(match (e, &self.failure) {
-                (smtp_proto::Error::Transport, Some(f)) => f.clone(),
-                (e, _) => Error::Smtp(e.clone()),
-            });
-        }
+        Error::check(&self.core, self.failure.as_ref())?;
         self.busy = true;
         Ok(())
     }

@@ -5,11 +5,11 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use smtp_proto::{Event, LmtpDeliveries, Reply};
+use smtp_proto::{CommandWait, LmtpDeliveries, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::Error;
-use crate::client::Client;
+use crate::client::{COPY_BUFFER, Client};
 
 /// Streams a message body to the server (Go's `Data()` writer), as a
 /// [`tokio::io::AsyncWrite`].
@@ -61,9 +61,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> DataWriter<'a, S> {
     pub async fn copy_from(&mut self, reader: impl AsyncRead) -> Result<u64, Error> {
         // The client keeps the buffer between messages: zeroing 64 KiB per
         // message was most of a small send's CPU time.
-        let mut buf = self.client.take_copy_buffer();
+        let mut buf = self.client.copy_buf.take(COPY_BUFFER);
         let result = self.copy_with(reader, &mut buf).await;
-        self.client.return_copy_buffer(buf);
+        self.client.copy_buf.give(buf);
         result
     }
 
@@ -102,40 +102,15 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> DataWriter<'a, S> {
     /// recipient's delivery reply, in order.
     pub async fn finish_lmtp(self) -> Result<LmtpDeliveries, Error> {
         self.client.enter()?;
-        let id = match self.client.core_mut().end_body() {
-            Ok(id) => id,
-            Err(e) => {
-                self.client.busy = false;
-                return Err(self.client.lift(e));
-            }
+        let result = match self.client.core_mut().end_body() {
+            Ok(id) => match self.client.wait(CommandWait::new(id), None).await {
+                Ok(wait) => wait.finish_lmtp(self.client.session(), self.client.failure()),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(self.client.lift(e)),
         };
-        let mut deliveries = Vec::new();
-        let result = self
-            .client
-            .command_with(id, None, &mut |event| {
-                if let Event::LmtpDelivery {
-                    data,
-                    address,
-                    result,
-                    ..
-                } = event
-                {
-                    if *data == id {
-                        deliveries.push((address.clone(), result.clone()));
-                    }
-                }
-            })
-            .await;
         self.client.busy = false;
-        let deliveries: Vec<_> = deliveries
-            .into_iter()
-            .map(|(a, r)| (a, r.map_err(|e| self.client.lift(e))))
-            .collect();
-        match result {
-            Ok(_) => Ok(deliveries),
-            Err(_) if !deliveries.is_empty() => Ok(deliveries),
-            Err(e) => Err(e),
-        }
+        result
     }
 
     /// Gives the core some of `buf`: how much it took, once it took any.

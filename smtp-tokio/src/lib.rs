@@ -144,14 +144,7 @@ pub use pool::{Pool, PoolOptions};
 pub use scram::scram_sha1;
 #[cfg(feature = "scram")]
 pub use scram::{os_nonce, scram_sha256};
-pub use smtp_proto::{
-    Auth, AuthError, BodyType, Capabilities, Config, CramMd5Auth, DeliverBy, DsnNotify, DsnReturn,
-    EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer, PlainAuth, RcptParams,
-    RecipientReport, Reply, ReplyCode, SendReport, Stage, Timeouts, TlsPolicy, Verification,
-    XOAuth2,
-};
-#[cfg(feature = "scram")]
-pub use smtp_proto::{ScramAuth, ScramHash};
+pub use smtp_proto::prelude::*;
 pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
 
 /// Why a call failed: the core's verdict ([`Error::Smtp`]: the server's
