@@ -9,7 +9,7 @@
 //! lines). In each group:
 //! - `dot_stuffer`: [`DotStuffer`] into a reused `Vec<u8>`;
 //! - `dot_stuffer_bytesmut`: the same into a reused `BytesMut`, the buffer
-//!   type `Client::send_body` writes to;
+//!   type `Client::push_body` writes to;
 //! - `mirror_memchr2` / `mirror_position`: copies of the stuffer's algorithm
 //!   in this file, finding CR/LF with `memchr2` or with `iter().position`:
 //!   their ratio is what the `memchr` dependency buys;

@@ -517,12 +517,9 @@ fn step_by_step(a: &dyn Adapter, kind: Kind, piece: usize) {
 }
 
 /// BDAT on a server without CHUNKING is refused locally, typed, and the
-/// session stays usable (nothing was sent).
-///
-/// FAILS (library bug, reported): `Client::bdat()` does not check CHUNKING
-/// and the writer's `send_chunk` (smtp-blocking/src/data.rs) marks the
-/// client broken on the core's local `Unsupported("CHUNKING")`, so the
-/// following RSET gets `Error::Broken`.
+/// session stays usable (nothing was sent). (It once left the client
+/// broken; `Client::bdat()` now asks the core, which refuses before
+/// anything is queued.)
 fn bdat_unsupported(a: &dyn Adapter, kind: Kind) {
     let (srv, env) = server!(kind);
     let o = opts(&srv, env);
