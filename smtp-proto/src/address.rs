@@ -8,7 +8,10 @@
 //! the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
 //! U+2066–U+2069).
 
-use std::fmt;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use core::fmt;
 
 use crate::error::InvalidInput;
 use crate::text::is_unicode_control;

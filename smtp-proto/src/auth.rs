@@ -6,7 +6,10 @@
 //! through [`Client::handle_auth`](crate::Client::handle_auth). So a
 //! mechanism may be any type, live anywhere, and be reused.
 
-use std::fmt;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use core::fmt;
 
 use hmac::{Hmac, Mac};
 use md5::Md5;
@@ -145,7 +148,7 @@ impl fmt::Display for AuthError {
     }
 }
 
-impl std::error::Error for AuthError {}
+impl core::error::Error for AuthError {}
 
 /// A value that must not leak: its `Debug` prints `[redacted]`.
 #[derive(Clone, PartialEq, Eq, Default)]

@@ -1,6 +1,9 @@
 //! Message body encoding: streaming dot-stuffing for DATA (RFC 5321
 //! §4.5.2) and line-ending normalisation for BDAT.
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
 use bytes::BufMut;
 
 /// A streaming body encoder for DATA.

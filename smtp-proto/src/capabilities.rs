@@ -1,5 +1,8 @@
 //! The server's EHLO capabilities (RFC 5321 §4.1.1.1).
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
 use crate::reply::Reply;
 
 /// Most lines read after the first: real servers send about 30, and the

@@ -3,10 +3,10 @@
 //! [`Config`] plus TLS settings and socket options). Both adapters use
 //! these very types, so switching between them is a change of crate name.
 
+use alloc::sync::Arc;
+use core::fmt;
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
-use std::sync::Arc;
 
 use crate::address::Mailbox;
 use crate::error::Error;
@@ -99,8 +99,8 @@ impl fmt::Display for DriverError {
     }
 }
 
-impl std::error::Error for DriverError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for DriverError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Smtp(e) => Some(e),
             Self::Io(e) | Self::Tls(e) | Self::Connect { source: e, .. } => Some(&**e),
@@ -460,7 +460,7 @@ pub struct ReusedBuffer(Vec<u8>);
 impl ReusedBuffer {
     /// The buffer, at least `len` bytes long.
     pub fn take(&mut self, len: usize) -> Vec<u8> {
-        let mut buf = std::mem::take(&mut self.0);
+        let mut buf = core::mem::take(&mut self.0);
         if buf.len() < len {
             buf.resize(len, 0);
         }

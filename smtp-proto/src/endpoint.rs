@@ -61,6 +61,7 @@ pub fn check_addr_tls_mode(addr: &str, implicit_tls: bool, enabled: bool) -> Res
     }
 }
 
+#[cfg(feature = "std")]
 /// Whether an I/O error of this kind means the peer went away (reset,
 /// aborted, broken pipe, end of stream): for drivers' "connection lost"
 /// checks, next to [`Error::is_connection_lost`].

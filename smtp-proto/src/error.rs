@@ -1,6 +1,9 @@
 //! Typed errors that say whose fault a failure is.
 
-use std::fmt;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use core::fmt;
 
 use crate::auth::AuthError;
 use crate::reply::{Reply, ReplyCode};
@@ -153,7 +156,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 impl From<ProtocolError> for Error {
     fn from(e: ProtocolError) -> Self {
@@ -214,7 +217,7 @@ impl fmt::Display for CommandTooLong {
     }
 }
 
-impl std::error::Error for CommandTooLong {}
+impl core::error::Error for CommandTooLong {}
 
 /// The server's refusal of a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,7 +372,7 @@ impl fmt::Display for ProtocolError {
     }
 }
 
-impl std::error::Error for ProtocolError {}
+impl core::error::Error for ProtocolError {}
 
 /// A malformed argument, named so the caller knows which one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,7 +413,7 @@ impl fmt::Display for InvalidInput {
     }
 }
 
-impl std::error::Error for InvalidInput {}
+impl core::error::Error for InvalidInput {}
 
 /// A call that is not legal in the session's current state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -505,7 +508,7 @@ impl fmt::Display for UsageError {
     }
 }
 
-impl std::error::Error for UsageError {}
+impl core::error::Error for UsageError {}
 
 /// A request the server cannot serve as advertised in its EHLO reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -544,7 +547,7 @@ impl fmt::Display for Unsupported {
     }
 }
 
-impl std::error::Error for Unsupported {}
+impl core::error::Error for Unsupported {}
 
 #[cfg(test)]
 mod tests {

@@ -60,7 +60,7 @@
 //! so here it is only announced, and the clock stands still:
 //!
 //! ```
-//! use std::collections::VecDeque;
+//! use alloc::collections::VecDeque;
 //! use smtp_proto::*;
 //!
 //! // What the client must write before each wait, and what the server answers.
@@ -115,8 +115,35 @@
 //! }
 //! assert!(script.is_empty());
 //! assert_eq!(delivered.expect("delivered").reply.text(), "queued");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), Box<dyn core::error::Error>>(())
 //! ```
+//!
+//! # Without `std`
+//!
+//! With its default `std` feature off, the core is `#![no_std]` and needs
+//! only `alloc`: it never needed an operating system (no sockets, threads
+//! or clock: time is a [`Timestamp`] the driver counts), so an embedded
+//! event loop (embassy, RTIC, bare metal) drives it exactly as above:
+//!
+//! ```toml
+//! smtp-proto = { version = "0.1", default-features = false, features = ["scram"] }
+//! ```
+//!
+//! - The driver owns the transport: for STARTTLS ([`Output::StartTls`]) it
+//!   runs the handshake with its TLS stack (embedded-tls, or the
+//!   platform's), then calls [`Client::handle_tls_established`].
+//! - Its clock is any monotonic count (ticks since boot) turned into a
+//!   [`Timestamp`]; it sleeps until the deadline of [`Output::Wait`] and
+//!   then calls [`Client::handle_timeout`].
+//! - Without `std` there is no `DriverError`/`DriverOptions` (they wrap
+//!   `std::io::Error`); the core's [`Error`] says everything else.
+//! - `Bytes` (the transmit buffers) and the shared capabilities use
+//!   `alloc::sync::Arc`, which needs atomic pointer operations: on a target
+//!   without them (thumbv6m, riscv32imc) enable `bytes`'
+//!   `extra-platforms` feature (with `portable-atomic`) in your build.
+//! - `examples/no_std_session.rs` runs a whole session (greeting, EHLO,
+//!   AUTH, a message, QUIT) through the core built this way; CI runs it
+//!   with `--no-default-features`.
 //!
 //! # Safety properties
 //!
@@ -135,13 +162,28 @@
 //!   every built-in mechanism that sends a reusable secret; see
 //!   [`Auth`]); secrets print as `[redacted]`.
 
+#![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+extern crate alloc;
+
+/// What `std`'s prelude would give every module, for the `no_std` build.
+#[allow(unused_imports)]
+mod alloc_prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::format;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec;
+    pub(crate) use alloc::vec::Vec;
+}
 
 mod address;
 mod auth;
 mod body;
 mod capabilities;
+#[cfg(feature = "std")]
 mod driver;
 mod endpoint;
 mod error;
@@ -160,12 +202,13 @@ pub use auth::{
 };
 pub use body::{DotStuffer, LineNormalizer, dot_unstuff, normalize_line_endings};
 pub use capabilities::Capabilities;
+#[cfg(feature = "std")]
 pub use driver::{
     Batch, CommandWait, DriverError, DriverOptions, LmtpDeliveries, MessageWait, ReusedBuffer,
 };
-pub use endpoint::{
-    check_addr_tls_mode, check_port_tls_mode, host_of, is_connection_lost_io, port_of,
-};
+#[cfg(feature = "std")]
+pub use endpoint::is_connection_lost_io;
+pub use endpoint::{check_addr_tls_mode, check_port_tls_mode, host_of, port_of};
 pub use error::{
     CommandTooLong, Error, InvalidInput, NoRecipients, ProtocolError, Rejection, Unsupported,
     UsageError,
@@ -187,9 +230,9 @@ pub use text::escape_controls;
 pub mod prelude {
     pub use crate::{
         Auth, AuthError, BodyType, Capabilities, Config, CramMd5Auth, DeliverBy, DsnNotify,
-        DsnReturn, EnhancedCode, Envelope, EsmtpParam, LmtpDeliveries, LoginAuth, MailParams,
-        OAuthBearer, PlainAuth, RcptParams, RecipientReport, Reply, ReplyCode, SendReport, Stage,
-        Timeouts, TlsPolicy, Verification, XOAuth2,
+        DsnReturn, EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer,
+        PlainAuth, RcptParams, RecipientReport, Reply, ReplyCode, SendReport, Stage, Timeouts,
+        TlsPolicy, Verification, XOAuth2,
     };
     #[cfg(feature = "scram")]
     pub use crate::{ScramAuth, ScramHash};

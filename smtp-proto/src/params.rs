@@ -1,6 +1,9 @@
 //! Typed ESMTP options for MAIL and RCPT, checked against the server's
 //! capabilities before anything is sent.
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
 use crate::address::{EsmtpParam, Mailbox, ReversePath, xtext_encode};
 use crate::capabilities::Capabilities;
 use crate::error::{CommandTooLong, Error, InvalidInput, Unsupported};

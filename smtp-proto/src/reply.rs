@@ -1,6 +1,9 @@
 //! Server replies (RFC 5321 §4.2) and their incremental, bounded parser.
 
-use std::fmt;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use core::fmt;
 
 use crate::error::ProtocolError;
 use crate::text::Escaped;
@@ -474,7 +477,7 @@ impl ReplyParser {
             let reply = if self.partial.is_empty() {
                 self.handle_line(&rest[..nl])?
             } else {
-                let mut line = std::mem::take(&mut self.partial);
+                let mut line = core::mem::take(&mut self.partial);
                 line.extend_from_slice(&rest[..nl]);
                 let reply = self.handle_line(&line);
                 // Keep the allocation for the next partial line.
@@ -582,7 +585,7 @@ mod tests {
         let mut parser = ReplyParser::default();
         let mut out = Vec::new();
         for b in input {
-            let (used, reply) = parser.parse(std::slice::from_ref(b))?;
+            let (used, reply) = parser.parse(core::slice::from_ref(b))?;
             assert_eq!(used, 1);
             out.extend(reply);
         }

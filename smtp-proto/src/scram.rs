@@ -1,7 +1,10 @@
 //! SCRAM-SHA-256 (RFC 7677) and SCRAM-SHA-1 (RFC 5802): see [`ScramAuth`].
 
-use std::fmt;
-use std::sync::Arc;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use alloc::sync::Arc;
+use core::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -292,7 +295,7 @@ impl ScramAuth {
         first_bare: &str,
     ) -> Result<Secret<Vec<u8>>, AuthError> {
         let server_first =
-            std::str::from_utf8(challenge).map_err(|_| AuthError::UnexpectedChallenge)?;
+            core::str::from_utf8(challenge).map_err(|_| AuthError::UnexpectedChallenge)?;
         let first = parse_server_first(server_first)?;
         if !first.nonce.starts_with(client_nonce.expose().as_str())
             || first.nonce.len() == client_nonce.expose().len()
@@ -380,7 +383,7 @@ impl Auth for ScramAuth {
     fn next(&mut self, challenge: &[u8], more: bool) -> Result<Secret<Vec<u8>>, AuthError> {
         // Any failure leaves the mechanism idle: nothing of a failed
         // exchange can be used to claim success later.
-        let state = std::mem::replace(&mut self.state, State::Idle);
+        let state = core::mem::replace(&mut self.state, State::Idle);
         match (state, more) {
             (
                 State::SentFirst {
@@ -467,7 +470,7 @@ fn parse_server_first(msg: &str) -> Result<ServerFirst<'_>, AuthError> {
 /// Checks `v=SIGNATURE[,extensions]` in constant time; `e=VALUE` is the
 /// server's report of a failure.
 fn verify_server_final(msg: &[u8], expected: &Secret<Vec<u8>>) -> Result<(), AuthError> {
-    let msg = std::str::from_utf8(msg).map_err(|_| AuthError::ServerNotVerified)?;
+    let msg = core::str::from_utf8(msg).map_err(|_| AuthError::ServerNotVerified)?;
     let first = msg.split(',').next().unwrap_or_default();
     if let Some(err) = first.strip_prefix("e=") {
         let err: String = err

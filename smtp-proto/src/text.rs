@@ -9,8 +9,11 @@
 //!   terminal's title, clear its screen, write its clipboard or reorder what
 //!   it shows.
 
-use std::borrow::Cow;
-use std::fmt;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use alloc::borrow::Cow;
+use core::fmt;
 
 /// True for the Unicode characters that end, break or reorder a line
 /// without being ASCII controls:

@@ -1,7 +1,7 @@
 //! Time as the driver supplies it: the core never reads a clock.
 
-use std::fmt;
-use std::time::Duration;
+use core::fmt;
+use core::time::Duration;
 
 /// A point in time, as the time elapsed since an epoch the driver chose
 /// (when it started, say). Every method of [`Client`](crate::Client) that
@@ -14,7 +14,7 @@ use std::time::Duration;
 /// deadline that never comes, never an overflow.
 ///
 /// ```
-/// use std::time::Duration;
+/// use core::time::Duration;
 /// use smtp_proto::Timestamp;
 ///
 /// let start = Timestamp::ZERO;

@@ -1,7 +1,10 @@
 //! Replies: parsing the server's bytes, matching each reply to the command
 //! it answers, and what each reply means. Fatal errors end here too.
 
-use std::sync::Arc;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use alloc::sync::Arc;
 
 use super::queue::{Awaiting, InFlight, Owner};
 use super::{Client, CommandId, CommandKind, Direction, HelloState, Phase, Upgrade};

@@ -1,6 +1,9 @@
 //! Command encoding: pure functions from typed, validated arguments to the
 //! bytes of one command line (without its CRLF), each testable alone.
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 

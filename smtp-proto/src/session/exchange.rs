@@ -2,6 +2,9 @@
 //! mechanism at each step ([`Event::AuthNeeded`](super::Event::AuthNeeded))
 //! and never owns it.
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
@@ -58,7 +61,7 @@ impl Client {
         let Some(mut exchange) = self.auth.take() else {
             return Err(UsageError::NoAuthPending.into());
         };
-        match std::mem::replace(&mut exchange.stage, AuthStage::AwaitReply) {
+        match core::mem::replace(&mut exchange.stage, AuthStage::AwaitReply) {
             AuthStage::Start => self.auth_start(exchange, mechanism),
             AuthStage::Challenge(challenge) => {
                 match mechanism.next(&challenge, true) {

@@ -1,7 +1,7 @@
 //! Messages queued with [`Client::send`]: when each starts (the window
 //! across messages), how its body goes, and its report.
 
-use std::sync::Arc;
+use alloc::sync::Arc;
 
 use super::queue::{Command, Owner};
 use super::{

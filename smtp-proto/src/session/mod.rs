@@ -9,6 +9,9 @@
 //! [`Client::send`]; `exchange` the AUTH exchange; `establish` the setup
 //! operation; `timers` the deadlines.
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
 mod dispatch;
 mod encode;
 mod establish;
@@ -23,9 +26,9 @@ pub(crate) mod types;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
-use std::fmt;
-use std::sync::Arc;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::fmt;
 
 use bytes::BytesMut;
 

@@ -1,6 +1,9 @@
 //! The command queue and the pipelining rules (RFC 2920): which queued
 //! command may be written now, and writing it.
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
 use bytes::Bytes;
 
 use super::txn::TxnId;

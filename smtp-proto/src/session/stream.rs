@@ -3,6 +3,9 @@
 //! asks for the body ([`Output::NeedBody`](super::Output::NeedBody)) only
 //! when it has room, so memory stays flat whatever the message size.
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
 use super::queue::{Awaiting, Command, Owner};
 use super::txn::{self, TxnId};
 use super::{BODY_BLOCK, BodyTransfer, Client, CommandId, Direction, MessageId, Phase};
@@ -160,7 +163,7 @@ impl Client {
             StreamKind::Bdat { chunk } => {
                 chunk.extend_from_slice(&bytes[..take]);
                 if chunk.len() >= size {
-                    let full = std::mem::take(chunk);
+                    let full = core::mem::take(chunk);
                     let (t, message) = (b.txn, b.message);
                     self.queue_chunk(t, message, &full, false);
                     if let Some(StreamKind::Bdat { chunk }) =

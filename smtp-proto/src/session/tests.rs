@@ -1,7 +1,7 @@
 //! Unit tests of the session; the transcript corpus covers the protocol
 //! case by case (`smtp-proto/tests/corpus.rs`).
 
-use std::time::Duration;
+use core::time::Duration;
 
 use super::*;
 use crate::auth::PlainAuth;

@@ -2,7 +2,7 @@
 //! driver is doing, the TLS handshake. Early or late, the driver only
 //! reports the time; the session decides what expired.
 
-use std::time::Duration;
+use core::time::Duration;
 
 use super::{Client, Phase, Stage};
 use crate::time::Timestamp;

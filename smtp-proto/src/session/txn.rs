@@ -3,7 +3,10 @@
 //! records, so replies pipelined across transactions (a RSET and a new MAIL
 //! behind an unfinished one) are never credited to the wrong one.
 
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use alloc::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 

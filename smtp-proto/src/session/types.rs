@@ -2,8 +2,11 @@
 //! driver ([`Output`]), what it reports ([`Event`]), its settings and the
 //! results of a message.
 
-use std::fmt;
-use std::time::Duration;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use core::fmt;
+use core::time::Duration;
 
 use bytes::Bytes;
 
@@ -598,8 +601,8 @@ impl<E: fmt::Display> fmt::Display for SendError<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for SendError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl<E: core::error::Error + 'static> core::error::Error for SendError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         Some(&self.error)
     }
 }
