@@ -60,7 +60,7 @@
 //! so here it is only announced, and the clock stands still:
 //!
 //! ```
-//! use alloc::collections::VecDeque;
+//! use std::collections::VecDeque;
 //! use smtp_proto::*;
 //!
 //! // What the client must write before each wait, and what the server answers.
@@ -115,7 +115,7 @@
 //! }
 //! assert!(script.is_empty());
 //! assert_eq!(delivered.expect("delivered").reply.text(), "queued");
-//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Without `std`

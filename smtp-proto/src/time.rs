@@ -14,7 +14,7 @@ use core::time::Duration;
 /// deadline that never comes, never an overflow.
 ///
 /// ```
-/// use core::time::Duration;
+/// use std::time::Duration;
 /// use smtp_proto::Timestamp;
 ///
 /// let start = Timestamp::ZERO;
