@@ -45,11 +45,17 @@ fn main() -> io::Result<()> {
         let accepted = accepted.clone();
         std::thread::spawn(move || {
             std::thread::sleep(stop_at.saturating_duration_since(Instant::now()));
-            println!("discard_sink: {} messages accepted", accepted.load(Ordering::Relaxed));
+            println!(
+                "discard_sink: {} messages accepted",
+                accepted.load(Ordering::Relaxed)
+            );
             std::process::exit(0);
         });
     }
-    eprintln!("discard_sink on {addr} (CHUNKING {})", if chunking { "on" } else { "off" });
+    eprintln!(
+        "discard_sink on {addr} (CHUNKING {})",
+        if chunking { "on" } else { "off" }
+    );
     for stream in listener.incoming() {
         let stream = stream?;
         let accepted = accepted.clone();
@@ -74,14 +80,11 @@ fn serve(stream: TcpStream, chunking: bool, accepted: &AtomicU64) -> io::Result<
         if input.read_until(b'\n', &mut line)? == 0 {
             return Ok(());
         }
-        let verb: Vec<u8> = line
-            .iter()
-            .take(4)
-            .map(u8::to_ascii_uppercase)
-            .collect();
+        let verb: Vec<u8> = line.iter().take(4).map(u8::to_ascii_uppercase).collect();
         match &verb[..] {
             b"EHLO" | b"LHLO" => {
-                replies.extend_from_slice(b"250-discard.sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n");
+                replies
+                    .extend_from_slice(b"250-discard.sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n");
                 if chunking {
                     replies.extend_from_slice(b"250-CHUNKING\r\n");
                 }

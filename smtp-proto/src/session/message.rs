@@ -81,6 +81,7 @@ impl Client {
             && self.establish.is_none()
             && self.open_txn.is_none()
             && self.body.is_none()
+            && !self.data_awaits_354()
             && self.txns.iter().all(|t| t.plan_closed)
             && in_flight < self.config.max_messages_in_flight.max(1)
     }

@@ -588,6 +588,10 @@ impl Client {
         if self.open_txn.is_some() {
             return Err(UsageError::TransactionInProgress.into());
         }
+        if self.data_awaits_354() {
+            // The body of the earlier DATA comes first.
+            return Err(UsageError::BodyInProgress.into());
+        }
         if let Some(caps) = self.settled_capabilities() {
             self.scratch.clear();
             let limits = &self.config.limits;
@@ -758,6 +762,17 @@ impl Client {
             return Err(UsageError::BodyInProgress.into());
         }
         Ok(())
+    }
+
+    /// A DATA is queued or awaits its `354`: its body comes next.
+    fn data_awaits_354(&self) -> bool {
+        self.pending
+            .iter()
+            .any(|q| matches!(q.cmd, Command::Data { .. }))
+            || self
+                .in_flight
+                .iter()
+                .any(|f| matches!(f.awaiting, queue::Awaiting::Data))
     }
 
     fn check_no_messages(&self) -> Result<(), Error> {
