@@ -308,7 +308,8 @@ pub enum ProtocolError {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// A reply arrived when no command was waiting for one.
+    /// A reply arrived when no command was waiting for one, or before the
+    /// command it would answer was handed out to be written.
     UnexpectedReply {
         /// The reply's code.
         code: ReplyCode,

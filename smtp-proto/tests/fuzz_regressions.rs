@@ -19,6 +19,7 @@ fn ready() -> Client {
     let mut client = Client::new(config, "mx.example", Security::Plaintext, T0);
     client.handle_input(T0, b"220 mx.example ESMTP\r\n");
     client.hello(Domain::localhost()).expect("hello");
+    let _ = drain(&mut client);
     client.handle_input(T0, b"250-mx.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
     let _ = drain(&mut client);
     client
@@ -183,5 +184,80 @@ fn message_body_survives_an_earlier_datas_354() {
          QUIT now says {:?}",
         body.len(),
         client.quit().err()
+    );
+}
+/// Found by `client_session` (`establish`, a restless driver with slow
+/// writes): the server's `220` to STARTTLS comes in the same read as the
+/// EHLO reply, before the client could have sent STARTTLS. Inside that one
+/// `handle_input`, the EHLO reply moves `establish` on, whose `enqueue`
+/// pumps STARTTLS into the transmit buffer at once, and the next reply is
+/// taken as its answer: the session enters the TLS pause and starts the
+/// handshake's deadline (30 s) while the STARTTLS line is still to be
+/// handed out. `poll_output` then gives that line as a `Transmit` (3
+/// minutes to write it) before any `StartTls`, so the handshake's deadline
+/// is one the driver was never given, and `handle_timeout` 31 s later,
+/// early for every deadline the driver knows, ends the session with
+/// `Timeout { stage: TlsHandshake }`.
+///
+/// The same bytes after a STARTTLS the caller queued itself end the session
+/// with `UnexpectedReply { code: 220 }` (the commands queued by the caller
+/// are written only after all the replies read are handled), so the
+/// outcome depends on who queued the command. A server cannot answer a
+/// command it has not received: refusing the reply in both cases is one
+/// fix; at least an early `handle_timeout` must do nothing (its contract).
+/// Fuzz header `00 00 ff 00 00 00 08 16 56 52 46 59`.
+#[test]
+fn establish_starttls_answered_before_it_was_written() {
+    let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
+    client.handle_input(T0, b"220 mx.example ESMTP\r\n");
+    client.establish(false).expect("establish");
+    let (wire, _, _) = drain(&mut client);
+    assert_eq!(wire, b"EHLO localhost\r\n");
+    client.handle_input(T0, b"250-mx.example\r\n250 STARTTLS\r\n220 go ahead\r\n");
+    // Fixed: a reply read before its command was handed out is refused, as
+    // for a caller's STARTTLS, whoever queued the command.
+    assert_eq!(
+        client.error(),
+        Some(&smtp_proto::Error::Protocol(
+            smtp_proto::ProtocolError::UnexpectedReply {
+                code: smtp_proto::ReplyCode::SERVICE_READY
+            }
+        ))
+    );
+    if client.is_closed() {
+        return;
+    }
+    let Output::Transmit { bytes, deadline } = client.poll_output(T0) else {
+        return;
+    };
+    assert_eq!(&bytes[..], b"STARTTLS\r\n");
+    // The driver takes 31 s to write it, well before its write deadline.
+    let later = T0.saturating_add(std::time::Duration::from_secs(31));
+    assert!(later < deadline);
+    client.handle_timeout(later);
+    assert_eq!(
+        client.error(),
+        None,
+        "a timeout at {later:?}, before the only deadline handed out ({deadline:?})"
+    );
+}
+
+/// The contrast: the same server bytes after a STARTTLS the caller queued.
+#[test]
+fn caller_starttls_answered_before_it_was_written_is_refused() {
+    let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
+    client.handle_input(T0, b"220 mx.example ESMTP\r\n");
+    client.hello(Domain::localhost()).expect("hello");
+    client.starttls().expect("STARTTLS queued behind the hello");
+    let (wire, _, _) = drain(&mut client);
+    assert_eq!(wire, b"EHLO localhost\r\n");
+    client.handle_input(T0, b"250-mx.example\r\n250 STARTTLS\r\n220 go ahead\r\n");
+    assert_eq!(
+        client.error(),
+        Some(&smtp_proto::Error::Protocol(
+            smtp_proto::ProtocolError::UnexpectedReply {
+                code: smtp_proto::ReplyCode::SERVICE_READY
+            }
+        ))
     );
 }

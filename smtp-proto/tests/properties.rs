@@ -255,6 +255,7 @@ fn ready_client_offering(all_extensions: bool, chunking: bool) -> Client {
     let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
     client.handle_input(T0, b"220 mx.example ESMTP\r\n");
     client.hello(Domain::localhost()).expect("hello");
+    let _ = drain(&mut client);
     let ehlo: &[u8] = if all_extensions {
         if chunking {
             b"250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n\
@@ -688,6 +689,7 @@ fn starttls_answered_250_is_not_success() {
     let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
     client.handle_input(T0, b"220 mx\r\n");
     client.hello(Domain::localhost()).expect("hello");
+    let _ = drain(&mut client);
     client.handle_input(T0, b"250-mx\r\n250 STARTTLS\r\n");
     let id = client.starttls().expect("STARTTLS is offered");
     let _ = drain(&mut client);
@@ -726,6 +728,7 @@ fn lmtp_data_without_recipients_completes_data() {
     let mut client = Client::new(config, "mx.example", Security::Plaintext, T0);
     client.handle_input(T0, b"220 mx\r\n");
     client.hello(Domain::localhost()).expect("hello");
+    let _ = drain(&mut client);
     client.handle_input(T0, b"250-mx\r\n250 PIPELINING\r\n");
     let envelope = Envelope::new("a@example.com", &["b@example.com"]).expect("envelope");
     let id = client.send(envelope).expect("queued");
@@ -760,6 +763,7 @@ fn auth_answered_250_is_not_success() {
     let mut client = Client::new(Config::default(), "localhost", Security::Plaintext, T0);
     client.handle_input(T0, b"220 mx\r\n");
     client.hello(Domain::localhost()).expect("hello");
+    let _ = drain(&mut client);
     client.handle_input(T0, b"250-mx\r\n250 AUTH PLAIN\r\n");
     let id = client.auth().expect("AUTH is offered");
     let mut plain = smtp_proto::PlainAuth::new("", "user", "pass", "localhost");

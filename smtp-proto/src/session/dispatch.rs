@@ -47,6 +47,12 @@ impl Client {
             };
             input = &input[used..];
             if let Some(reply) = reply {
+                if self.in_flight.front().is_some_and(|f| !f.sent) {
+                    // Read before the command was handed out: the server
+                    // answered a command it had not received.
+                    self.fatal(ProtocolError::UnexpectedReply { code: reply.code() }.into());
+                    return;
+                }
                 self.replies += 1;
                 self.timers.reply_received();
                 self.transcript_reply(&reply);
@@ -209,6 +215,7 @@ impl Client {
             super::encode::hello(&mut self.scratch, CommandKind::Helo, &domain);
             self.write_plain_line();
             self.in_flight.push_front(InFlight {
+                sent: false,
                 id: cmd.id,
                 owner: cmd.owner,
                 txn: None,

@@ -171,6 +171,7 @@ impl Client {
 
     fn push_auth_in_flight(&mut self, exchange: &AuthExchange) {
         self.in_flight.push_back(InFlight {
+            sent: false,
             id: exchange.id,
             owner: exchange.owner,
             txn: None,

@@ -319,6 +319,9 @@ impl Client {
         // Asking again means the last transmit was written.
         self.timers.write = None;
         if !self.transmit.is_empty() && !self.holding_body_tail() {
+            for f in &mut self.in_flight {
+                f.sent = true;
+            }
             let bytes = self.transmit.split().freeze();
             let deadline = now.saturating_add(self.config.timeouts.data_block);
             self.timers.write = Some(deadline);

@@ -116,6 +116,8 @@ impl Command {
 /// A command written, waiting for its reply.
 #[derive(Debug)]
 pub(super) struct InFlight {
+    /// Handed out to the driver: only then can a reply answer it.
+    pub(super) sent: bool,
     pub(super) id: CommandId,
     pub(super) owner: Owner,
     pub(super) txn: Option<TxnId>,
@@ -375,6 +377,7 @@ impl Client {
                     self.last_bdat_end = txn;
                 }
                 self.in_flight.push_back(InFlight {
+                    sent: false,
                     id,
                     owner,
                     txn,
@@ -403,6 +406,7 @@ impl Client {
         };
         self.write_plain_line();
         self.in_flight.push_back(InFlight {
+            sent: false,
             id,
             owner,
             txn,

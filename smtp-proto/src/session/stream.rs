@@ -271,6 +271,7 @@ impl Client {
             txn.outstanding += 1;
         }
         self.in_flight.push_back(super::queue::InFlight {
+            sent: false,
             id,
             owner,
             txn: t,
