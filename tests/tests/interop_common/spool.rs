@@ -202,6 +202,48 @@ const DOVECOT_LMTP_HEADERS: &[(&str, Option<&str>)] = &[
 const DOVECOT_SUBMISSION_HEADERS: &[(&str, Option<&str>)] =
     &[("received", Some("by dovecot-interop.localhost"))];
 
+/// OpenSMTPD's host name (`hostname` in its smtpd.conf).
+const OPENSMTPD_HOSTNAME: &str = "opensmtpd-interop.localhost";
+
+/// Removes the `Date:` and `Message-ID:` headers OpenSMTPD adds at the end
+/// of the header section of a message that lacks them (it does so for
+/// every listener on a loopback address, and on port 587): its `Date:` is
+/// the date of its own `Received:` header (stripped by spool_deliver.pl and
+/// kept in the JSON), its `Message-ID:` is `<16 hex digits@HOSTNAME>`. Only
+/// the first such line of each is removed, so a message's own headers
+/// survive unless they are byte for byte what OpenSMTPD would have added.
+fn opensmtpd_strip_added(data: &[u8], meta: &Value, path: &Path) -> Vec<u8> {
+    let received = meta["stripped_headers"]["received"]
+        .as_str()
+        .unwrap_or_else(|| panic!("OpenSMTPD's Received header in {}", path.display()));
+    let date = received
+        .rsplit_once(';')
+        .map(|(_, d)| d.trim())
+        .unwrap_or_else(|| panic!("date in OpenSMTPD's Received header {received:?}"));
+    let date_line = format!("Date: {date}\r\n");
+    let is_msgid = |line: &[u8]| {
+        let Some(rest) = line.strip_prefix(b"Message-ID: <") else {
+            return false;
+        };
+        let want_tail = format!("@{OPENSMTPD_HOSTNAME}>\r\n");
+        rest.len() == 16 + want_tail.len()
+            && rest[..16].iter().all(|b| b.is_ascii_hexdigit())
+            && rest[16..] == *want_tail.as_bytes()
+    };
+    let (mut date_seen, mut msgid_seen) = (false, false);
+    let mut out = Vec::with_capacity(data.len());
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        if !date_seen && line == date_line.as_bytes() {
+            date_seen = true;
+        } else if !msgid_seen && is_msgid(line) {
+            msgid_seen = true;
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
 /// One maildir file of Dovecot's LMTP: MAIL FROM from `Return-Path:`, the
 /// recipient from the directory, Dovecot's `Received: ... id ID` (one per
 /// transaction) as the message's group.
@@ -334,6 +376,9 @@ pub(crate) fn wait_for(srv: &Server, rcpt: &str) -> Stored {
             if srv.kind.json_spool() {
                 let eml = path.with_extension("eml");
                 if let Ok(mut data) = std::fs::read(&eml) {
+                    if srv.kind == Kind::Opensmtpd {
+                        data = opensmtpd_strip_added(&data, &entry.meta, &eml);
+                    }
                     if srv.kind == Kind::DovecotSubmission {
                         let (found, rest) =
                             strip_leading_headers(&data, DOVECOT_SUBMISSION_HEADERS);
