@@ -336,6 +336,12 @@ fn auth_ok(a: &dyn Adapter, kind: Kind, mech: Mech) {
             // Dovecot relays with MAIL FROM:<...> AUTH=<the user>.
             assert_eq!(m["mailFrom"]["args"]["AUTH"], env.user.as_str(), "{m}");
         }
+        Kind::Haraka => {
+            // Recorded by the queue plugin (tests/interop/haraka_spool.js).
+            assert_eq!(m["auth_user"], env.user.as_str(), "{m}");
+            assert_eq!(m["auth_method"], mech.name(), "{m}");
+            assert_eq!(m["tls"], true, "{m}");
+        }
         Kind::Opensmtpd => {
             // Its Received header (`received-auth`), stripped by the mda.
             let received = m["stripped_headers"]["received"]
@@ -1202,6 +1208,57 @@ mod opensmtpd {
             s.data(&msg, 1 << 16).expect("DATA");
             s.quit().expect("quit");
             assert_stored(&srv, &to, &from, &[&to], &msg);
+        }
+    }
+}
+
+// ===================================================================
+// Haraka (private config directory)
+// ===================================================================
+
+mod haraka {
+    use super::*;
+    const K: Kind = Kind::Haraka;
+
+    /// The corpus by DATA (Haraka offers no CHUNKING).
+    mod corpus {
+        use super::*;
+        corpus_tests!(K, Body::Auto);
+    }
+
+    interop! {
+        fn auth_plain(a) { auth_ok(a, K, Mech::Plain) }
+        fn auth_login(a) { auth_ok(a, K, Mech::Login) }
+        fn auth_cram_md5(a) { auth_ok(a, K, Mech::CramMd5) }
+        fn auth_wrong_plain(a) { auth_wrong(a, K, Mech::Plain) }
+        fn auth_wrong_login(a) { auth_wrong(a, K, Mech::Login) }
+        fn auth_wrong_cram_md5(a) { auth_wrong(a, K, Mech::CramMd5) }
+        fn reject_one_pipelining_on(a) { reject_one(a, K, true) }
+        fn reject_one_pipelining_off(a) { reject_one(a, K, false) }
+        fn pipelining_on(a) { pipelining_case(a, K, true) }
+        fn pipelining_off(a) { pipelining_case(a, K, false) }
+        fn several_transactions(a) { super::several_transactions(a, K) }
+        fn step_by_step_1(a) { step_by_step(a, K, 1) }
+        fn step_by_step_4093(a) { step_by_step(a, K, 4093) }
+        fn bdat_unsupported(a) { super::bdat_unsupported(a, K) }
+        fn send_mail(a) { send_mail_fn(a, K) }
+        fn send_mail_cram_md5(a) { send_mail_with_mech(a, K, Mech::CramMd5) }
+        /// `550 Message too big!` (no enhanced code) after the final dot.
+        fn oversize_undeclared(a) { super::oversize_undeclared(a, K, 550, "") }
+
+        /// Haraka's auth_flat_file advertises AUTH before STARTTLS to a
+        /// private address (127.0.0.1 is one) and accepts it there: PLAIN
+        /// succeeds (the client allows PLAIN without TLS to 127.0.0.1, as
+        /// Go does).
+        fn auth_before_starttls_loopback(a) {
+            let (srv, env) = server!(K);
+            let o = opts(&srv, env);
+            let mut s = connect(a, &srv, &o);
+            assert!(!s.tls_active());
+            assert!(s.capabilities().expect("caps").supports_auth("PLAIN"));
+            s.auth(&creds(env, Mech::Plain), srv.host())
+                .expect("PLAIN before STARTTLS on loopback");
+            s.quit().expect("quit");
         }
     }
 }

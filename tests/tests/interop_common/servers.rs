@@ -45,6 +45,9 @@ pub(crate) enum Kind {
     /// The private OpenSMTPD (Debian's opensmtpd, `smtpd -f`), delivering
     /// each recipient's copy through an mda.
     Opensmtpd,
+    /// Haraka (npm) with a private config directory and a queue plugin
+    /// writing the spool.
+    Haraka,
 }
 
 impl Kind {
@@ -64,6 +67,7 @@ impl Kind {
             Kind::DovecotSubmission => "SMTP_DOVECOT_SUBMISSION",
             Kind::DovecotLmtp => "SMTP_DOVECOT_LMTP",
             Kind::Opensmtpd => "SMTP_OPENSMTPD",
+            Kind::Haraka => "SMTP_HARAKA",
         }
     }
 
@@ -83,6 +87,7 @@ impl Kind {
             Kind::DovecotSubmission => "SMTP_DOVECOT_SUBMISSION_SPOOL",
             Kind::DovecotLmtp => "SMTP_DOVECOT_LMTP_SPOOL",
             Kind::Opensmtpd => "SMTP_OPENSMTPD_SPOOL",
+            Kind::Haraka => "SMTP_HARAKA_SPOOL",
         })
     }
 
@@ -99,6 +104,7 @@ impl Kind {
                 | Kind::DovecotSubmission
                 | Kind::DovecotLmtp
                 | Kind::Opensmtpd
+                | Kind::Haraka
         )
     }
 
@@ -127,6 +133,7 @@ impl Kind {
             Kind::Postfix => &[Mech::Plain, Mech::Login, Mech::CramMd5],
             Kind::Exim => &[Mech::Plain, Mech::Login, Mech::CramMd5],
             Kind::Opensmtpd => &[Mech::Plain, Mech::Login],
+            Kind::Haraka => &[Mech::Plain, Mech::Login, Mech::CramMd5],
             Kind::DovecotSubmission => &[
                 Mech::Plain,
                 Mech::Login,

@@ -202,6 +202,13 @@ const DOVECOT_LMTP_HEADERS: &[(&str, Option<&str>)] = &[
 const DOVECOT_SUBMISSION_HEADERS: &[(&str, Option<&str>)] =
     &[("received", Some("by dovecot-interop.localhost"))];
 
+/// Haraka's own headers in front of a queued message: `Received:` and,
+/// after AUTH, `Authentication-Results:`.
+const HARAKA_HEADERS: &[(&str, Option<&str>)] = &[
+    ("received", Some("(Haraka/")),
+    ("authentication-results", Some("haraka-interop.localhost")),
+];
+
 /// OpenSMTPD's host name (`hostname` in its smtpd.conf).
 const OPENSMTPD_HOSTNAME: &str = "opensmtpd-interop.localhost";
 
@@ -376,6 +383,15 @@ pub(crate) fn wait_for(srv: &Server, rcpt: &str) -> Stored {
             if srv.kind.json_spool() {
                 let eml = path.with_extension("eml");
                 if let Ok(mut data) = std::fs::read(&eml) {
+                    if srv.kind == Kind::Haraka {
+                        let (found, rest) = strip_leading_headers(&data, HARAKA_HEADERS);
+                        assert!(
+                            found.contains_key("received"),
+                            "Haraka's Received header in {}",
+                            eml.display()
+                        );
+                        data = rest.to_vec();
+                    }
                     if srv.kind == Kind::Opensmtpd {
                         data = opensmtpd_strip_added(&data, &entry.meta, &eml);
                     }
@@ -488,6 +504,45 @@ fn postfix_expected(sent: &[u8]) -> Vec<u8> {
     sent.to_vec()
 }
 
+/// Haraka's `data_line_length` (connection.ini `[max]`, default 992).
+const HARAKA_DATA_LINE_LENGTH: usize = 992;
+
+/// What Haraka queues for `sent`: a DATA line whose line feed is not
+/// within the first `data_line_length` octets on the wire (dot-stuffing
+/// included) is wrapped: `CRLF` and a space are inserted after its first
+/// `data_line_length - 2` octets (connection.js `_process_data`; octets,
+/// not characters, so a UTF-8 sequence can be split), and the rest is
+/// checked again. An empty message is queued as one empty line (the end
+/// of its empty header section).
+fn haraka_expected(sent: &[u8]) -> Vec<u8> {
+    if sent.is_empty() {
+        return b"\r\n".to_vec();
+    }
+    let keep = HARAKA_DATA_LINE_LENGTH - 2;
+    let mut out = Vec::with_capacity(sent.len() + sent.len() / 256);
+    for line in sent.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let mut rest: Vec<u8> = content.to_vec();
+        // The stuffed dot counts on the wire.
+        let mut stuffed = usize::from(rest.first() == Some(&b'.'));
+        // Wire length + CR: the line feed's index on the wire.
+        while stuffed + rest.len() + 1 >= HARAKA_DATA_LINE_LENGTH {
+            let cut = keep - stuffed;
+            out.extend_from_slice(&rest[..cut]);
+            out.extend_from_slice(b"\r\n");
+            let mut next = vec![b' '];
+            next.extend_from_slice(&rest[cut..]);
+            rest = next;
+            stuffed = 0;
+        }
+        out.extend_from_slice(&rest);
+        if line.ends_with(b"\r\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
 /// What a server stores for `sent` (the bytes the client put on the wire
 /// after dot-unstuffing): itself; for Postfix, with the empty line its
 /// cleanup inserts before a non-header line in the header section; for
@@ -504,6 +559,8 @@ pub(crate) fn expected_stored(kind: Kind, sent: &[u8]) -> Vec<u8> {
         } else {
             postfix_expected(sent)
         }
+    } else if kind == Kind::Haraka {
+        haraka_expected(sent)
     } else if kind.json_spool() || kind.maildir_spool() {
         sent.to_vec()
     } else {
