@@ -1,6 +1,7 @@
 //! Interop tests: real mail through real third-party servers on loopback
-//! (aiosmtpd, nodemailer smtp-server, Postfix smtpd and smtp-sink), started
-//! by `tests/interop/start-servers.sh` (see `tests/interop/README.md`).
+//! (aiosmtpd, nodemailer smtp-server, Postfix smtpd and smtp-sink, Exim,
+//! Dovecot submission and LMTP, OpenSMTPD, Haraka), started by
+//! `tests/interop/start-servers.sh` (see `tests/interop/README.md`).
 //!
 //! Every case runs on both adapters: `server::case::blocking` and
 //! `server::case::tokio`. A server whose `SMTP_*` variable is missing fails

@@ -8,8 +8,10 @@
 //! message with LF line ends, and one extra empty line. Dovecot's LMTP
 //! writes one maildir per recipient (`ADDRESS/Maildir/new/FILE`), each
 //! message with its own `Return-Path:` and `Received:` headers in front.
-//! Exim delivers through `spool_deliver.pl`, which writes the JSON format
-//! (with a `group` naming the message when an MTA delivers per recipient).
+//! Exim and OpenSMTPD deliver through `spool_deliver.pl`, which writes the
+//! JSON format (with a `group` naming the message when an MTA delivers per
+//! recipient, as OpenSMTPD does). Haraka's queue plugin writes the JSON
+//! format with the message as Haraka queues it (its own headers first).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
