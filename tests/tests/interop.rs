@@ -677,6 +677,20 @@ fn no_pipelining_case(a: &dyn Adapter, kind: Kind, pipelining: bool) {
     assert_eq!(report.accepted().count(), 5, "{report:?}");
     let lines = s.transcript();
     assert_pipelining(&lines, false, 5, "DATA");
+    // Stricter: from MAIL to the 354, every command waits for its reply.
+    let mail = position(&lines, "C: MAIL FROM").expect("MAIL in the transcript");
+    let mut waiting = false;
+    for l in &lines[mail..] {
+        if l.starts_with("C: ") {
+            assert!(!waiting, "a command before the previous reply: {lines:#?}");
+            waiting = true;
+        } else if l.starts_with("S: ") {
+            waiting = false;
+            if l.starts_with("S: 354") {
+                break;
+            }
+        }
+    }
     s.quit().expect("quit");
     let rcpts: Vec<&str> = to.iter().map(String::as_str).collect();
     assert_stored(&srv, &to[0], &from, &rcpts, &msg);
