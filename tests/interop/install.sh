@@ -3,11 +3,15 @@
 #   - Debian packages: postfix (NOT configured as a system mail service),
 #     Cyrus SASL tools, swaks, openssl, Dovecot (core, lmtpd, submissiond; no
 #     system service is started: policy-rc.d)
-#   - exim4-daemon-light: downloaded with apt-get download and extracted
-#     into tests/interop/pkgs/ (NOT installed: it conflicts with postfix as
-#     the system's mail-transport-agent), plus its libraries
+#   - exim4-daemon-light and opensmtpd (the latter from the release's
+#     -backports suite, through a private apt configuration under pkgs/apt:
+#     the release's own 6.8.0p2 cannot do TLS with OpenSSL 3): downloaded
+#     with apt-get download and extracted into tests/interop/pkgs/ (NOT
+#     installed: both conflict with postfix as the system's
+#     mail-transport-agent), plus their libraries
 #   - Python venv (tests/interop/venv) with aiosmtpd
-#   - npm smtp-server into tests/interop/node_modules (from package-lock.json)
+#   - npm smtp-server and Haraka into tests/interop/node_modules (from
+#     package-lock.json; Haraka's optional plugins are left out: .npmrc)
 # Safe to run repeatedly; every step is skipped when already done.
 set -euo pipefail
 
@@ -25,8 +29,9 @@ fi
 # ---------------------------------------------------------------- apt ----
 APT_PKGS=(postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl openssl python3 ca-certificates
     dovecot-core dovecot-lmtpd dovecot-submissiond)
-# Debian packages whose files are only extracted (see above): name -> dir
-EXTRACT_PKGS=(exim4-daemon-light:exim4)
+# Debian packages whose files are only extracted (see above):
+# name:dir[:suite], where suite "backports" is the release's -backports.
+EXTRACT_PKGS=(exim4-daemon-light:exim4 opensmtpd:opensmtpd:backports)
 PKGS="$HERE/pkgs"
 # Dependencies of the extracted packages that their binaries do not need
 # (maintainer-script tools, the conflicting Exim base package).
@@ -68,17 +73,55 @@ mail_daemon_pids() {
 # ------------------------------------------- extracted packages (debs) ----
 # apt-get download + dpkg-deb -x: the files only, no maintainer scripts, no
 # /etc, no users, no service. Their library dependencies join APT_PKGS.
-extracted_ok() { [ -x "$PKGS/exim4/usr/sbin/exim4" ]; }
+extracted_ok() { [ -x "$PKGS/exim4/usr/sbin/exim4" ] && [ -x "$PKGS/opensmtpd/usr/sbin/smtpd" ]; }
+
+# A private apt configuration for the release's -backports suite: its own
+# sources list (the system's Debian mirror, read from the system's sources),
+# package lists and cache under pkgs/apt. Nothing in /etc/apt or
+# /var/lib/apt is written; it is only used by "apt-get download".
+BPO="$PKGS/apt"
+bpo_opts() {
+    printf '%s\n' -o "Dir::Etc::SourceList=$BPO/sources.list" -o "Dir::Etc::SourceParts=$BPO/sources.list.d" \
+        -o "Dir::State::Lists=$BPO/lists" -o "Dir::Cache=$BPO/cache" -o "Acquire::Languages=none"
+}
+bpo_setup() {
+    [ -f "$BPO/lists/.updated" ] && return 0
+    local codename uri
+    codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
+    [ -n "$codename" ] || { log "ERROR: no VERSION_CODENAME in /etc/os-release"; return 1; }
+    # The first Debian archive URI of the system's apt sources (deb822 or
+    # one-line format).
+    uri="$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }')"
+    if [ -z "$uri" ]; then
+        uri="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+            awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { if ($i !~ /security/) { print $i; exit } } }')"
+    fi
+    [ -n "$uri" ] || { log "ERROR: no Debian archive in the system's apt sources"; return 1; }
+    mkdir -p "$BPO/lists/partial" "$BPO/cache/archives/partial" "$BPO/sources.list.d"
+    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s-backports main\n' \
+        "$uri" "$codename" > "$BPO/sources.list"
+    log "apt-get update (private configuration: $codename-backports only)"
+    mapfile -t o < <(bpo_opts)
+    apt-get "${o[@]}" update >&2
+    touch "$BPO/lists/.updated"
+}
+
 if extracted_ok; then
     log "extracted packages already present in $PKGS"
 else
     mkdir -p "$PKGS/debs"
     for e in "${EXTRACT_PKGS[@]}"; do
-        name="${e%%:*}"; dir="${e#*:}"
+        IFS=: read -r name dir suite <<<"$e"
         if ! compgen -G "$PKGS/debs/${name}_*.deb" >/dev/null; then
-            log "apt-get download $name"
+            log "apt-get download $name${suite:+ ($suite)}"
             # _apt cannot write here: apt downloads as root (a warning only)
-            (cd "$PKGS/debs" && { apt-get download "$name" 2>&1 || { $SUDO apt-get update >/dev/null && apt-get download "$name" 2>&1; }; } | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+            if [ "$suite" = backports ]; then
+                bpo_setup
+                mapfile -t o < <(bpo_opts)
+                (cd "$PKGS/debs" && apt-get "${o[@]}" download "$name" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+            else
+                (cd "$PKGS/debs" && { apt-get download "$name" 2>&1 || { $SUDO apt-get update >/dev/null && apt-get download "$name" 2>&1; }; } | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+            fi
         fi
         deb="$(ls "$PKGS/debs/${name}"_*.deb 2>/dev/null | tail -n 1)"
         [ -n "$deb" ] || { log "ERROR: could not download $name"; exit 1; }
@@ -166,7 +209,7 @@ done
 
 for bin in /usr/sbin/postfix /usr/sbin/smtp-sink /usr/sbin/saslpasswd2 /usr/bin/swaks /usr/bin/openssl \
     /usr/sbin/dovecot /usr/lib/dovecot/lmtp /usr/lib/dovecot/submission \
-    "$PKGS/exim4/usr/sbin/exim4"; do
+    "$PKGS/exim4/usr/sbin/exim4" "$PKGS/opensmtpd/usr/sbin/smtpd"; do
     [ -x "$bin" ] || { log "ERROR: $bin missing after install"; exit 1; }
 done
 
@@ -199,8 +242,8 @@ if ! command -v npm >/dev/null 2>&1; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \
         || { $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
 fi
-if (cd "$HERE" && node -e 'require("smtp-server")' >/dev/null 2>&1) && [ -f "$HERE/package-lock.json" ]; then
-    log "node smtp-server already installed"
+if (cd "$HERE" && node -e 'require("smtp-server"); require.resolve("Haraka/bin/haraka")' >/dev/null 2>&1) && [ -f "$HERE/package-lock.json" ]; then
+    log "node smtp-server and Haraka already installed"
 else
     cd "$HERE"
     if [ -f package-lock.json ]; then

@@ -220,6 +220,31 @@ if [ -n "${SMTP_NODEMAILER_LMTP:-}" ]; then
     else bad "NODEMAILER_LMTP: per-recipient DATA replies" "$out"; fi
 fi
 
+# OpenSMTPD and Haraka: STARTTLS, AUTH and the reject* rule (the Rust
+# interop tests check their spools byte for byte).
+for srv in OPENSMTPD HARAKA; do
+    v="SMTP_$srv"; [ -n "${!v:-}" ] || continue
+    t="${!v}"
+    echo "# $srv ($t)"
+    expect "$srv: STARTTLS advertised before TLS" '^<-  250[- ]STARTTLS' sw "$t" --quit-after EHLO
+    expect "$srv: STARTTLS cert verifies for localhost against SMTP_CA" 'Verify return code: 0 \(ok\)' \
+        sh -c "openssl s_client -starttls smtp -connect '$t' -CAfile '$SMTP_CA' -verify_hostname localhost -verify_return_error </dev/null 2>&1"
+    mechs="PLAIN LOGIN"; [ "$srv" = HARAKA ] && mechs="PLAIN LOGIN CRAM-MD5"
+    for m in $mechs; do
+        expect "$srv: AUTH $m right password -> 235" '^<~  235 ' swtls "$t" -a "$m" -au "$SMTP_USER" -ap "$SMTP_PASSWORD" --quit-after AUTH
+        expect "$srv: AUTH $m wrong password -> 535" '^<~\* 535 ' swtls "$t" -a "$m" -au "$SMTP_USER" -ap wrong-password --quit-after AUTH
+    done
+    rej='^<~\* 550 5.1.1 '; [ "$srv" = OPENSMTPD ] && rej='^<~\* 550 Invalid recipient: <reject-me@example.com>'
+    expect "$srv: RCPT reject* -> 550" "$rej" swtls "$t" -a PLAIN -au "$SMTP_USER" -ap "$SMTP_PASSWORD" -f sender@example.org -t reject-me@example.com --quit-after RCPT
+done
+if [ -n "${SMTP_OPENSMTPD:-}" ]; then
+    expect_not "OPENSMTPD: no AUTH in EHLO before STARTTLS" '^<-  250[- ]AUTH' sw "$SMTP_OPENSMTPD" --quit-after EHLO
+    expect "OPENSMTPD: MAIL after STARTTLS without AUTH -> 530" '^S: 530 ' "${PROBE[@]}" "$SMTP_OPENSMTPD" --ca "$SMTP_CA" 'EHLO c' STARTTLS 'EHLO c' 'MAIL FROM:<a@example.org>'
+fi
+if [ -n "${SMTP_HARAKA:-}" ]; then
+    expect "HARAKA: AUTH offered before STARTTLS on loopback" '^<-  250[- ]AUTH PLAIN LOGIN CRAM-MD5' sw "$SMTP_HARAKA" --quit-after EHLO
+fi
+
 echo "# smtp-sink"
 if [ -n "${SMTP_SINK:-}" ]; then
     before="$(find "$SMTP_SINK_SPOOL" -type f | wc -l)"

@@ -9,6 +9,8 @@
 #   rcpt=ADDR          a recipient (repeatable; also any argument after "--")
 #   group=ID           the server's id of the message: spool readers merge
 #                      per-recipient deliveries of one message by it
+#   group-from=NAME    the group is the word after " id " in the stripped
+#                      header NAME (OpenSMTPD's Received: "... id 1a2b3c4d")
 #   strip=NAME         remove the first header NAME (case-insensitive) from the
 #                      leading block of headers the MTA prepended (repeatable);
 #                      Return-Path / Envelope-To give sender / recipients
@@ -30,7 +32,7 @@ use File::Temp ();
 my ($spool, $server, @rest) = @ARGV;
 defined $server or do { print STDERR "usage: spool_deliver.pl SPOOL SERVER [k=v ...] [-- RCPT ...]\n"; exit 64 };
 
-my ($sender, $group, $crlf) = (undef, undef, 0);
+my ($sender, $group, $group_from, $crlf) = (undef, undef, undef, 0);
 my (@rcpts, @strip);
 my %info;
 while (@rest) {
@@ -39,6 +41,7 @@ while (@rest) {
     elsif ($a =~ /^sender=(.*)\z/s) { $sender = $1 }
     elsif ($a =~ /^rcpt=(.*)\z/s) { push @rcpts, $1 }
     elsif ($a =~ /^group=(.*)\z/s) { $group = $1 }
+    elsif ($a =~ /^group-from=(.*)\z/s) { $group_from = lc $1 }
     elsif ($a =~ /^strip=(.*)\z/s) { push @strip, lc $1 }
     elsif ($a =~ /^crlf=(.*)\z/s) { $crlf = $1 ? 1 : 0 }
     elsif ($a =~ /^info\.([A-Za-z0-9_]+)=(.*)\z/s) { $info{$1} = $2 }
@@ -74,6 +77,9 @@ if (!@rcpts) {
         push @rcpts, grep { length } map { my $r = $_; $r =~ s/^\s+|\s+\z//g; $r =~ s/^<(.*)>\z/$1/; $r } split /,/, $stripped{$h};
         last;
     }
+}
+if (!defined $group && defined $group_from && exists $stripped{$group_from}) {
+    $group = $1 if $stripped{$group_from} =~ /\sid\s+(\S+)/;
 }
 $body =~ s/\r?\n/\r\n/g if $crlf;
 

@@ -13,8 +13,8 @@
 #
 # Optional environment: SMTP_USER, SMTP_PASSWORD, SMTP_SIZE_LIMIT (bytes),
 # INTEROP_SERVERS (space separated subset of: aiosmtpd nodemailer
-# nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix;
-# default all).
+# nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix
+# exim dovecot opensmtpd haraka; default all).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,7 +26,7 @@ chmod 755 "$STATE"
 SMTP_USER="${SMTP_USER:-interop-user}"
 SMTP_PASSWORD="${SMTP_PASSWORD:-interop-Pa55word}"
 SMTP_SIZE_LIMIT="${SMTP_SIZE_LIMIT:-10485760}"
-SERVERS="${INTEROP_SERVERS:-aiosmtpd nodemailer nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix exim dovecot}"
+SERVERS="${INTEROP_SERVERS:-aiosmtpd nodemailer nodemailer_tls nodemailer_lmtp nodemailer_idle sink sink_lmtp sink_faults postfix exim dovecot opensmtpd haraka}"
 PY="$HERE/venv/bin/python"
 LOGS="$STATE/logs"
 
@@ -50,6 +50,8 @@ for b in smtp-sink postfix openssl saslpasswd2; do
 done
 if want exim; then [ -x "$HERE/pkgs/exim4/usr/sbin/exim4" ] || { log "missing pkgs/exim4: run $HERE/install.sh"; exit 1; }; fi
 if want dovecot; then command -v dovecot >/dev/null || { log "missing dovecot: run $HERE/install.sh"; exit 1; }; fi
+if want haraka; then [ -f "$HERE/node_modules/Haraka/bin/haraka" ] || { log "missing node_modules/Haraka: run $HERE/install.sh"; exit 1; }; fi
+if want opensmtpd; then [ -x "$HERE/pkgs/opensmtpd/usr/sbin/smtpd" ] || { log "missing pkgs/opensmtpd: run $HERE/install.sh"; exit 1; }; fi
 
 
 # postfix daemons and "nobody" (smtp-sink, Postfix delivery) must reach STATE_DIR
@@ -343,6 +345,30 @@ if want exim; then
     envcomment "Exim $(cat "$HERE/pkgs/exim4/.version" 2>/dev/null) (exim4-daemon-light, private -C config): STARTTLS, AUTH PLAIN LOGIN CRAM-MD5 after TLS, CHUNKING, PIPELINING, SMTPUTF8, DSN, SIZE; rcpt reject* -> 550 5.1.1; delivered via pipe to SPOOL (asynchronously)"
     envline SMTP_EXIM "127.0.0.1:$p"
     envline SMTP_EXIM_SPOOL "$E/out"
+fi
+
+# ------------------------------------------------------------- opensmtpd --
+if want opensmtpd; then
+    next_port; p=$PORT
+    "$HERE/opensmtpd_instance.sh" setup "$STATE" "$p" "$CERT" "$KEY" "$SMTP_USER" "$SMTP_PASSWORD" "$SMTP_SIZE_LIMIT" \
+        >"$LOGS/opensmtpd-setup.log" 2>&1 || { cat "$LOGS/opensmtpd-setup.log" >&2; exit 1; }
+    mapfile -t osd_mounts < <("$HERE/opensmtpd_instance.sh" mounts "$STATE")
+    start_bg opensmtpd "$p" "$HERE/privns.sh" "${osd_mounts[@]}" -- \
+        "$HERE/pkgs/opensmtpd/usr/sbin/smtpd" -d -f "$STATE/opensmtpd/smtpd.conf"
+    envcomment "OpenSMTPD $(cat "$HERE/pkgs/opensmtpd/.version" 2>/dev/null) (Debian opensmtpd from backports, extracted; private smtpd.conf): STARTTLS, AUTH PLAIN LOGIN after TLS (required), SIZE, DSN; no PIPELINING, no CHUNKING, no SMTPUTF8; rcpt reject* -> 550 Invalid recipient; one delivery per recipient via mda to SPOOL (asynchronously)"
+    envline SMTP_OPENSMTPD "127.0.0.1:$p"
+    envline SMTP_OPENSMTPD_SPOOL "$STATE/opensmtpd/out"
+fi
+
+# ---------------------------------------------------------------- haraka --
+if want haraka; then
+    next_port; p=$PORT
+    "$HERE/haraka_instance.sh" setup "$STATE" "$p" "$CERT" "$KEY" "$SMTP_USER" "$SMTP_PASSWORD" "$SMTP_SIZE_LIMIT" \
+        >"$LOGS/haraka-setup.log" 2>&1 || { cat "$LOGS/haraka-setup.log" >&2; exit 1; }
+    start_bg haraka "$p" node "$HERE/node_modules/Haraka/bin/haraka" -c "$STATE/haraka"
+    envcomment "Haraka $(cd "$HERE" && node -p 'require("Haraka/package.json").version' 2>/dev/null) (npm, private config dir): STARTTLS, AUTH PLAIN LOGIN CRAM-MD5 (auth_flat_file; offered before TLS on loopback), PIPELINING, SMTPUTF8, SIZE; rcpt reject* -> 550 5.1.1; queue plugin writes SPOOL"
+    envline SMTP_HARAKA "127.0.0.1:$p"
+    envline SMTP_HARAKA_SPOOL "$STATE/haraka/spool"
 fi
 
 # --------------------------------------------------------------- dovecot --

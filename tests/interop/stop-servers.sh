@@ -13,7 +13,8 @@ STATE="$(cd "$1" && pwd)"
 log() { printf '[stop-servers] %s\n' "$*" >&2; }
 
 # ours PID PORT: true when PID is alive and its command line mentions PORT
-# or this STATE_DIR (Dovecot's names only its STATE_DIR/dovecot/dovecot.conf)
+# or this STATE_DIR (Dovecot's names only its STATE_DIR/dovecot/dovecot.conf,
+# OpenSMTPD's its smtpd.conf there, Haraka's its config dir there)
 ours() {
     local pid="$1" port="$2" cmdline
     alive "$pid" || return 1

@@ -1,6 +1,7 @@
 //! Interop tests: real mail through real third-party servers on loopback
-//! (aiosmtpd, nodemailer smtp-server, Postfix smtpd and smtp-sink), started
-//! by `tests/interop/start-servers.sh` (see `tests/interop/README.md`).
+//! (aiosmtpd, nodemailer smtp-server, Postfix smtpd and smtp-sink, Exim,
+//! Dovecot submission and LMTP, OpenSMTPD, Haraka), started by
+//! `tests/interop/start-servers.sh` (see `tests/interop/README.md`).
 //!
 //! Every case runs on both adapters: `server::case::blocking` and
 //! `server::case::tokio`. A server whose `SMTP_*` variable is missing fails
@@ -150,6 +151,18 @@ enum Body {
     Data,
 }
 
+/// The corpus messages a server refuses after the final dot (README
+/// quirks), with the reply's code and enhanced code.
+fn refused_by_server(kind: Kind, name: &str) -> Option<(u16, &'static str)> {
+    match (kind, name) {
+        // OpenSMTPD parses the header section and refuses a message whose
+        // first line is not a header: `550 5.7.1 Delivery not authorized,
+        // message refused: Message is not RFC 2822 compliant`.
+        (Kind::Opensmtpd, "dot_first_byte") => Some((550, "5.7.1")),
+        _ => None,
+    }
+}
+
 /// One corpus message through one server, checked byte for byte.
 fn corpus_case(a: &dyn Adapter, kind: Kind, body: Body, name: &'static str) {
     let (srv, env) = server!(kind);
@@ -208,6 +221,20 @@ fn corpus_case(a: &dyn Adapter, kind: Kind, body: Body, name: &'static str) {
             "{size} bytes above SIZE {limit}: {err:?}"
         );
         s.noop().expect("session usable after the local refusal");
+        s.quit().expect("quit");
+        spool::assert_absent(&srv, &to);
+        return;
+    }
+
+    if let Some((code, enhanced)) = refused_by_server(kind, name) {
+        // A documented server quirk: the message is refused after the
+        // final dot, typed, and the session stays usable.
+        let err = s
+            .send(&envelope, &msg.bytes)
+            .expect_err("refused by the server");
+        assert_reply(rejected(&err, CommandKind::DataEnd), code, enhanced, true);
+        assert!(err.smtp().is_some_and(SmtpError::is_permanent), "{err:?}");
+        s.noop().expect("session usable after the refusal");
         s.quit().expect("quit");
         spool::assert_absent(&srv, &to);
         return;
@@ -310,6 +337,28 @@ fn auth_ok(a: &dyn Adapter, kind: Kind, mech: Mech) {
             // Dovecot relays with MAIL FROM:<...> AUTH=<the user>.
             assert_eq!(m["mailFrom"]["args"]["AUTH"], env.user.as_str(), "{m}");
         }
+        Kind::Haraka => {
+            // Recorded by the queue plugin (tests/interop/haraka_spool.js).
+            assert_eq!(m["auth_user"], env.user.as_str(), "{m}");
+            assert_eq!(m["auth_method"], mech.name(), "{m}");
+            assert_eq!(m["tls"], true, "{m}");
+        }
+        Kind::Opensmtpd => {
+            // Its Received header (`received-auth`), stripped by the mda.
+            let received = m["stripped_headers"]["received"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(received.contains(" with ESMTPSA "), "TLS and AUTH in {m}");
+            let user = format!("user={}", env.user);
+            assert!(
+                received
+                    .split([' ', ';'])
+                    .collect::<Vec<_>>()
+                    .windows(2)
+                    .any(|w| w == ["auth=yes", user.as_str()]),
+                "the user in {m}"
+            );
+        }
         _ => unreachable!(),
     }
 }
@@ -330,6 +379,13 @@ fn auth_wrong(a: &dyn Adapter, kind: Kind, mech: Mech) {
     if kind == Kind::Exim {
         // Exim offers no ENHANCEDSTATUSCODES: `535 Incorrect authentication data`.
         assert_eq!(reply.code().get(), 535, "{reply:?}");
+    } else if kind == Kind::Opensmtpd {
+        // OpenSMTPD offers ENHANCEDSTATUSCODES but answers
+        // `535 Authentication failed` without one (after a random pause of
+        // up to a second).
+        assert_eq!(reply.code().get(), 535, "{reply:?}");
+        assert_eq!(reply.enhanced_code(), None, "{reply:?}");
+        assert_eq!(reply.text(), "Authentication failed", "{reply:?}");
     } else {
         assert_reply(reply, 535, "5.7.8", advertised);
     }
@@ -396,6 +452,15 @@ fn reject_one(a: &dyn Adapter, kind: Kind, pipelining: bool) {
     let refused = &report.recipients[1];
     assert_eq!(refused.address.as_str(), to[1]);
     match &refused.rcpt {
+        Some(Err(SmtpError::Rejected(r))) if kind == Kind::Opensmtpd => {
+            // A `match ... reject` rule: `550 Invalid recipient: <addr>`,
+            // without an enhanced code although ENHANCEDSTATUSCODES is
+            // advertised.
+            assert_eq!(r.command, CommandKind::Rcpt);
+            assert_eq!(r.reply.code().get(), 550, "{:?}", r.reply);
+            assert_eq!(r.reply.enhanced_code(), None, "{:?}", r.reply);
+            assert_eq!(r.reply.text(), format!("Invalid recipient: <{}>", to[1]));
+        }
         Some(Err(SmtpError::Rejected(r))) => {
             assert_eq!(r.command, CommandKind::Rcpt);
             assert_reply(&r.reply, 550, "5.1.1", caps.enhanced_status_codes());
@@ -582,6 +647,47 @@ fn pipelining_case(a: &dyn Adapter, kind: Kind, pipelining: bool) {
     let lines = s.transcript();
     let body_cmd = if caps.chunking() { "BDAT" } else { "DATA" };
     assert_pipelining(&lines, pipelining, 5, body_cmd);
+    s.quit().expect("quit");
+    let rcpts: Vec<&str> = to.iter().map(String::as_str).collect();
+    assert_stored(&srv, &to[0], &from, &rcpts, &msg);
+}
+
+/// Many recipients to a server that does not advertise PIPELINING: with
+/// the option on or off, MAIL and each RCPT wait for their reply.
+fn no_pipelining_case(a: &dyn Adapter, kind: Kind, pipelining: bool) {
+    let (srv, env) = server!(kind);
+    let mut o = opts(&srv, env);
+    o.pipelining = pipelining;
+    let mut s = open(a, &srv, env, &o);
+    let caps = s.capabilities().expect("caps");
+    assert!(
+        !caps.pipelining(),
+        "{} advertises no PIPELINING",
+        kind.var()
+    );
+    let from = sender("nopipe");
+    let to: Vec<String> = (0..5).map(|i| rcpt(&format!("nopipe{i}"))).collect();
+    let msg = short_message(&format!("no pipelining {pipelining}"));
+    let report = s
+        .send(&Envelope::new(&from, &to).expect("envelope"), &msg[..])
+        .expect("send");
+    assert_eq!(report.accepted().count(), 5, "{report:?}");
+    let lines = s.transcript();
+    assert_pipelining(&lines, false, 5, "DATA");
+    // Stricter: from MAIL to the 354, every command waits for its reply.
+    let mail = position(&lines, "C: MAIL FROM").expect("MAIL in the transcript");
+    let mut waiting = false;
+    for l in &lines[mail..] {
+        if l.starts_with("C: ") {
+            assert!(!waiting, "a command before the previous reply: {lines:#?}");
+            waiting = true;
+        } else if l.starts_with("S: ") {
+            waiting = false;
+            if l.starts_with("S: 354") {
+                break;
+            }
+        }
+    }
     s.quit().expect("quit");
     let rcpts: Vec<&str> = to.iter().map(String::as_str).collect();
     assert_stored(&srv, &to[0], &from, &rcpts, &msg);
@@ -1042,6 +1148,129 @@ mod exim {
             // Exim 4.96 has no expansion variables for RET/ENVID, so the
             // delivery shows only that the message went through.
             assert_stored(&srv, &to, &from, &[&to], &msg);
+        }
+    }
+}
+
+// ===================================================================
+// OpenSMTPD (private instance)
+// ===================================================================
+
+mod opensmtpd {
+    use super::*;
+    const K: Kind = Kind::Opensmtpd;
+
+    /// The corpus by DATA (OpenSMTPD offers no CHUNKING).
+    mod corpus {
+        use super::*;
+        corpus_tests!(K, Body::Auto);
+    }
+
+    interop! {
+        fn auth_plain(a) { auth_ok(a, K, Mech::Plain) }
+        fn auth_login(a) { auth_ok(a, K, Mech::Login) }
+        fn auth_wrong_plain(a) { auth_wrong(a, K, Mech::Plain) }
+        fn auth_wrong_login(a) { auth_wrong(a, K, Mech::Login) }
+        fn auth_before_starttls(a) { super::auth_before_starttls(a, K) }
+        /// PIPELINING is not advertised: with the option on, the client
+        /// still waits for each reply.
+        fn reject_one_pipelining_on(a) { reject_one(a, K, true) }
+        fn reject_one_pipelining_off(a) { reject_one(a, K, false) }
+        fn several_transactions(a) { super::several_transactions(a, K) }
+        fn step_by_step_1(a) { step_by_step(a, K, 1) }
+        fn step_by_step_4093(a) { step_by_step(a, K, 4093) }
+        fn bdat_unsupported(a) { super::bdat_unsupported(a, K) }
+        fn send_mail(a) { send_mail_fn(a, K) }
+        fn send_mail_login(a) { send_mail_with_mech(a, K, Mech::Login) }
+        fn oversize_undeclared(a) { super::oversize_undeclared(a, K, 554, "5.3.4") }
+
+        /// Many recipients without PIPELINING (not advertised), whatever
+        /// the option says: one command, one reply.
+        fn many_recipients_pipelining_on(a) { no_pipelining_case(a, K, true) }
+        fn many_recipients_pipelining_off(a) { no_pipelining_case(a, K, false) }
+
+        /// After STARTTLS but without AUTH (`auth` on the listener), MAIL is
+        /// refused.
+        fn mail_without_auth(a) {
+            let (srv, env) = server!(K);
+            let o = opts(&srv, env);
+            let mut s = open_with(a, &srv, env, &o, None);
+            let err = s.mail(&sender("noauth"), MailParams::default()).expect_err("refused");
+            let reply = rejected(&err, CommandKind::Mail);
+            assert_eq!(reply.code().get(), 530, "{reply:?}");
+            s.quit().expect("quit");
+        }
+
+        /// DSN parameters (RET, ENVID, NOTIFY, ORCPT) are accepted.
+        fn dsn(a) {
+            let (srv, env) = server!(K);
+            let o = opts(&srv, env);
+            let mut s = open(a, &srv, env, &o);
+            let from = sender("dsn");
+            let to = rcpt("dsn");
+            let mut params = MailParams::default();
+            params.ret = Some(DsnReturn::Headers);
+            params.envid = Some("envid+42 x".into());
+            s.mail(&from, params).expect("MAIL with DSN");
+            let mut rp = RcptParams::default();
+            rp.notify = Some(DsnNotify::On { success: true, failure: true, delay: false });
+            rp.orcpt = Some(smtp_proto::Mailbox::new("orig@example.net").expect("mailbox"));
+            s.rcpt(&to, rp).expect("RCPT with NOTIFY/ORCPT");
+            let msg = short_message("dsn");
+            s.data(&msg, 1 << 16).expect("DATA");
+            s.quit().expect("quit");
+            assert_stored(&srv, &to, &from, &[&to], &msg);
+        }
+    }
+}
+
+// ===================================================================
+// Haraka (private config directory)
+// ===================================================================
+
+mod haraka {
+    use super::*;
+    const K: Kind = Kind::Haraka;
+
+    /// The corpus by DATA (Haraka offers no CHUNKING).
+    mod corpus {
+        use super::*;
+        corpus_tests!(K, Body::Auto);
+    }
+
+    interop! {
+        fn auth_plain(a) { auth_ok(a, K, Mech::Plain) }
+        fn auth_login(a) { auth_ok(a, K, Mech::Login) }
+        fn auth_cram_md5(a) { auth_ok(a, K, Mech::CramMd5) }
+        fn auth_wrong_plain(a) { auth_wrong(a, K, Mech::Plain) }
+        fn auth_wrong_login(a) { auth_wrong(a, K, Mech::Login) }
+        fn auth_wrong_cram_md5(a) { auth_wrong(a, K, Mech::CramMd5) }
+        fn reject_one_pipelining_on(a) { reject_one(a, K, true) }
+        fn reject_one_pipelining_off(a) { reject_one(a, K, false) }
+        fn pipelining_on(a) { pipelining_case(a, K, true) }
+        fn pipelining_off(a) { pipelining_case(a, K, false) }
+        fn several_transactions(a) { super::several_transactions(a, K) }
+        fn step_by_step_1(a) { step_by_step(a, K, 1) }
+        fn step_by_step_4093(a) { step_by_step(a, K, 4093) }
+        fn bdat_unsupported(a) { super::bdat_unsupported(a, K) }
+        fn send_mail(a) { send_mail_fn(a, K) }
+        fn send_mail_cram_md5(a) { send_mail_with_mech(a, K, Mech::CramMd5) }
+        /// `550 Message too big!` (no enhanced code) after the final dot.
+        fn oversize_undeclared(a) { super::oversize_undeclared(a, K, 550, "") }
+
+        /// Haraka's auth_flat_file advertises AUTH before STARTTLS to a
+        /// private address (127.0.0.1 is one) and accepts it there: PLAIN
+        /// succeeds (the client allows PLAIN without TLS to 127.0.0.1, as
+        /// Go does).
+        fn auth_before_starttls_loopback(a) {
+            let (srv, env) = server!(K);
+            let o = opts(&srv, env);
+            let mut s = connect(a, &srv, &o);
+            assert!(!s.tls_active());
+            assert!(s.capabilities().expect("caps").supports_auth("PLAIN"));
+            s.auth(&creds(env, Mech::Plain), srv.host())
+                .expect("PLAIN before STARTTLS on loopback");
+            s.quit().expect("quit");
         }
     }
 }

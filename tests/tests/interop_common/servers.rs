@@ -42,6 +42,12 @@ pub(crate) enum Kind {
     DovecotSubmission,
     /// Dovecot's LMTP service, delivering to one maildir per recipient.
     DovecotLmtp,
+    /// The private OpenSMTPD (Debian's opensmtpd, `smtpd -f`), delivering
+    /// each recipient's copy through an mda.
+    Opensmtpd,
+    /// Haraka (npm) with a private config directory and a queue plugin
+    /// writing the spool.
+    Haraka,
 }
 
 impl Kind {
@@ -60,6 +66,8 @@ impl Kind {
             Kind::Exim => "SMTP_EXIM",
             Kind::DovecotSubmission => "SMTP_DOVECOT_SUBMISSION",
             Kind::DovecotLmtp => "SMTP_DOVECOT_LMTP",
+            Kind::Opensmtpd => "SMTP_OPENSMTPD",
+            Kind::Haraka => "SMTP_HARAKA",
         }
     }
 
@@ -78,6 +86,8 @@ impl Kind {
             Kind::Exim => "SMTP_EXIM_SPOOL",
             Kind::DovecotSubmission => "SMTP_DOVECOT_SUBMISSION_SPOOL",
             Kind::DovecotLmtp => "SMTP_DOVECOT_LMTP_SPOOL",
+            Kind::Opensmtpd => "SMTP_OPENSMTPD_SPOOL",
+            Kind::Haraka => "SMTP_HARAKA_SPOOL",
         })
     }
 
@@ -93,6 +103,8 @@ impl Kind {
                 | Kind::Exim
                 | Kind::DovecotSubmission
                 | Kind::DovecotLmtp
+                | Kind::Opensmtpd
+                | Kind::Haraka
         )
     }
 
@@ -120,6 +132,8 @@ impl Kind {
             | Kind::NodemailerIdle => &[Mech::Plain, Mech::Login, Mech::CramMd5, Mech::XOAuth2],
             Kind::Postfix => &[Mech::Plain, Mech::Login, Mech::CramMd5],
             Kind::Exim => &[Mech::Plain, Mech::Login, Mech::CramMd5],
+            Kind::Opensmtpd => &[Mech::Plain, Mech::Login],
+            Kind::Haraka => &[Mech::Plain, Mech::Login, Mech::CramMd5],
             Kind::DovecotSubmission => &[
                 Mech::Plain,
                 Mech::Login,
@@ -145,17 +159,17 @@ impl Kind {
         self == Kind::DovecotLmtp
     }
 
-    /// Postfix and Exim store messages asynchronously (after their queue
-    /// delivered them).
+    /// Postfix, Exim and OpenSMTPD store messages asynchronously (after
+    /// their queue delivered them).
     pub(crate) fn async_spool(self) -> bool {
-        matches!(self, Kind::Postfix | Kind::Exim)
+        matches!(self, Kind::Postfix | Kind::Exim | Kind::Opensmtpd)
     }
 
-    /// Each recipient's copy is stored on its own (Dovecot's maildirs):
-    /// the recipients of a message are collected from several files, in no
-    /// particular order.
+    /// Each recipient's copy is stored on its own (Dovecot's maildirs,
+    /// OpenSMTPD's one mda run per recipient): the recipients of a message
+    /// are collected from several files, in no particular order.
     pub(crate) fn per_recipient_spool(self) -> bool {
-        self == Kind::DovecotLmtp
+        matches!(self, Kind::DovecotLmtp | Kind::Opensmtpd)
     }
 }
 

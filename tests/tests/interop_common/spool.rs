@@ -8,8 +8,10 @@
 //! message with LF line ends, and one extra empty line. Dovecot's LMTP
 //! writes one maildir per recipient (`ADDRESS/Maildir/new/FILE`), each
 //! message with its own `Return-Path:` and `Received:` headers in front.
-//! Exim delivers through `spool_deliver.pl`, which writes the JSON format
-//! (with a `group` naming the message when an MTA delivers per recipient).
+//! Exim and OpenSMTPD deliver through `spool_deliver.pl`, which writes the
+//! JSON format (with a `group` naming the message when an MTA delivers per
+//! recipient, as OpenSMTPD does). Haraka's queue plugin writes the JSON
+//! format with the message as Haraka queues it (its own headers first).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -202,6 +204,55 @@ const DOVECOT_LMTP_HEADERS: &[(&str, Option<&str>)] = &[
 const DOVECOT_SUBMISSION_HEADERS: &[(&str, Option<&str>)] =
     &[("received", Some("by dovecot-interop.localhost"))];
 
+/// Haraka's own headers in front of a queued message: `Received:` and,
+/// after AUTH, `Authentication-Results:`.
+const HARAKA_HEADERS: &[(&str, Option<&str>)] = &[
+    ("received", Some("(Haraka/")),
+    ("authentication-results", Some("haraka-interop.localhost")),
+];
+
+/// OpenSMTPD's host name (`hostname` in its smtpd.conf).
+const OPENSMTPD_HOSTNAME: &str = "opensmtpd-interop.localhost";
+
+/// Removes the `Date:` and `Message-ID:` headers OpenSMTPD adds at the end
+/// of the header section of a message that lacks them (it does so for
+/// every listener on a loopback address, and on port 587): its `Date:` is
+/// the date of its own `Received:` header (stripped by spool_deliver.pl and
+/// kept in the JSON), its `Message-ID:` is `<16 hex digits@HOSTNAME>`. Only
+/// the first such line of each is removed, so a message's own headers
+/// survive unless they are byte for byte what OpenSMTPD would have added.
+fn opensmtpd_strip_added(data: &[u8], meta: &Value, path: &Path) -> Vec<u8> {
+    let received = meta["stripped_headers"]["received"]
+        .as_str()
+        .unwrap_or_else(|| panic!("OpenSMTPD's Received header in {}", path.display()));
+    let date = received
+        .rsplit_once(';')
+        .map(|(_, d)| d.trim())
+        .unwrap_or_else(|| panic!("date in OpenSMTPD's Received header {received:?}"));
+    let date_line = format!("Date: {date}\r\n");
+    let is_msgid = |line: &[u8]| {
+        let Some(rest) = line.strip_prefix(b"Message-ID: <") else {
+            return false;
+        };
+        let want_tail = format!("@{OPENSMTPD_HOSTNAME}>\r\n");
+        rest.len() == 16 + want_tail.len()
+            && rest[..16].iter().all(|b| b.is_ascii_hexdigit())
+            && rest[16..] == *want_tail.as_bytes()
+    };
+    let (mut date_seen, mut msgid_seen) = (false, false);
+    let mut out = Vec::with_capacity(data.len());
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        if !date_seen && line == date_line.as_bytes() {
+            date_seen = true;
+        } else if !msgid_seen && is_msgid(line) {
+            msgid_seen = true;
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
 /// One maildir file of Dovecot's LMTP: MAIL FROM from `Return-Path:`, the
 /// recipient from the directory, Dovecot's `Received: ... id ID` (one per
 /// transaction) as the message's group.
@@ -334,6 +385,18 @@ pub(crate) fn wait_for(srv: &Server, rcpt: &str) -> Stored {
             if srv.kind.json_spool() {
                 let eml = path.with_extension("eml");
                 if let Ok(mut data) = std::fs::read(&eml) {
+                    if srv.kind == Kind::Haraka {
+                        let (found, rest) = strip_leading_headers(&data, HARAKA_HEADERS);
+                        assert!(
+                            found.contains_key("received"),
+                            "Haraka's Received header in {}",
+                            eml.display()
+                        );
+                        data = rest.to_vec();
+                    }
+                    if srv.kind == Kind::Opensmtpd {
+                        data = opensmtpd_strip_added(&data, &entry.meta, &eml);
+                    }
                     if srv.kind == Kind::DovecotSubmission {
                         let (found, rest) =
                             strip_leading_headers(&data, DOVECOT_SUBMISSION_HEADERS);
@@ -443,6 +506,45 @@ fn postfix_expected(sent: &[u8]) -> Vec<u8> {
     sent.to_vec()
 }
 
+/// Haraka's `data_line_length` (connection.ini `[max]`, default 992).
+const HARAKA_DATA_LINE_LENGTH: usize = 992;
+
+/// What Haraka queues for `sent`: a DATA line whose line feed is not
+/// within the first `data_line_length` octets on the wire (dot-stuffing
+/// included) is wrapped: `CRLF` and a space are inserted after its first
+/// `data_line_length - 2` octets (connection.js `_process_data`; octets,
+/// not characters, so a UTF-8 sequence can be split), and the rest is
+/// checked again. An empty message is queued as one empty line (the end
+/// of its empty header section).
+fn haraka_expected(sent: &[u8]) -> Vec<u8> {
+    if sent.is_empty() {
+        return b"\r\n".to_vec();
+    }
+    let keep = HARAKA_DATA_LINE_LENGTH - 2;
+    let mut out = Vec::with_capacity(sent.len() + sent.len() / 256);
+    for line in sent.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let mut rest: Vec<u8> = content.to_vec();
+        // The stuffed dot counts on the wire.
+        let mut stuffed = usize::from(rest.first() == Some(&b'.'));
+        // Wire length + CR: the line feed's index on the wire.
+        while stuffed + rest.len() + 1 >= HARAKA_DATA_LINE_LENGTH {
+            let cut = keep - stuffed;
+            out.extend_from_slice(&rest[..cut]);
+            out.extend_from_slice(b"\r\n");
+            let mut next = vec![b' '];
+            next.extend_from_slice(&rest[cut..]);
+            rest = next;
+            stuffed = 0;
+        }
+        out.extend_from_slice(&rest);
+        if line.ends_with(b"\r\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
 /// What a server stores for `sent` (the bytes the client put on the wire
 /// after dot-unstuffing): itself; for Postfix, with the empty line its
 /// cleanup inserts before a non-header line in the header section; for
@@ -459,6 +561,8 @@ pub(crate) fn expected_stored(kind: Kind, sent: &[u8]) -> Vec<u8> {
         } else {
             postfix_expected(sent)
         }
+    } else if kind == Kind::Haraka {
+        haraka_expected(sent)
     } else if kind.json_spool() || kind.maildir_spool() {
         sent.to_vec()
     } else {
