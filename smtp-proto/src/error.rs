@@ -454,6 +454,9 @@ pub enum UsageError {
     /// A step-by-step command while messages queued with
     /// [`Client::send`](crate::Client::send) are still in progress.
     MessagesInProgress,
+    /// A step-by-step command while
+    /// [`Client::establish`](crate::Client::establish) is still running.
+    SetupInProgress,
     /// `BODY=BINARYMIME` needs BDAT; DATA cannot carry binary content.
     BinaryMimeNeedsBdat,
     /// A non-ASCII recipient in a transaction whose MAIL did not ask for
@@ -500,6 +503,7 @@ impl fmt::Display for UsageError {
             Self::NoAuthPending => "no AUTH step is waiting for the mechanism",
             Self::SessionClosed => "the session is closed",
             Self::MessagesInProgress => "messages queued with send are still in progress",
+            Self::SetupInProgress => "establish is still running",
             Self::BinaryMimeNeedsBdat => "BODY=BINARYMIME needs BDAT (CHUNKING), not DATA",
             Self::Utf8RecipientWithoutSmtputf8 => {
                 "non-ASCII recipient but MAIL was sent without SMTPUTF8"

@@ -431,7 +431,8 @@ impl Client {
     /// hit): the session ends with [`Error::Transport`], which every
     /// waiting command and message receives.
     pub fn handle_transport_error(&mut self) {
-        if self.phase != Phase::Closed || self.failure.is_none() {
+        // After QUIT's 221 (or a fatal error) there is nothing left to fail.
+        if self.phase != Phase::Closed {
             self.fatal(Error::Transport);
         }
     }
@@ -440,7 +441,7 @@ impl Client {
     /// dropped future, a body writer dropped unfinished): the session is
     /// out of step with the server and ends with [`Error::Abandoned`].
     pub fn abandon(&mut self) {
-        if self.phase != Phase::Closed || self.failure.is_none() {
+        if self.phase != Phase::Closed {
             self.fatal(Error::Abandoned);
         }
     }
@@ -778,9 +779,14 @@ impl Client {
                 .any(|f| matches!(f.awaiting, queue::Awaiting::Data))
     }
 
+    /// Step-by-step commands wait for the operations queued before them:
+    /// they would interleave with their commands.
     fn check_no_messages(&self) -> Result<(), Error> {
         if !self.unstarted.is_empty() || self.txns.iter().any(|t| t.message.is_some()) {
             return Err(UsageError::MessagesInProgress.into());
+        }
+        if self.establish.is_some() {
+            return Err(UsageError::SetupInProgress.into());
         }
         Ok(())
     }

@@ -567,8 +567,9 @@ impl RecipientReport {
 pub struct SendError<E = Error> {
     /// What went wrong.
     pub error: E,
-    /// Each recipient, in envelope order, with the replies received (empty
-    /// when the message never started).
+    /// Each recipient, in envelope order, with the replies received (none
+    /// when the message never started; empty when the failure came before
+    /// the message was queued).
     pub recipients: Vec<RecipientReport>,
     /// Whether any of the body may have reached the server (after a `354`,
     /// or once a BDAT chunk was written). Sending the message again could
