@@ -220,33 +220,66 @@ seeds["ehlo"]["many_mechanisms"] = ("mx.example.com\r\n" + "\r\n".join(
 seeds["ehlo"]["lf_only"] = b"mx.example.com hi\nPIPELINING\nAUTH=\nAUTH= PLAIN\n8bitmime\nSMTPUTF8 "
 seeds["ehlo"]["unicode"] = "m\u00fc.example gr\u00fc\u00df\u00e9\r\nAUTH \u00c4UTH PLAIN\u00a0LOGIN\r\nSIZE \u0661\u0662".encode()
 
-# ---- client_session: 8-byte header + server bytes ---------------------------
-def session_seed(name, h, lines, raw=None):
-    if len(h) == 8:
-        h = h + [0]
-    assert len(h) == 9
-    seeds["client_session"][name] = bytes(h) + (raw if raw is not None else crlf(*lines))
+# ---- client_session: 12-byte header + server bytes --------------------------
+# fuzz/src/session.rs documents every bit; in short:
+#   session  h[0]  0x01 no PIPELINING use, 0x02 LMTP, 0x04 implicit TLS,
+#                  0x08 prefer_chunking off, 0x10 small limits, 0x20 transcript,
+#                  0x40 AlreadyTls, 0x80 rogue driver (plaintext in the TLS pause)
+#   auth     h[1]  bits 0-5 PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER SCRAM-SHA-256,
+#                  0x40 PLAIN/LOGIN without TLS, 0x80 server name localhost
+#   setup    h[2]  bits 0-1 hello (0 hello, 1 ensure_hello, 2 none, 3 establish),
+#                  bits 2-3 tls_policy (1 required, 2 disabled), 0x10 starttls,
+#                  0x20 eager user, 0x40 VRFY/NOOP/RSET, 0x80 no QUIT
+#   send     h[3]  bits 0-2 messages for `send`, bits 3-4 recipients - 1,
+#                  0x20 require_all, 0x40 DSN/SIZE/MT-PRIORITY, 0x80 BINARYMIME
+#   body     h[4]  bits 0-2 body, bits 3-5 cut, bits 6-7 window (chunk/window/messages)
+#   steps    h[5]  bits 0-1 step-by-step transactions, bits 2-3 body (0 data,
+#                  1 start_bdat, 2 raw bdat, 3 each in turn), 0x10 abandon,
+#                  0x20 NOOP inside, 0x40 before the messages, 0x80 no wait for the end
+#   sizes    h[6..10] chunk sizes of the server's bytes (all 0: line by line)
+#   clock    h[10] bits 0-3 silence before each server chunk, bits 4-5 timeouts
+#                  (1 all 30 s, 2 all Duration::MAX, 3 all zero), 0x40 restless
+#                  driver, 0x80 the TLS handshake fails
+#   durations h[11] bits 0-3 each write, bits 4-7 the TLS handshake
+# Delay codes: 0 0, 1 1ms, 2 1s, 3 10s, 4 29s, 5 31s, 6 1min, 7 1:59, 8 2:01,
+# 9 2:59, 10 3:01, 11 4:59, 12 5:01, 13 9:59, 14 10:01, 15 1h.
+# In the server's bytes, 0xFE d is the driver's: a silence of delay d & 15
+# plus d >> 4 minutes, 0xFF the connection fails, 0xFD the driver abandons.
+D_10S, D_29S, D_31S, D_2M01, D_3M01, D_4M59, D_5M01, D_10M01 = 3, 4, 5, 8, 10, 11, 12, 14
+
+
+def silence(code, minutes=0):
+    return b"\xfe" + bytes([code | (minutes << 4)])
+
+
+FAIL = b"\xfe\xff"
+ABANDON = b"\xfe\xfd"
+
+
+def session_seed(name, lines=(), raw=None, session=0, auth=0, setup=0, send=0, body=0,
+                 steps=0, sizes=(0, 0, 0, 0), clock=0, durations=0):
+    h = bytes([session, auth, setup, send, body, steps, *sizes, clock, durations])
+    assert len(h) == 12
+    if raw is None:
+        raw = b"".join(l if isinstance(l, bytes) else (l + "\r\n").encode() for l in lines)
+    seeds["client_session"][name] = h + raw
 
 
 OK_TXN = ["250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>", "250 2.0.0 Ok: queued as 4ZxY1k2abc"]
-session_seed(
-    "postfix_data",
-    [0, 0, 0, 0, 0, 0, 0, 0],
-    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, "221 2.0.0 Bye"],
-)
-session_seed(
-    "postfix_data_bytewise",
-    [0x20, 0, 0x00, 0x0b, 1, 1, 1, 1],
-    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, "221 2.0.0 Bye"],
-)
-session_seed(
-    "postfix_small_chunks",
-    [0, 0, 0x00, 0x2c, 3, 5, 7, 2],
-    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, "221 2.0.0 Bye"],
-)
+NO_CHUNKING = 0x08
+QUIT = "221 2.0.0 Bye"
+
+# One message by DATA (Postfix offers CHUNKING, so prefer_chunking is off).
+session_seed("postfix_data", [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, QUIT],
+             session=NO_CHUNKING, send=1)
+session_seed("postfix_data_bytewise", [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, QUIT],
+             session=NO_CHUNKING | 0x20, send=1, body=0x0b, sizes=(1, 1, 1, 1))
+session_seed("postfix_small_chunks", [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, QUIT],
+             session=NO_CHUNKING, send=1, body=0x2c, sizes=(3, 5, 7, 2))
+# STARTTLS, PLAIN refused, LOGIN, then a message by BDAT (`send`) and one by
+# DATA step by step.
 session_seed(
     "gmail_starttls_auth_bdat_data",
-    [0x20, 0x83, 0x17, 0x00, 0, 0, 0, 0],
     [
         GMAIL_GREETING,
         *GMAIL_EHLO,
@@ -268,10 +301,10 @@ session_seed(
         "250 2.0.0 OK  1764352801 d9443c01a7336 - gsmtp",
         "221 2.0.0 closing connection d9443c01a7336 - gsmtp",
     ],
+    session=0x20, auth=0x03, setup=0x10, send=0x09, steps=0x01,
 )
 session_seed(
     "exchange_starttls_xoauth2",
-    [0x20, 0x98, 0x00, 0x0a, 0, 0, 0, 0],
     [
         EXCHANGE_GREETING,
         *EXCHANGE_EHLO,
@@ -285,10 +318,11 @@ session_seed(
         f"250 2.0.0 OK <0a1b2c3d@{EXCHANGE_HOST}> [Hostname=BN8NAM12FT004]",
         "221 2.0.0 Service closing transmission channel",
     ],
+    session=0x20, auth=0x18, setup=0x10, body=0x0f, steps=0x01,
 )
+# Raw BDAT chunks of a BINARYMIME body, pipelined.
 session_seed(
     "exchange_bdat_binarymime",
-    [0, 0, 0x10, 0xa4, 0, 0, 0, 0],
     [
         EXCHANGE_GREETING,
         *EXCHANGE_EHLO,
@@ -299,15 +333,28 @@ session_seed(
         "250 2.0.0 OK queued",
         "221 2.0.0 Service closing transmission channel",
     ],
+    send=0x80, body=0x21, steps=0x09,
 )
+# A BINARYMIME message by `send`, cut into 5-byte chunks, one in flight.
 session_seed(
-    "rfc5321_d1",
-    [0, 0, 0x08, 0x00, 0, 0, 0, 0],
-    RFC5321_D1,
+    "exchange_send_binarymime_chunks",
+    [
+        EXCHANGE_GREETING,
+        *EXCHANGE_EHLO,
+        "250 2.1.0 Sender OK",
+        "250 2.1.5 Recipient OK",
+        "250 2.0.0 BDAT ok",
+        "250 2.0.0 BDAT ok",
+        "250 2.0.0 BDAT ok",
+        "250 2.0.0 BDAT ok",
+        "250 2.0.0 OK queued",
+        "221 2.0.0 Service closing transmission channel",
+    ],
+    send=0x81, body=0x40 | 0x08,
 )
+session_seed("rfc5321_d1", RFC5321_D1, send=0x11)
 session_seed(
     "rfc2920_pipelining_extras",
-    [0, 0, 0x44, 0x03, 0, 0, 0, 0],
     [
         *RFC2920,
         "252 Cannot VRFY user, but will accept message and attempt delivery",
@@ -315,10 +362,10 @@ session_seed(
         "250 OK",
         "221 innosoft.com closing",
     ],
+    setup=0x40, send=0x09, body=0x03,
 )
 session_seed(
     "rfc2920_all_recipients_refused",
-    [0, 0, 0x00, 0x00, 0, 0, 0, 0],
     [
         "220 mx.example ESMTP",
         "250-mx.example",
@@ -329,10 +376,10 @@ session_seed(
         "554 5.5.1 Error: no valid recipients",
         "221 bye",
     ],
+    send=1,
 )
 session_seed(
     "helo_fallback",
-    [0, 0, 0x00, 0x06, 0, 0, 0, 0],
     [
         "220 old.example SMTP",
         "502 5.5.2 Error: command not recognized",
@@ -343,10 +390,10 @@ session_seed(
         "250 ok",
         "221 bye",
     ],
+    send=1, body=0x06,
 )
 session_seed(
     "lmtp",
-    [0x02, 0, 0x04, 0x01, 0, 0, 0, 0],
     [
         "220 lmtp.example LMTP server ready",
         "250-lmtp.example",
@@ -361,10 +408,11 @@ session_seed(
         "452 4.2.2 <rcpt1@example.com> mailbox full",
         "221 2.0.0 Bye",
     ],
+    session=0x02, send=0x09, body=0x01,
 )
+# LMTP, raw BDAT step by step: one delivery reply per accepted recipient.
 session_seed(
     "lmtp_bdat",
-    [0x02, 0, 0x14, 0x19, 0, 0, 0, 0],
     [
         "220 lmtp.example LMTP server ready",
         "250-lmtp.example",
@@ -378,26 +426,41 @@ session_seed(
         "250 2.0.0 delivered",
         "221 2.0.0 Bye",
     ],
+    session=0x02, send=0x08, body=0x1e, steps=0x09,
+)
+session_seed(
+    "lmtp_send_bdat",
+    [
+        "220 lmtp.example LMTP server ready",
+        "250-lmtp.example",
+        "250-PIPELINING",
+        "250 CHUNKING",
+        "250 2.1.0 Ok",
+        "250 2.1.5 Ok",
+        "250 2.1.5 Ok",
+        "250 2.0.0 <rcpt0@example.com> delivered",
+        "452 4.2.2 <rcpt1@example.com> mailbox full",
+        "221 2.0.0 Bye",
+    ],
+    session=0x02, send=0x09,
 )
 session_seed(
     "starttls_injection",
-    [0, 0x80, 0, 0, 8, 22, 29, 0],
-    None,
-    b"220 mx\r\n250-mx\r\n250 STARTTLS\r\n220 go ahead\r\n250 AUTH EVIL\r\n",
+    raw=b"220 mx\r\n250-mx\r\n250 STARTTLS\r\n220 go ahead\r\n250 AUTH EVIL\r\n",
+    setup=0x10, sizes=(8, 22, 29, 0),
 )
 session_seed(
     "starttls_rogue_driver",
-    [0x80, 0x80, 0, 0, 0, 0, 0, 0],
     ["220 mx", "250-mx", "250 STARTTLS", "220 go ahead", "250-mx", "250 AUTH PLAIN"],
+    session=0x80, setup=0x10,
 )
 session_seed(
     "cram_md5_localhost",
-    [0x20, 0x44, 0x01, 0, 0, 0, 0, 0],
     ["220 mx", "250-mx", "250 AUTH CRAM-MD5", "334 " + CRAM_CHALLENGE, "235 2.7.0 ok", "221 bye"],
+    session=0x20, auth=0x84,
 )
 session_seed(
     "plain_localhost_then_login",
-    [0x20, 0x43, 0x01, 0, 0, 0, 0, 0],
     [
         "220 mx",
         "250-mx",
@@ -408,10 +471,10 @@ session_seed(
         "235 2.7.0 Authentication successful",
         "221 bye",
     ],
+    session=0x20, auth=0x83,
 )
 session_seed(
     "auth_cancel_and_too_many",
-    [0x30, 0x46, 0x01, 0, 0, 0, 0, 0],
     [
         "220 mx",
         "250-mx",
@@ -425,10 +488,10 @@ session_seed(
         "501 cancelled",
         "221 bye",
     ],
+    session=0x30, auth=0x86,
 )
 session_seed(
     "oauthbearer_error",
-    [0x24, 0x10, 0x01, 0, 0, 0, 0, 0],
     [
         "220 mx",
         "250-mx",
@@ -437,10 +500,10 @@ session_seed(
         "535 5.7.8 nope",
         "221 bye",
     ],
+    session=0x24, auth=0x10,
 )
 session_seed(
     "implicit_tls_plain_dsn",
-    [0x24, 0x01, 0x04, 0x40, 0, 0, 0, 0],
     [
         "220 mx.example.com ESMTP",
         "250-mx.example.com",
@@ -457,10 +520,15 @@ session_seed(
         "250 2.0.0 queued",
         "221 bye",
     ],
+    session=0x24, auth=0x01, send=0x49,
+)
+session_seed(
+    "already_tls_plain",
+    ["220 mx.example.com ESMTP", "250-mx.example.com", "250 AUTH PLAIN", "235 2.7.0 ok", "221 bye"],
+    session=0x40, auth=0x01,
 )
 session_seed(
     "smtputf8_four_recipients",
-    [0, 0, 0x0c, 0x05, 0, 0, 0, 0],
     [
         "220 mx",
         "250-mx",
@@ -476,32 +544,34 @@ session_seed(
         "250 queued",
         "221 bye",
     ],
+    send=0x19, body=0x05,
 )
+# Without PIPELINING: two messages by DATA, then raw BDAT chunks (the body,
+# two empty chunks) step by step, each command on its own.
 session_seed(
     "no_pipelining_three_txns",
-    [0x01, 0, 0x02, 0x30, 0, 0, 0, 0],
     [
         POSTFIX_GREETING,
         *POSTFIX_EHLO,
         "250 ok", "250 ok", "354 go", "250 queued",
-        "250 ok", "250 ok", "250 chunk", "250 chunk", "250 queued",
         "250 ok", "250 ok", "354 go", "250 queued",
-        "221 bye",
+        "250 ok", "250 ok", "250 chunk", "250 chunk", "250 queued",
+        QUIT,
     ],
+    session=0x01 | NO_CHUNKING, send=0x02, body=0x35, steps=0x09,
 )
 session_seed(
     "lazy_hello_421",
-    [0x40, 0, 0x00, 0, 0, 0, 0, 0],
     ["220 mx", "250-mx", "250 PIPELINING", "421 4.3.2 Service shutting down"],
+    setup=0x02, send=1,
 )
 session_seed(
     "small_limits",
-    [0x10, 0, 0x00, 0, 0, 0, 0, 0],
     ["220 mx", "250-mx", "250-" + "X" * 200, "250 PIPELINING"],
+    session=0x10, setup=0x02, send=1,
 )
 session_seed(
     "transient_failures",
-    [0, 0, 0x47, 0x02, 0, 0, 0, 0],
     [
         POSTFIX_GREETING,
         *POSTFIX_EHLO,
@@ -511,6 +581,7 @@ session_seed(
         "503 5.5.1 Error: need RCPT command",
         "250 ok",
         "250 ok",
+        "250 ok",
         "452 4.5.3 too many recipients",
         "554 5.7.1 rejected",
         "252 2.0.0 maybe",
@@ -518,11 +589,11 @@ session_seed(
         "250 ok",
         "221 bye",
     ],
+    setup=0x40, send=0x0a, body=0x02,
 )
-
+# MAIL, NOOP, RCPT, RCPT, DATA step by step, one recipient refused.
 session_seed(
-    "require_all_by_hand_noop",
-    [0, 0, 0x04, 0x00, 0, 0, 0, 0, 0x07],
+    "by_hand_noop_refused_rcpt",
     [
         POSTFIX_GREETING,
         *POSTFIX_EHLO,
@@ -534,10 +605,10 @@ session_seed(
         "250 2.0.0 Ok: queued",
         "221 2.0.0 Bye",
     ],
+    send=0x08, steps=0x21,
 )
 session_seed(
     "require_all_refused",
-    [0, 0, 0x04, 0x00, 0, 0, 0, 0, 0x01],
     [
         POSTFIX_GREETING,
         *POSTFIX_EHLO,
@@ -546,10 +617,10 @@ session_seed(
         "550 5.1.1 <rcpt1@example.com>: Recipient address rejected",
         "221 2.0.0 Bye",
     ],
+    session=NO_CHUNKING, send=0x29,
 )
 session_seed(
     "bdat_abandoned_then_ensure_hello",
-    [0, 0, 0x10, 0x28, 0, 0, 0, 0, 0x18],
     [
         POSTFIX_GREETING,
         *POSTFIX_EHLO,
@@ -559,11 +630,11 @@ session_seed(
         "250 2.0.0 Ok",
         "221 2.0.0 Bye",
     ],
+    setup=0x01, body=0x2d, steps=0x19,
 )
-
+# Three messages by DATA: each next envelope rides with the previous dot.
 session_seed(
     "eager_next_envelope",
-    [0, 0, 0x02, 0x00, 0, 0, 0, 0, 0x20],
     [
         POSTFIX_GREETING,
         *POSTFIX_EHLO,
@@ -573,6 +644,7 @@ session_seed(
         "250 2.0.0 Ok: queued as 1",
         "250 2.1.0 Ok",
         "250 2.1.5 Ok",
+        "354 End data with <CR><LF>.<CR><LF>",
         "250 2.0.0 Ok: queued as 2",
         "250 2.1.0 Ok",
         "250 2.1.5 Ok",
@@ -580,23 +652,182 @@ session_seed(
         "250 2.0.0 Ok: queued as 3",
         "221 2.0.0 Bye",
     ],
+    session=NO_CHUNKING, send=0x03,
+)
+# Four messages by BDAT: with PIPELINING and CHUNKING, all of them in one
+# write before any reply (the window across messages), each next one after
+# an RSET (no recipient is known to be accepted yet, and a server may keep
+# a transaction open after a refused BDAT LAST).
+session_seed(
+    "window_bdat_pipelined",
+    [POSTFIX_GREETING, *POSTFIX_EHLO]
+    + ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.0.0 Ok: queued", "250 2.0.0 Ok"] * 3
+    + ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.0.0 Ok: queued"]
+    + [QUIT],
+    send=0x04, body=0x10,
+)
+# Two messages in 5-byte chunks, one chunk and one message in flight.
+session_seed(
+    "window_small_chunks",
+    [POSTFIX_GREETING, *POSTFIX_EHLO]
+    + ["250 2.1.0 Ok", "250 2.1.5 Ok"] + ["250 2.0.0 chunk"] * 5 + ["250 2.0.0 Ok: queued"]
+    + ["250 2.1.0 Ok", "250 2.1.5 Ok"] + ["250 2.0.0 chunk"] * 4 + ["250 2.0.0 Ok: queued"]
+    + [QUIT],
+    send=0x02, body=0x47,
+)
+# Step by step: DATA, then start_bdat with 3-byte chunks, then raw chunks.
+session_seed(
+    "step_bodies",
+    [POSTFIX_GREETING, *POSTFIX_EHLO]
+    + ["250 2.1.0 Ok", "250 2.1.5 Ok", "354 go", "250 2.0.0 queued"]
+    + ["250 2.1.0 Ok", "250 2.1.5 Ok"] + ["250 2.0.0 chunk"] * 7 + ["250 2.0.0 queued"]
+    + ["250 2.1.0 Ok", "250 2.1.5 Ok"] + ["250 2.0.0 chunk"] * 2 + ["250 2.0.0 queued"]
+    + [QUIT],
+    body=0x80 | 0x20 | 0x04, steps=0x0f,
+)
+# establish: EHLO, STARTTLS, EHLO, AUTH PLAIN; then one message by BDAT.
+session_seed(
+    "establish_starttls_auth",
+    [
+        GMAIL_GREETING,
+        *GMAIL_EHLO,
+        "220 2.0.0 Ready to start TLS",
+        *GMAIL_EHLO_TLS,
+        "235 2.7.0 Accepted",
+        "250 2.1.0 OK",
+        "250 2.1.5 OK",
+        "250 2.0.0 OK  1764352800 - gsmtp",
+        "221 2.0.0 closing connection",
+    ],
+    auth=0x01, setup=0x03, send=0x01,
+)
+session_seed(
+    "establish_tls_required_missing",
+    ["220 mx", "250-mx", "250 PIPELINING", "221 bye"],
+    setup=0x03 | 0x04,
+)
+# SCRAM-SHA-256 with the harness's credentials and nonce (fuzz/src/session.rs).
+def scram_exchange(user, password, client_nonce, server_nonce, salt, iterations):
+    import hashlib
+    import hmac
+    first_bare = f"n={user},r={client_nonce}"
+    server_first = f"r={client_nonce}{server_nonce},s={base64.b64encode(salt).decode()},i={iterations}"
+    without_proof = f"c=biws,r={client_nonce}{server_nonce}"
+    auth_message = f"{first_bare},{server_first},{without_proof}".encode()
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    signature = hmac.new(server_key, auth_message, hashlib.sha256).digest()
+    server_final = "v=" + base64.b64encode(signature).decode()
+    b64 = lambda s: base64.b64encode(s.encode()).decode()
+    return b64(server_first), b64(server_final)
+
+
+SCRAM_FIRST, SCRAM_FINAL = scram_exchange(
+    "user@example.com", "pw-s3cr3t-9f8e", "fuzz-nonce-4kq2LmZ0pR7s", "srv-9Xq",
+    b"salt-for-fuzzing", 4096,
+)
+session_seed(
+    "scram_sha256",
+    [
+        "220 mx.example.com ESMTP",
+        "250-mx.example.com",
+        "250 AUTH SCRAM-SHA-256 PLAIN",
+        "334 " + SCRAM_FIRST,
+        "334 " + SCRAM_FINAL,
+        "235 2.7.0 Authentication successful",
+        "221 bye",
+    ],
+    session=0x20, auth=0x20,
+)
+
+# Time: the server's silences and a slow clock.
+session_seed("time_greeting_timeout", [silence(D_5M01), "220 mx"])
+session_seed(
+    "time_trickled_reply",
+    [POSTFIX_GREETING, *POSTFIX_EHLO, b"25", silence(D_2M01), b"0 2.1", silence(D_2M01),
+     b".0 O", silence(D_2M01), "k"],
+    session=NO_CHUNKING, send=1,
+)
+session_seed(
+    "time_early_silences",
+    [silence(D_4M59), POSTFIX_GREETING, *POSTFIX_EHLO, silence(D_4M59), OK_TXN[0],
+     silence(D_4M59), OK_TXN[1], OK_TXN[2], silence(D_4M59, 5), OK_TXN[3], QUIT],
+    session=NO_CHUNKING | 0x01, send=1,
+)
+session_seed(
+    "time_trickle_restless",
+    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, QUIT],
+    session=NO_CHUNKING, send=1, clock=0x40 | D_10S, durations=0x22,
+)
+session_seed(
+    "time_slow_write",
+    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN, QUIT],
+    send=1, durations=D_3M01,
+)
+session_seed(
+    "time_tls_handshake_timeout",
+    [GMAIL_GREETING, *GMAIL_EHLO, "220 2.0.0 Ready to start TLS", *GMAIL_EHLO_TLS],
+    setup=0x10, durations=D_31S << 4,
+)
+session_seed(
+    "time_data_termination",
+    [POSTFIX_GREETING, *POSTFIX_EHLO, *OK_TXN[:3], silence(D_10M01), OK_TXN[3], QUIT],
+    session=NO_CHUNKING, send=1,
+)
+session_seed("time_zero_timeouts", ["220 mx", "250 mx"], clock=0x30)
+session_seed(
+    "time_uniform_30s",
+    [POSTFIX_GREETING, silence(D_29S), *POSTFIX_EHLO, *OK_TXN, silence(D_29S), QUIT],
+    session=NO_CHUNKING, send=1, clock=0x10 | 0x40, durations=D_29S << 4,
+)
+session_seed(
+    "tls_handshake_fails",
+    [GMAIL_GREETING, *GMAIL_EHLO, "220 2.0.0 Ready to start TLS", *GMAIL_EHLO_TLS],
+    setup=0x10, clock=0x80,
+)
+session_seed(
+    "connection_fails",
+    [POSTFIX_GREETING, *POSTFIX_EHLO, OK_TXN[0], FAIL, OK_TXN[1]],
+    session=NO_CHUNKING, send=1,
+)
+session_seed(
+    "driver_abandons",
+    [POSTFIX_GREETING, *POSTFIX_EHLO, OK_TXN[0], ABANDON, OK_TXN[1]],
+    session=NO_CHUNKING, send=1,
 )
 
 # Regressions: minimal inputs of the core bugs client_session found.
 session_seed(
     "regress_starttls_250",
-    [0, 0x80, 0, 0, 0, 0, 0, 0],
     ["220 mx", "250-mx", "250 STARTTLS", "250 ok"],
+    setup=0x10,
 )
 session_seed(
     "regress_lmtp_data_without_recipients",
-    [0x02, 0, 0, 0, 0, 0, 0, 0],
     ["220 mx", "250-mx", "250 PIPELINING", "250 ok", "550 no", "354 go"],
+    session=0x02, send=1,
+)
+# An eager user: DATA, then start_bdat with one 5-byte chunk in flight
+# before the 354 (known bug BodyReplacedBy354: the harness's user waits for
+# the 354 unless SMTP_FUZZ_STRICT=1, which walks into the bug).
+session_seed(
+    "regress_body_replaced_by_354",
+    ["220 mx", "250-mx", "250 CHUNKING", "250 ok", "250 ok", "354 go", "250 queued",
+     "250 ok", "250 ok", "250 chunk", "250 queued"],
+    setup=0x20 | 0x80, body=0x40, steps=0x0e,
+)
+# The 220 to establish's STARTTLS in the same read as the EHLO reply, then a
+# slow write of the STARTTLS line (known bug EarlyReplyToUnsentCommand:
+# under SMTP_FUZZ_STRICT=1 the harness fails at that write).
+session_seed(
+    "regress_early_220_to_establish_starttls",
+    raw=b"220 mx\r\n250-mx\r\n250 STARTTLS\r\n220 go ahead\r\n",
+    setup=0x03, sizes=(8, 0, 0, 0), clock=0x40, durations=9,
 )
 session_seed(
     "regress_auth_250",
-    [0, 0x41, 0x01, 0, 0, 0, 0, 0],
     ["220 mx", "250-mx", "250 AUTH PLAIN", "250 ok", "221 bye"],
+    auth=0x81,
 )
 
 # ---- dot_stuff: [chunk sizes x4] + body --------------------------------------

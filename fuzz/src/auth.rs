@@ -4,11 +4,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use smtp_proto::{
     Auth, AuthError, AuthStart, Client, CommandKind, Config, CramMd5Auth, Event, LoginAuth,
-    OAuthBearer, PlainAuth, ScramAuth, Secret, ServerInfo, XOAuth2,
+    OAuthBearer, Output, PlainAuth, ScramAuth, Secret, Security, ServerInfo, Timestamp, XOAuth2,
 };
 
 use crate::input::{fields, text};
 use crate::wire::Wire;
+
+const T0: Timestamp = Timestamp::ZERO;
 
 /// Input: a mechanism byte (0–4 the built-ins, 5 a caller-defined one with
 /// the fuzzer's name and initial response, 6 SCRAM-SHA-256 with the host
@@ -171,7 +173,10 @@ fn direct(m: u8, user: &str, secret: &str, host: &str, tls: bool, insecure: bool
             // The text "done" carries no server proof: a SCRAM exchange that
             // ends in it must never count as authenticated.
             let done = mech.next(b"done", false);
-            assert!(done.is_err() || cs.len() >= 2, "SCRAM success without proof");
+            assert!(
+                done.is_err() || cs.len() >= 2,
+                "SCRAM success without proof"
+            );
         }
     }
 }
@@ -211,13 +216,17 @@ fn check_gs2_header(initial: &[u8], user: &str) {
 }
 
 fn session(m: u8, flags: u8, user: &str, secret: &str, host: &str, challenges: &[&[u8]]) {
-    let mut config = Config::new("localhost");
-    config.tls = flags & 0x01 != 0;
+    let mut config = Config::default();
     if flags & 0x10 != 0 {
         config.limits.max_auth_rounds = 2;
     }
     let max_rounds = config.limits.max_auth_rounds as usize;
-    let mut client = Client::new(config);
+    let security = if flags & 0x01 != 0 {
+        Security::AlreadyTls
+    } else {
+        Security::Plaintext
+    };
+    let mut client = Client::new(config, "localhost", security, T0);
     let mut wire = Wire::new();
     let names = match m {
         5 => user.to_owned(),
@@ -242,44 +251,49 @@ fn session(m: u8, flags: u8, user: &str, secret: &str, host: &str, challenges: &
         b"535 5.7.8 no\r\n".to_vec()
     });
 
-    let _ = client.handle_input(b"220 mx\r\n");
+    client.handle_input(T0, b"220 mx\r\n");
     let Ok(id) = client.auth() else {
         return;
     };
     let mut completions = 0;
     let mut responses = 0;
     let mut feed = script.iter();
+    let mut rounds = 0;
     loop {
-        while let Some(event) = client.poll_event() {
-            match event {
-                Event::AuthNeeded { id: need } => {
-                    assert_eq!(need, id);
-                    let _ = client.handle_auth(mech.as_mut());
+        rounds += 1;
+        assert!(
+            rounds < 10 * (script.len() + 8),
+            "the AUTH session never ended"
+        );
+        match client.poll_output(T0) {
+            Output::Transmit { bytes, .. } => wire.write(&bytes),
+            Output::Event(Event::AuthNeeded { id: need }) => {
+                assert_eq!(need, id);
+                let result = client.handle_auth(mech.as_mut());
+                assert!(
+                    result.is_ok() || result.as_ref().err() == client.error(),
+                    "handle_auth after AuthNeeded: {result:?}"
+                );
+            }
+            Output::Event(Event::Completed { id: done, kind, .. }) if done == id => {
+                assert_eq!(kind, CommandKind::Auth);
+                completions += 1;
+            }
+            Output::Event(_) => {}
+            Output::Closed => break,
+            Output::Wait(_) => {
+                let lines = wire.take_lines();
+                responses += lines.iter().filter(|l| !l.starts_with(b"EHLO")).count();
+                match feed.next() {
+                    Some(bytes) => client.handle_input(T0, bytes),
+                    None => client.handle_eof(T0),
                 }
-                Event::Completed { id: done, kind, .. } if done == id => {
-                    assert_eq!(kind, CommandKind::Auth);
-                    completions += 1;
-                }
-                _ => {}
             }
-        }
-        while let Some(bytes) = client.poll_transmit() {
-            wire.commands(&bytes);
-        }
-        let lines = wire.take_lines();
-        responses += lines.iter().filter(|l| !l.starts_with(b"EHLO")).count();
-        if client.is_closed() {
-            break;
-        }
-        match feed.next() {
-            Some(bytes) => {
-                let _ = client.handle_input(bytes);
-            }
-            None => {
-                let _ = client.handle_eof();
-            }
+            other => panic!("unexpected output in an AUTH session: {other:?}"),
         }
     }
+    let lines = wire.take_lines();
+    responses += lines.iter().filter(|l| !l.starts_with(b"EHLO")).count();
     wire.finish();
     assert_eq!(completions, 1, "AUTH completed {completions} times");
     // The AUTH line, one answer per allowed round, and one cancel.

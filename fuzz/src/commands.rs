@@ -2,11 +2,13 @@
 
 use smtp_proto::{
     Client, Config, DeliverBy, Domain, DsnNotify, Envelope, EsmtpParam, MailParams, Mailbox,
-    RcptParams, ReversePath, xtext_decode, xtext_encode,
+    Output, RcptParams, ReversePath, Security, Timestamp, xtext_decode, xtext_encode,
 };
 
 use crate::input::{fields, text};
 use crate::wire::Wire;
+
+const T0: Timestamp = Timestamp::ZERO;
 
 const EHLO_ALL: &[u8] = b"250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n\
 250-DSN\r\n250-SIZE 1000000\r\n250-CHUNKING\r\n250-BINARYMIME\r\n250-MT-PRIORITY MIXER\r\n\
@@ -21,8 +23,8 @@ const EHLO_NONE: &[u8] = b"250 mx.example\r\n";
 /// without a control character (ASCII, or a Unicode line or format
 /// control), and a mailbox never holds an angle bracket. Then a session
 /// (the server advertising every extension, or none, by flag 0x01) gets
-/// `hello`, `mail`, `rcpt`,
-/// `verify` and `send_envelope` with those arguments: a refused call writes
+/// `hello`, `mail`, `rcpt`, `verify` and `send` (by DATA) with those
+/// arguments: a refused call writes
 /// nothing, an accepted one writes exactly its CRLF-terminated lines, each
 /// without another CR, LF or NUL, nor a Unicode line or format control, and
 /// no MAIL or RCPT line longer than RFC 5321's 512 octets plus its
@@ -132,9 +134,7 @@ pub fn commands(data: &[u8]) {
     let Ok(envelope) = Envelope::new(from.as_str(), &[text(&f, 2), orcpt]) else {
         return;
     };
-    let r = s
-        .client
-        .send_envelope(&envelope, smtp_proto::BodyTransfer::Data);
+    let r = s.client.send(envelope.clone());
     let mut lines = vec![format!("MAIL FROM:<{}>", envelope.from.as_str())];
     if flags & 0x01 == 0 {
         for (to, _) in &envelope.to {
@@ -235,23 +235,39 @@ struct Harness {
 
 impl Harness {
     fn new(pipelining: bool, tls: bool) -> Self {
-        let mut config = Config::new("mx.example");
+        let mut config = Config::default();
         config.pipelining = pipelining;
-        config.tls = tls;
+        // DATA, so that `send` writes its envelope at once (a BDAT envelope
+        // waits for the body).
+        config.prefer_chunking = false;
+        let security = if tls {
+            Security::AlreadyTls
+        } else {
+            Security::Plaintext
+        };
         let mut h = Self {
-            client: Client::new(config),
+            client: Client::new(config, "mx.example", security, T0),
             wire: Wire::new(),
         };
         h.reply(b"220 mx.example ESMTP\r\n");
         h
     }
 
+    /// The bytes the session writes until it waits; events dropped.
+    fn drain(&mut self) {
+        loop {
+            match self.client.poll_output(T0) {
+                Output::Transmit { bytes, .. } => self.wire.write(&bytes),
+                Output::Event(_) => {}
+                _ => return,
+            }
+        }
+    }
+
     /// After a command call: a refused call wrote nothing, an accepted one
     /// wrote exactly the lines that start as `want` says.
     fn expect(&mut self, accepted: bool, want: &[&[u8]]) {
-        while let Some(bytes) = self.client.poll_transmit() {
-            self.wire.commands(&bytes);
-        }
+        self.drain();
         self.wire.finish();
         let lines = self.wire.take_lines();
         for line in &lines {
@@ -285,11 +301,8 @@ impl Harness {
     }
 
     fn reply(&mut self, bytes: &[u8]) {
-        let _ = self.client.handle_input(bytes);
-        while self.client.poll_event().is_some() {}
-        while let Some(bytes) = self.client.poll_transmit() {
-            self.wire.commands(&bytes);
-        }
+        self.client.handle_input(T0, bytes);
+        self.drain();
         let _ = self.wire.take_lines();
     }
 }

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | [`reply`] | header + server bytes | no panic; replies and errors are the same whatever the chunking; memory stays within [`Limits`](smtp_proto::Limits); `Display` escapes every control character |
 //! | [`ehlo`] | EHLO reply text | no panic; capabilities are self-consistent and bounded (256 lines, 64 AUTH names), nothing dropped under the bounds |
-//! | [`client_session`] | header + server bytes | a scripted user drives the whole state machine: no panic, bounded steps, every command completes once, the client only writes valid lines and correctly stuffed bodies |
+//! | [`client_session`] | header + server bytes (with the driver's marks) | a scripted user (`send`, `establish`, the step commands, STARTTLS, AUTH) and a run-loop driver with a virtual clock: no panic, bounded steps, every command and message reported once, nothing stalls, refused calls change nothing, only valid lines and correctly framed bodies are written, the fatal error is sticky, timeouts only at deadlines |
 //! | [`dot_stuff`] | header + body | stuffing is chunking-independent, reversible, never ends early |
 //! | [`commands`] | selector + strings | every argument is refused or becomes exactly one CRLF line, with no Unicode line or format control, no `<`/`>` inside a mailbox, and no MAIL/RCPT line over 512 octets plus its extensions' allowances |
 //! | [`auth`] | header + credentials + challenges | mechanisms answer every challenge without panic; passwords and bearer tokens go only over TLS or to loopback (or with the opt-out); the session only writes base64 or `*` |

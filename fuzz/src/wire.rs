@@ -2,8 +2,10 @@
 //!
 //! The client's output is one byte stream. [`Wire`] follows it as a server
 //! would: lines up to CRLF, BDAT payloads of the announced length, and DATA
-//! bodies up to the end-of-data marker (the harness says when it is sending
-//! a body, since only the caller knows). Whatever breaks the grammar panics.
+//! bodies up to the end-of-data marker (the harness says when a body begins,
+//! at its first [`NeedBody`](smtp_proto::Output::NeedBody), and what the
+//! caller passed once it ends it, since only the caller knows). Whatever
+//! breaks the grammar panics.
 
 use std::collections::VecDeque;
 
@@ -55,7 +57,7 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
 pub struct Wire {
     /// The unfinished command line.
     line: Vec<u8>,
-    /// The last complete command line.
+    /// The last complete command line (empty after a DATA body).
     last_line: Vec<u8>,
     /// Lines completed since the last [`Wire::take_lines`].
     lines: Vec<Vec<u8>>,
@@ -63,15 +65,26 @@ pub struct Wire {
     bdat: Option<(usize, bool)>,
     /// The BDAT payloads of the current transaction.
     bdat_message: Vec<u8>,
-    /// Messages the caller sent by BDAT, as the wire should carry them, and
-    /// whether each is BINARYMIME (sent as is, not normalised).
-    bdat_expected: VecDeque<(Vec<u8>, bool)>,
-    /// The current transaction's body is BINARYMIME.
+    /// Messages the caller ended by BDAT, as the wire should carry them, in
+    /// the order they were ended.
+    bdat_expected: VecDeque<Vec<u8>>,
+    /// The current transaction's MAIL declared `BODY=BINARYMIME`.
     binary: bool,
-    /// A DATA body is being written.
-    in_body: bool,
-    /// The DATA body's wire bytes so far.
-    body: Vec<u8>,
+    /// The DATA body being written.
+    body: Option<DataBody>,
+    /// Whole messages seen: DATA bodies with their final dot, BDAT LASTs.
+    messages: usize,
+    /// The next line must be EHLO or LHLO (the first after STARTTLS's
+    /// handshake).
+    hello_next: bool,
+}
+
+#[derive(Debug, Default)]
+struct DataBody {
+    /// Its wire bytes so far.
+    wire: Vec<u8>,
+    /// Everything the caller passed, once it ended the body.
+    ended: Option<Vec<u8>>,
 }
 
 impl Wire {
@@ -80,18 +93,13 @@ impl Wire {
         Self::default()
     }
 
-    /// Bytes written outside a DATA body.
-    pub fn commands(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        assert!(
-            !self.in_body,
-            "the client wrote {:?} in the middle of a DATA body",
-            String::from_utf8_lossy(bytes)
-        );
+    /// Bytes the client wrote (an [`Output::Transmit`](smtp_proto::Output)).
+    pub fn write(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
         while !rest.is_empty() {
+            if self.body.is_some() {
+                return self.body_bytes(rest);
+            }
             if let Some((remaining, last)) = self.bdat {
                 let n = remaining.min(rest.len());
                 self.bdat_message.extend_from_slice(&rest[..n]);
@@ -112,65 +120,54 @@ impl Wire {
         }
     }
 
-    /// The body of a DATA command begins (the harness got the `354`).
+    /// The body of a DATA command begins: the session asked for it after
+    /// the `354`, so the last thing written must be the DATA line.
     pub fn begin_body(&mut self) {
-        assert!(self.line.is_empty() && self.bdat.is_none());
-        self.in_body = true;
-        self.body.clear();
-    }
-
-    /// Bytes written by `send_body`.
-    pub fn body(&mut self, bytes: &[u8]) {
-        assert!(self.in_body, "body bytes outside a body");
-        self.body.extend_from_slice(bytes);
-        if let Some(end) = end_of_data(&self.body) {
-            panic!(
-                "the end-of-data marker appeared before finish_body: {:?}",
-                String::from_utf8_lossy(&self.body[..end])
-            );
-        }
-    }
-
-    /// Bytes written by `finish_body` (the body's end, then possibly the
-    /// next commands); `message` is everything the caller passed to
-    /// `send_body`.
-    pub fn end_body(&mut self, bytes: &[u8], message: &[u8]) {
-        assert!(self.in_body, "end of body outside a body");
-        self.body.extend_from_slice(bytes);
-        let Some(end) = end_of_data(&self.body) else {
-            panic!(
-                "finish_body wrote no end-of-data marker: {:?}",
-                String::from_utf8_lossy(&self.body)
-            );
-        };
-        let rest = self.body.split_off(end);
-        let want = normalize_line_endings(message);
-        let got = dot_unstuff(&self.body);
         assert!(
-            got.as_deref() == Some(&want[..]),
-            "DATA body {:?} does not un-stuff to the message {:?}",
-            String::from_utf8_lossy(&self.body),
-            String::from_utf8_lossy(&want)
+            self.line.is_empty() && self.bdat.is_none() && self.body.is_none(),
+            "a DATA body begins in the middle of something: {self:?}"
         );
-        self.body.clear();
-        self.in_body = false;
-        self.commands(&rest);
+        assert_eq!(
+            self.last_line,
+            b"DATA",
+            "a DATA body begins after {:?}",
+            String::from_utf8_lossy(&self.last_line)
+        );
+        self.body = Some(DataBody::default());
     }
 
-    /// The session died during a body: stop following it.
-    pub fn abandon_body(&mut self) {
-        self.in_body = false;
-        self.body.clear();
+    /// The caller ended the DATA body; `message` is everything it passed.
+    /// The end-of-data marker may come now, and nowhere before.
+    pub fn end_body(&mut self, message: &[u8]) {
+        let body = self.body.as_mut().expect("end of a DATA body outside one");
+        assert!(body.ended.is_none(), "a DATA body ended twice");
+        body.ended = Some(message.to_vec());
+    }
+
+    /// The TLS handshake after STARTTLS is done: the next line must be the
+    /// hello again, before any command queued meanwhile.
+    pub fn expect_hello_next(&mut self) {
+        assert!(
+            self.line.is_empty() && self.bdat.is_none() && self.body.is_none(),
+            "the TLS handshake began in the middle of something: {self:?}"
+        );
+        self.hello_next = true;
+    }
+
+    /// Whether a DATA body is being written.
+    pub fn in_body(&self) -> bool {
+        self.body.is_some()
     }
 
     /// The caller queued a whole BDAT message: `wire` is how it must appear.
-    pub fn expect_bdat(&mut self, wire: Vec<u8>, binary: bool) {
-        self.bdat_expected.push_back((wire, binary));
+    pub fn expect_bdat(&mut self, wire: Vec<u8>) {
+        self.bdat_expected.push_back(wire);
     }
 
-    /// Whether the next BDAT chunks belong to a BINARYMIME message.
-    pub fn set_binary(&mut self, binary: bool) {
-        self.binary = binary;
+    /// Whole messages written so far (a DATA body with its final dot, or a
+    /// `BDAT … LAST` chunk), each checked against what the caller passed.
+    pub fn messages(&self) -> usize {
+        self.messages
     }
 
     /// Command lines completed since the last call, without CRLF.
@@ -178,7 +175,8 @@ impl Wire {
         std::mem::take(&mut self.lines)
     }
 
-    /// At the end of a session: nothing may be half written.
+    /// At the end of a session: nothing may be half written (a DATA body
+    /// cut short by a fatal error is fine: the connection is dropped).
     pub fn finish(&self) {
         assert!(
             self.line.is_empty(),
@@ -186,6 +184,35 @@ impl Wire {
             String::from_utf8_lossy(&self.line)
         );
         assert!(self.bdat.is_none(), "a BDAT payload was cut short");
+    }
+
+    fn body_bytes(&mut self, bytes: &[u8]) {
+        let Some(body) = self.body.as_mut() else {
+            return;
+        };
+        body.wire.extend_from_slice(bytes);
+        let Some(end) = end_of_data(&body.wire) else {
+            return;
+        };
+        let Some(message) = &body.ended else {
+            panic!(
+                "the end-of-data marker appeared before end_body: {:?}",
+                String::from_utf8_lossy(&body.wire[..end])
+            );
+        };
+        let rest = body.wire.split_off(end);
+        let want = normalize_line_endings(message);
+        let got = dot_unstuff(&body.wire);
+        assert!(
+            got.as_deref() == Some(&want[..]),
+            "DATA body {:?} does not un-stuff to the message {:?}",
+            String::from_utf8_lossy(&body.wire),
+            String::from_utf8_lossy(&want)
+        );
+        self.body = None;
+        self.messages += 1;
+        self.last_line.clear();
+        self.write(&rest);
     }
 
     fn check_line(&mut self, line: Vec<u8>) {
@@ -197,6 +224,12 @@ impl Wire {
             !content.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0),
             "CR, LF or NUL inside a command line: {show:?}"
         );
+        if std::mem::take(&mut self.hello_next) {
+            assert!(
+                content.starts_with(b"EHLO ") || content.starts_with(b"LHLO "),
+                "after STARTTLS's handshake the first line is {show:?}, not the hello"
+            );
+        }
         if content == b"." {
             // Only the empty message the client ends itself (RFC 2920 §3.1:
             // every RCPT failed, DATA still got 354).
@@ -204,9 +237,14 @@ impl Wire {
                 self.last_line, b"DATA",
                 "a lone '.' line not right after DATA"
             );
-        } else if content.starts_with(b"BDAT ") {
-            self.start_bdat_chunk(&content[5..], &show);
+        } else if let Some(args) = content.strip_prefix(b"BDAT ") {
+            self.start_bdat_chunk(args, &show);
         } else if content.starts_with(b"MAIL FROM:<") {
+            self.bdat_message.clear();
+            self.binary = content
+                .split(|&b| b == b' ')
+                .any(|p| p == b"BODY=BINARYMIME");
+        } else if content == b"RSET" {
             self.bdat_message.clear();
         } else if !BARE.contains(&content) && !WITH_ARGUMENT.iter().any(|v| content.starts_with(v))
         {
@@ -254,13 +292,18 @@ impl Wire {
             return;
         }
         let message = std::mem::take(&mut self.bdat_message);
+        if !self.binary {
+            assert!(
+                message.is_empty() || message.ends_with(b"\r\n"),
+                "a BDAT message without its final CRLF: {:?}",
+                String::from_utf8_lossy(&message)
+            );
+        }
         // Messages whose LAST chunk was never sent (the transaction failed
-        // first) are skipped; the one sent must be one the caller queued.
-        while let Some((want, binary)) = self.bdat_expected.pop_front() {
+        // first) are skipped; the one sent must be one the caller ended.
+        while let Some(want) = self.bdat_expected.pop_front() {
             if want == message {
-                if !binary {
-                    assert!(message.is_empty() || message.ends_with(b"\r\n"));
-                }
+                self.messages += 1;
                 return;
             }
         }

@@ -261,3 +261,69 @@ fn caller_starttls_answered_before_it_was_written_is_refused() {
         ))
     );
 }
+
+/// Found while writing the `client_session` driver (its eager user can do
+/// this): `auth()` is accepted while `establish(true)` is under way (its
+/// AUTH not queued yet), and `establish` then queues its own AUTH anyway
+/// (`establish_auth_or_done` checks `authenticated`, not `auth_queued`):
+/// two AUTH commands go out, the second after the first succeeded, which a
+/// server refuses with 503 (RFC 4954 §4), failing `establish`.
+#[test]
+fn auth_during_establish_is_sent_once() {
+    let mut client = Client::new(Config::default(), "localhost", Security::Plaintext, T0);
+    client.handle_input(T0, b"220 mx\r\n");
+    client.establish(true).expect("establish");
+    if client.auth().is_err() {
+        return; // Refusing the second AUTH is a fix.
+    }
+    let mut plain = smtp_proto::PlainAuth::new("", "user", "pass", "localhost");
+    let mut replies: Vec<&[u8]> = vec![
+        b"235 ok\r\n",
+        b"235 ok\r\n",
+        b"250-mx\r\n250 AUTH PLAIN\r\n",
+    ];
+    let mut wire = Vec::new();
+    for _ in 0..50 {
+        match client.poll_output(T0) {
+            Output::Transmit { bytes, .. } => wire.extend_from_slice(&bytes),
+            Output::Event(Event::AuthNeeded { .. }) => {
+                client.handle_auth(&mut plain).expect("the mechanism");
+            }
+            Output::Event(_) => {}
+            Output::Wait(_) => match replies.pop() {
+                Some(r) => client.handle_input(T0, r),
+                None => break,
+            },
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let wire = String::from_utf8_lossy(&wire);
+    assert_eq!(
+        wire.matches("AUTH PLAIN").count(),
+        1,
+        "AUTH written more than once: {wire:?}"
+    );
+}
+
+/// Found while writing the `client_session` driver's end-of-session checks:
+/// after QUIT's `221` the session is closed without error, but
+/// `handle_transport_error` (or `abandon`) afterwards still sets
+/// `error()` to `Transport` (the guard is `phase != Closed ||
+/// failure.is_none()`), so a driver that reports the socket's failing
+/// close turns a clean session into a failed one. Nothing waits any more;
+/// the call could do nothing, as `handle_eof` does after QUIT.
+#[test]
+fn transport_error_after_quit_changes_nothing() {
+    let mut client = Client::new(Config::default(), "mx.example", Security::Plaintext, T0);
+    client.handle_input(T0, b"220 mx\r\n");
+    client.quit().expect("QUIT");
+    let _ = drain(&mut client);
+    client.handle_input(T0, b"221 bye\r\n");
+    let _ = drain(&mut client);
+    assert!(client.is_closed() && client.error().is_none());
+    client.handle_eof(T0);
+    assert_eq!(client.error(), None, "after handle_eof");
+    client.handle_transport_error();
+    client.abandon();
+    assert_eq!(client.error(), None, "a clean session became a failed one");
+}
