@@ -10,12 +10,12 @@ fn main() {
         std::process::exit(2);
     };
     let run: fn(&[u8]) = match target.as_str() {
-        "reply" => smtp_proto_fuzz::reply,
-        "ehlo" => smtp_proto_fuzz::ehlo,
-        "client_session" => |d| drop(smtp_proto_fuzz::client_session_trace(d)),
-        "dot_stuff" => smtp_proto_fuzz::dot_stuff,
-        "commands" => smtp_proto_fuzz::commands,
-        "auth" => smtp_proto_fuzz::auth,
+        "reply" => smtp_sansio_fuzz::reply,
+        "ehlo" => smtp_sansio_fuzz::ehlo,
+        "client_session" => |d| drop(smtp_sansio_fuzz::client_session_trace(d)),
+        "dot_stuff" => smtp_sansio_fuzz::dot_stuff,
+        "commands" => smtp_sansio_fuzz::commands,
+        "auth" => smtp_sansio_fuzz::auth,
         other => {
             eprintln!("unknown target {other}");
             std::process::exit(2);

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| smtp_proto_fuzz::auth(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| smtp_sansio_fuzz::auth(data));

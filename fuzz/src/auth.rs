@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use smtp_proto::{
+use smtp_sansio::{
     Auth, AuthError, AuthStart, Client, CommandKind, Config, CramMd5Auth, Event, LoginAuth,
     OAuthBearer, Output, PlainAuth, ScramAuth, Secret, Security, ServerInfo, Timestamp, XOAuth2,
 };
@@ -94,7 +94,7 @@ fn direct(m: u8, user: &str, secret: &str, host: &str, tls: bool, insecure: bool
             mechanisms: &[],
         };
         let start = mech.start(&info);
-        let local = smtp_proto::is_localhost(name);
+        let local = smtp_sansio::is_localhost(name);
         if m == 3 || m == 4 {
             // A bearer token goes only over TLS or to localhost (or with
             // the opt-out), like PLAIN's password; 0x01 separates fields.

@@ -1,6 +1,6 @@
 //! `dot_stuff`: the DATA dot-stuffer and the BDAT line normaliser.
 
-use smtp_proto::{DotStuffer, LineNormalizer, dot_unstuff, normalize_line_endings};
+use smtp_sansio::{DotStuffer, LineNormalizer, dot_unstuff, normalize_line_endings};
 
 use crate::input::{Chunks, header};
 use crate::wire::{end_of_data, only_crlf_pairs};

@@ -1,4 +1,4 @@
-//! Fuzz harnesses for `smtp-proto`.
+//! Fuzz harnesses for `smtp-sansio`.
 //!
 //! Every target in `fuzz_targets/` is one line that calls a function here,
 //! so the harnesses can also run as ordinary code (the seed replay test in
@@ -8,7 +8,7 @@
 //!
 //! | target | input | invariant |
 //! |---|---|---|
-//! | [`reply`] | header + server bytes | no panic; replies and errors are the same whatever the chunking; memory stays within [`Limits`](smtp_proto::Limits); `Display` escapes every control character |
+//! | [`reply`] | header + server bytes | no panic; replies and errors are the same whatever the chunking; memory stays within [`Limits`](smtp_sansio::Limits); `Display` escapes every control character |
 //! | [`ehlo`] | EHLO reply text | no panic; capabilities are self-consistent and bounded (256 lines, 64 AUTH names), nothing dropped under the bounds |
 //! | [`client_session`] | header + server bytes (with the driver's marks) | a scripted user (`send`, `establish`, the step commands, STARTTLS, AUTH) and a run-loop driver with a virtual clock: no panic, bounded steps, every command and message reported once, nothing stalls, refused calls change nothing, only valid lines and correctly framed bodies are written, the fatal error is sticky, timeouts only at deadlines |
 //! | [`dot_stuff`] | header + body | stuffing is chunking-independent, reversible, never ends early |

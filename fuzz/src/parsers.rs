@@ -1,6 +1,6 @@
 //! `reply` and `ehlo`: the reply parser and EHLO capability parsing.
 
-use smtp_proto::{Capabilities, Limits, ProtocolError, Reply, ReplyCode, ReplyParser};
+use smtp_sansio::{Capabilities, Limits, ProtocolError, Reply, ReplyCode, ReplyParser};
 
 use crate::alloc::Meter;
 use crate::commands::is_unicode_control;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use smtp_proto::{
+use smtp_sansio::{
     Auth, BodyTransfer, BodyType, Client, CommandId, CommandKind, Config, CramMd5Auth, Domain,
     DsnNotify, DsnReturn, Envelope, Error, Event, LoginAuth, MailParams, Mailbox, MessageId,
     OAuthBearer, Output, PlainAuth, ProtocolError, RcptParams, Reply, ReplyCode, ReversePath,
@@ -441,7 +441,7 @@ impl<'a> Session<'a> {
         secrets.extend([0, 3, 4].into_iter().filter_map(initial));
         let mut passwords = vec![BASE64.encode(PASSWORD)];
         passwords.extend(initial(0));
-        if h[1] & 0x40 != 0 || smtp_proto::is_localhost(server) {
+        if h[1] & 0x40 != 0 || smtp_sansio::is_localhost(server) {
             // Allowed: the caller opted out, or the server is this host.
             passwords.clear();
         }
@@ -1101,7 +1101,7 @@ impl<'a> Session<'a> {
             .unwrap_or_else(|| panic!("MessageDone for {id:?}, never queued"));
         msg.done += 1;
         assert_eq!(msg.done, 1, "{id:?} reported twice, now with {result:?}");
-        let addresses = |reports: &[smtp_proto::RecipientReport]| {
+        let addresses = |reports: &[smtp_sansio::RecipientReport]| {
             reports
                 .iter()
                 .map(|r| r.address.clone())

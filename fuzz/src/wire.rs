@@ -3,13 +3,13 @@
 //! The client's output is one byte stream. [`Wire`] follows it as a server
 //! would: lines up to CRLF, BDAT payloads of the announced length, and DATA
 //! bodies up to the end-of-data marker (the harness says when a body begins,
-//! at its first [`NeedBody`](smtp_proto::Output::NeedBody), and what the
+//! at its first [`NeedBody`](smtp_sansio::Output::NeedBody), and what the
 //! caller passed once it ends it, since only the caller knows). Whatever
 //! breaks the grammar panics.
 
 use std::collections::VecDeque;
 
-use smtp_proto::{dot_unstuff, normalize_line_endings};
+use smtp_sansio::{dot_unstuff, normalize_line_endings};
 
 /// Commands that are a whole line by themselves.
 const BARE: &[&[u8]] = &[b"STARTTLS", b"DATA", b"RSET", b"NOOP", b"QUIT", b"*"];
@@ -93,7 +93,7 @@ impl Wire {
         Self::default()
     }
 
-    /// Bytes the client wrote (an [`Output::Transmit`](smtp_proto::Output)).
+    /// Bytes the client wrote (an [`Output::Transmit`](smtp_sansio::Output)).
     pub fn write(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
         while !rest.is_empty() {

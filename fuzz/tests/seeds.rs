@@ -39,12 +39,12 @@ type Harness = fn(&[u8]);
 fn every_seed_passes_its_harness() {
     let _one = one_at_a_time();
     let targets: [(&str, Harness); 6] = [
-        ("reply", smtp_proto_fuzz::reply),
-        ("ehlo", smtp_proto_fuzz::ehlo),
-        ("client_session", smtp_proto_fuzz::client_session),
-        ("dot_stuff", smtp_proto_fuzz::dot_stuff),
-        ("commands", smtp_proto_fuzz::commands),
-        ("auth", smtp_proto_fuzz::auth),
+        ("reply", smtp_sansio_fuzz::reply),
+        ("ehlo", smtp_sansio_fuzz::ehlo),
+        ("client_session", smtp_sansio_fuzz::client_session),
+        ("dot_stuff", smtp_sansio_fuzz::dot_stuff),
+        ("commands", smtp_sansio_fuzz::commands),
+        ("auth", smtp_sansio_fuzz::auth),
     ];
     for (target, run) in targets {
         for (name, data) in seeds(target) {
@@ -126,7 +126,7 @@ fn session_seeds_reach_their_end() {
     let mut seen = Vec::new();
     for (name, data) in seeds("client_session") {
         eprintln!("{name}:");
-        let trace: Vec<String> = smtp_proto_fuzz::client_session_trace(&data)
+        let trace: Vec<String> = smtp_sansio_fuzz::client_session_trace(&data)
             .into_iter()
             .filter(|l| !l.starts_with("C: ") && !l.starts_with("S: ") && !l.starts_with("-- "))
             .collect();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rustls::ClientConfig;
-use smtp_proto::{
+use smtp_sansio::{
     Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
     Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
     Security, SendReport, Stage, Timestamp, TranscriptLine, Verification,
@@ -35,7 +35,7 @@ pub type TranscriptSink = Box<dyn FnMut(&TranscriptLine) + Send>;
 /// later call returns that same error.
 pub struct Client<S: Stream = TcpStream> {
     transport: Transport<S>,
-    core: smtp_proto::Client,
+    core: smtp_sansio::Client,
     host: String,
     options: Options,
     epoch: Instant,
@@ -69,7 +69,11 @@ enum BodyStep {
 }
 
 /// A body source for [`Client::drive`]: called on each request for body.
-type BodyFn<'f> = dyn FnMut(&mut smtp_proto::Client, Option<MessageId>, usize) -> Result<BodyStep, smtp_proto::Error>
+type BodyFn<'f> = dyn FnMut(
+        &mut smtp_sansio::Client,
+        Option<MessageId>,
+        usize,
+    ) -> Result<BodyStep, smtp_sansio::Error>
     + 'f;
 
 impl Client<TcpStream> {
@@ -87,11 +91,11 @@ impl Client<TcpStream> {
 
     /// [`connect`](Self::connect) with settings.
     pub fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
-        smtp_proto::check_addr_tls_mode(addr, false, options.config.check_port)?;
+        smtp_sansio::check_addr_tls_mode(addr, false, options.config.check_port)?;
         let stream = dial(addr, &options)?;
         Self::start(
             stream,
-            smtp_proto::host_of(addr),
+            smtp_sansio::host_of(addr),
             options,
             Security::Plaintext,
         )
@@ -106,11 +110,11 @@ impl Client<TcpStream> {
 
     /// [`connect_tls`](Self::connect_tls) with settings.
     pub fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
-        smtp_proto::check_addr_tls_mode(addr, true, options.config.check_port)?;
+        smtp_sansio::check_addr_tls_mode(addr, true, options.config.check_port)?;
         let stream = dial(addr, &options)?;
         Self::start(
             stream,
-            smtp_proto::host_of(addr),
+            smtp_sansio::host_of(addr),
             options,
             Security::ImplicitTls,
         )
@@ -138,7 +142,8 @@ impl<S: Stream> Client<S> {
 
     fn start(stream: S, host: &str, options: Options, security: Security) -> Result<Self, Error> {
         let epoch = Instant::now();
-        let core = smtp_proto::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
+        let core =
+            smtp_sansio::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
         let mut client = Self {
             transport: Transport::new(stream),
             core,
@@ -158,7 +163,7 @@ impl<S: Stream> Client<S> {
     /// Sends every `C:`/`S:` line to `sink` (AUTH payloads redacted, the
     /// body summarised); `None` stops it. Lines also go to `tracing` (target
     /// `smtp::transcript`, debug level) while a sink is set or
-    /// [`Config::transcript`](smtp_proto::Config) is on.
+    /// [`Config::transcript`](smtp_sansio::Config) is on.
     pub fn set_transcript(&mut self, sink: Option<TranscriptSink>) {
         self.core
             .set_transcript(sink.is_some() || self.options.config.transcript);
@@ -191,7 +196,7 @@ impl<S: Stream> Client<S> {
     }
 
     /// The setup Go's `SendMail` does: EHLO, STARTTLS as
-    /// [`Config::tls_policy`](smtp_proto::Config) says, then AUTH with
+    /// [`Config::tls_policy`](smtp_sansio::Config) says, then AUTH with
     /// `auth` if given.
     pub fn establish(&mut self, auth: Option<&mut (dyn Auth + '_)>) -> Result<(), Error> {
         self.check()?;
@@ -206,7 +211,7 @@ impl<S: Stream> Client<S> {
     }
 
     /// Go's `Auth`: authenticates with `mechanism` (for example
-    /// [`PlainAuth`](smtp_proto::PlainAuth)). Unlike Go, a refused AUTH
+    /// [`PlainAuth`](smtp_sansio::PlainAuth)). Unlike Go, a refused AUTH
     /// leaves the session open, so another mechanism may be tried.
     ///
     /// ```no_run
@@ -306,7 +311,7 @@ impl<S: Stream> Client<S> {
     }
 
     /// The core session, for inspection.
-    pub fn session(&self) -> &smtp_proto::Client {
+    pub fn session(&self) -> &smtp_sansio::Client {
         &self.core
     }
 
@@ -326,7 +331,7 @@ impl<S: Stream> Client<S> {
     }
 
     /// Sends one message on this connection (the core's
-    /// [`send`](smtp_proto::Client::send)): MAIL, every RCPT and the body by
+    /// [`send`](smtp_sansio::Client::send)): MAIL, every RCPT and the body by
     /// DATA or BDAT, pipelined when offered, the body streamed from
     /// `message`. Reports what happened to each recipient; fails when no
     /// recipient was accepted or the message itself was refused, with what
@@ -370,7 +375,7 @@ impl<S: Stream> Client<S> {
     /// PIPELINING the next message's envelope leaves with the previous
     /// message's final dot (one round trip per message), and with CHUNKING
     /// whole messages go out before the earlier ones' replies, up to
-    /// [`Config::max_messages_in_flight`](smtp_proto::Config). Returns one
+    /// [`Config::max_messages_in_flight`](smtp_sansio::Config). Returns one
     /// result per message, in order; a refused message does not stop the
     /// others, a broken connection fails the rest.
     pub fn send_batch(
@@ -541,7 +546,7 @@ impl<S: Stream> Client<S> {
 
     /// A core error as the caller sees it: a transport failure is the I/O
     /// or TLS error itself.
-    pub(crate) fn lift(&self, e: smtp_proto::Error) -> Error {
+    pub(crate) fn lift(&self, e: smtp_sansio::Error) -> Error {
         Error::lift(e, self.failure.as_ref())
     }
 
@@ -555,7 +560,7 @@ impl<S: Stream> Client<S> {
         Error::check(&self.core, self.failure.as_ref())
     }
 
-    pub(crate) fn core_mut(&mut self) -> &mut smtp_proto::Client {
+    pub(crate) fn core_mut(&mut self) -> &mut smtp_sansio::Client {
         &mut self.core
     }
 
@@ -611,7 +616,7 @@ fn dial(addr: &str, options: &Options) -> Result<TcpStream, Error> {
     }
     if last.kind() == io::ErrorKind::TimedOut {
         let stage = Stage::Connect;
-        return Err(smtp_proto::Error::Timeout { stage }.into());
+        return Err(smtp_sansio::Error::Timeout { stage }.into());
     }
     Err(connect_err(last))
 }
@@ -625,8 +630,8 @@ mod tests {
         let refused = |r: Result<Client, Error>| {
             matches!(
                 r,
-                Err(Error::Smtp(smtp_proto::Error::Usage(
-                    smtp_proto::UsageError::TlsModeMismatch { .. }
+                Err(Error::Smtp(smtp_sansio::Error::Usage(
+                    smtp_sansio::UsageError::TlsModeMismatch { .. }
                 )))
             )
         };
@@ -649,7 +654,7 @@ mod tests {
         )
         .map_err(|e| e.error);
         match err {
-            Err(Error::Smtp(smtp_proto::Error::InvalidInput(e))) => {
+            Err(Error::Smtp(smtp_sansio::Error::InvalidInput(e))) => {
                 assert_eq!(e.argument(), "from")
             }
             other => panic!("{other:?}"),
@@ -663,7 +668,7 @@ mod tests {
         )
         .map_err(|e| e.error);
         assert!(
-            matches!(err, Err(Error::Smtp(smtp_proto::Error::InvalidInput(e))) if e.argument() == "to")
+            matches!(err, Err(Error::Smtp(smtp_sansio::Error::InvalidInput(e))) if e.argument() == "to")
         );
     }
 }

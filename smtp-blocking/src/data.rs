@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 
 use std::sync::Arc;
 
-use smtp_proto::{CommandWait, LmtpDeliveries, Reply};
+use smtp_sansio::{CommandWait, LmtpDeliveries, Reply};
 
 use crate::client::{COPY_BUFFER, Client, read_retrying};
 use crate::error::Error;
@@ -90,7 +90,7 @@ impl<'a, S: Stream> DataWriter<'a, S> {
         wait.finish_lmtp(self.client.session(), self.client.failure())
     }
 
-    fn end(&mut self) -> Result<smtp_proto::CommandId, Error> {
+    fn end(&mut self) -> Result<smtp_sansio::CommandId, Error> {
         let result = self.client.core_mut().end_body();
         result.map_err(|e| self.client.lift(e))
     }

@@ -1,4 +1,4 @@
-//! The adapter's error: the core's [`DriverError`](smtp_proto::DriverError),
+//! The adapter's error: the core's [`DriverError`](smtp_sansio::DriverError),
 //! shared with `smtp-tokio`.
 
 use std::io;
@@ -7,11 +7,11 @@ use std::io;
 /// refusal with its reply, a protocol violation, a timeout, the caller's
 /// bad input) or the transport's (I/O, TLS, connect). Every later call
 /// returns the first fatal one.
-pub type Error = smtp_proto::DriverError;
+pub type Error = smtp_sansio::DriverError;
 
 /// A failed message: the error, and what each recipient answered before it
-/// (see [`smtp_proto::SendError`]).
-pub type SendError = smtp_proto::SendError<Error>;
+/// (see [`smtp_sansio::SendError`]).
+pub type SendError = smtp_sansio::SendError<Error>;
 
 /// Classifies an I/O error from the transport: rustls reports its failures
 /// as `io::Error`s wrapping a `rustls::Error`.

@@ -1,5 +1,5 @@
 //! A blocking SMTP client with Go's `net/smtp` API, over std sockets and
-//! rustls, driven by the sans-IO [`smtp_proto`] core.
+//! rustls, driven by the sans-IO [`smtp_sansio`] core.
 //!
 //! Every method asks the core what to send, writes it, reads until the core
 //! has the answer, and returns it. No protocol decision is made here.
@@ -101,7 +101,7 @@ pub use options::Options;
 pub use scram::scram_sha1;
 #[cfg(feature = "scram")]
 pub use scram::{os_nonce, scram_sha256};
-pub use smtp_proto::prelude::*;
+pub use smtp_sansio::prelude::*;
 pub use stream::Stream;
 pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
 

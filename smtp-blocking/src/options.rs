@@ -6,7 +6,7 @@ use rustls::ClientConfig;
 
 /// Settings for [`Client::connect_with`](crate::Client::connect_with) and
 /// [`send_mail_with`](crate::send_mail_with): the core's
-/// [`Config`](smtp_proto::Config) (every protocol setting), the rustls
+/// [`Config`](smtp_sansio::Config) (every protocol setting), the rustls
 /// settings (default [`default_tls_config`](crate::default_tls_config)) and
 /// `TCP_NODELAY`.
 ///
@@ -18,4 +18,4 @@ use rustls::ClientConfig;
 /// options.config.timeouts = Timeouts::uniform(Duration::from_secs(20));
 /// options.config.tls_policy = TlsPolicy::Required;
 /// ```
-pub type Options = smtp_proto::DriverOptions<Arc<ClientConfig>>;
+pub type Options = smtp_sansio::DriverOptions<Arc<ClientConfig>>;

@@ -8,7 +8,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use smtp_proto::{AuthError, ScramAuth};
+use smtp_sansio::{AuthError, ScramAuth};
 
 /// A fresh client nonce: 24 bytes (192 bits) from the OS, base64 (32
 /// printable characters, never `,`).
@@ -40,7 +40,7 @@ pub fn scram_sha1(username: &str, password: &str) -> ScramAuth {
 
 #[cfg(test)]
 mod tests {
-    use smtp_proto::{Auth, ServerInfo};
+    use smtp_sansio::{Auth, ServerInfo};
 
     #[test]
     fn nonces_are_fresh() {
@@ -51,7 +51,7 @@ mod tests {
         };
         let mut a = super::scram_sha256("user", "pencil");
         let mut b = a.clone();
-        let first = |m: &mut smtp_proto::ScramAuth| {
+        let first = |m: &mut smtp_sansio::ScramAuth| {
             m.start(&info)
                 .expect("start")
                 .initial_response

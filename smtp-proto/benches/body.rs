@@ -1,7 +1,7 @@
 //! Dot-stuffing throughput.
 //!
 //! ```sh
-//! cargo bench -p smtp-proto --bench body
+//! cargo bench -p smtp-sansio --bench body
 //! ```
 //!
 //! One group per body (1 KiB, 100 KiB and 10 MiB of 78-character CRLF
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use smtp_proto::DotStuffer;
+use smtp_sansio::DotStuffer;
 
 #[path = "common/mod.rs"]
 mod common;

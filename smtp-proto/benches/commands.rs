@@ -1,7 +1,7 @@
 //! Command encoding: a ready session turning envelopes into wire bytes.
 //!
 //! ```sh
-//! cargo bench -p smtp-proto --bench commands
+//! cargo bench -p smtp-sansio --bench commands
 //! ```
 //!
 //! Each case starts from a session that has read the greeting and the EHLO
@@ -13,7 +13,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use smtp_proto::{
+use smtp_sansio::{
     Client, Config, Domain, DsnNotify, DsnReturn, Envelope, Mailbox, Output, RcptParams, Security,
     Timestamp,
 };

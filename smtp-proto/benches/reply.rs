@@ -1,7 +1,7 @@
 //! Reply parsing and EHLO capability parsing.
 //!
 //! ```sh
-//! cargo bench -p smtp-proto --bench reply
+//! cargo bench -p smtp-sansio --bench reply
 //! ```
 //!
 //! Groups:
@@ -29,7 +29,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use smtp_proto::{Capabilities, Reply, ReplyParser};
+use smtp_sansio::{Capabilities, Reply, ReplyParser};
 
 #[path = "common/mod.rs"]
 mod common;

@@ -2,7 +2,7 @@
 //! messages of 1 KiB, QUIT.
 //!
 //! ```sh
-//! cargo bench -p smtp-proto --bench session
+//! cargo bench -p smtp-sansio --bench session
 //! ```
 //!
 //! The server is a few lines of canned answers (smtp-sink's exact replies)
@@ -14,7 +14,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use smtp_proto::{Client, Config, Domain, Envelope, Event, Output, Security, Timestamp};
+use smtp_sansio::{Client, Config, Domain, Envelope, Event, Output, Security, Timestamp};
 
 #[path = "common/mod.rs"]
 mod common;

@@ -1,9 +1,9 @@
-//! One thread, non-blocking sockets, many SMTP sessions: `smtp-proto`
+//! One thread, non-blocking sockets, many SMTP sessions: `smtp-sansio`
 //! embedded in a hand-written `mio` event loop, with no other SMTP code.
 //!
 //! ```sh
 //! smtp-sink -u nobody -m 2000 127.0.0.1:2525 2048 &   # Postfix's test server
-//! cargo run --release -p smtp-proto --example event_loop -- \
+//! cargo run --release -p smtp-sansio --example event_loop -- \
 //!     --server 127.0.0.1:2525 --sessions 1000 -n 20000 --size 1024
 //! ```
 //!
@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
-use smtp_proto::{
+use smtp_sansio::{
     Client, CommandKind, Config, Domain, Envelope, Event, Output, Security, Timeouts, Timestamp,
 };
 

@@ -4,7 +4,7 @@
 //! works, not only that it compiles:
 //!
 //! ```sh
-//! cargo run -p smtp-proto --example no_std_session --no-default-features
+//! cargo run -p smtp-sansio --example no_std_session --no-default-features
 //! ```
 //!
 //! The example itself uses `std` for `main` and its output; the core it
@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use smtp_proto::{Client, Config, Envelope, Event, Output, PlainAuth, Security, Timestamp};
+use smtp_sansio::{Client, Config, Envelope, Event, Output, PlainAuth, Security, Timestamp};
 
 fn main() -> ExitCode {
     match run() {

@@ -1,7 +1,7 @@
 //! A deterministic workload for profilers: the core alone, no sockets.
 //!
 //! ```sh
-//! cargo build --release -p smtp-proto --example profile_session
+//! cargo build --release -p smtp-sansio --example profile_session
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
 //!     target/release/examples/profile_session session 20000
 //! callgrind_annotate /tmp/cg.out | head -40
@@ -21,7 +21,7 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use smtp_proto::{
+use smtp_sansio::{
     Client, Config, Domain, DotStuffer, Envelope, Event, Output, ReplyParser, Security, Timestamp,
 };
 

@@ -90,7 +90,7 @@ impl TryFrom<&str> for Domain {
 /// [`Domain`], [`EsmtpParam`] values and the VRFY argument.
 ///
 /// ```
-/// use smtp_proto::Mailbox;
+/// use smtp_sansio::Mailbox;
 ///
 /// assert!(Mailbox::new("alice@example.com").is_ok());
 /// assert!(Mailbox::new("\"odd local\"@example.com").is_ok());
@@ -257,7 +257,7 @@ impl EsmtpParam {
 /// become `+XX` (upper-case hex).
 ///
 /// ```
-/// assert_eq!(smtp_proto::xtext_encode("a+b=c d"), "a+2Bb+3Dc+20d");
+/// assert_eq!(smtp_sansio::xtext_encode("a+b=c d"), "a+2Bb+3Dc+20d");
 /// ```
 pub fn xtext_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -187,7 +187,7 @@ pub fn is_localhost(name: &str) -> bool {
 /// TLS or to localhost, and only to the host named here.
 ///
 /// ```
-/// use smtp_proto::{Auth, AuthError, PlainAuth, ServerInfo};
+/// use smtp_sansio::{Auth, AuthError, PlainAuth, ServerInfo};
 ///
 /// let mut plain = PlainAuth::new("", "user", "pencil", "mail.example.com");
 /// let info = ServerInfo { name: "mail.example.com", tls: false, mechanisms: &[] };
@@ -426,7 +426,7 @@ impl Auth for CramMd5Auth {
 /// otherwise.
 ///
 /// ```
-/// use smtp_proto::{Auth, AuthError, ServerInfo, XOAuth2};
+/// use smtp_sansio::{Auth, AuthError, ServerInfo, XOAuth2};
 ///
 /// let mut xoauth2 = XOAuth2::new("me@example.com", "ya29.token");
 /// let info = ServerInfo { name: "smtp.example.com", tls: false, mechanisms: &[] };

@@ -20,7 +20,7 @@ use bytes::BufMut;
 /// It keeps two bits of state, so memory does not grow with the message.
 ///
 /// ```
-/// use smtp_proto::DotStuffer;
+/// use smtp_sansio::DotStuffer;
 ///
 /// let mut out = Vec::new();
 /// let mut stuffer = DotStuffer::new();
@@ -157,7 +157,7 @@ impl LineNormalizer {
 /// after it). Meant for test servers and property tests.
 ///
 /// ```
-/// assert_eq!(smtp_proto::dot_unstuff(b"..a\r\nb\r\n.\r\n").unwrap(), b".a\r\nb\r\n");
+/// assert_eq!(smtp_sansio::dot_unstuff(b"..a\r\nb\r\n.\r\n").unwrap(), b".a\r\nb\r\n");
 /// ```
 pub fn dot_unstuff(wire: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(wire.len());

@@ -25,7 +25,7 @@ const MAX_AUTH_NAMES: usize = 64;
 /// Whatever lies beyond is ignored, as a line with an invalid keyword is.
 ///
 /// ```
-/// use smtp_proto::{Capabilities, Reply, ReplyCode};
+/// use smtp_sansio::{Capabilities, Reply, ReplyCode};
 ///
 /// let reply = Reply::new(ReplyCode::OK, vec![
 ///     "mx.example.com greets you".into(),
@@ -82,7 +82,9 @@ impl Capabilities {
                 continue;
             }
             let keyword = keyword.to_ascii_uppercase();
-            let params = params.trim_start();
+            // ASCII only, as the names are split below: a vertical tab (Unicode
+            // whitespace, not ASCII) stays part of the first name.
+            let params = params.trim_ascii_start();
             if keyword == "AUTH" {
                 auth_lines += 1;
                 for mech in params.split_ascii_whitespace() {
@@ -332,6 +334,15 @@ mod tests {
         assert_eq!(c.extension("AUTH"), Some("PLAIN LOGIN XOAUTH2"));
         let c = caps(&["mx", "AUTH plain  LOGIN"]);
         assert_eq!(c.extension("AUTH"), Some("plain  LOGIN"));
+    }
+
+    /// Found by the ehlo fuzz target: `trim_start` (Unicode) dropped a
+    /// leading vertical tab that `split_ascii_whitespace` keeps, so the
+    /// mechanism list depended on which side of the name the tab was.
+    #[test]
+    fn auth_names_split_on_ascii_whitespace_only() {
+        let c = caps(&["mx", "AUTH=\u{b}X PLAIN", "AUTH \u{b}Y"]);
+        assert_eq!(c.auth_mechanisms(), ["\u{b}X", "PLAIN", "\u{b}Y"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::error::{Error, UsageError};
 /// AUTH mechanisms see. An address without a port is returned whole.
 ///
 /// ```
-/// use smtp_proto::host_of;
+/// use smtp_sansio::host_of;
 ///
 /// assert_eq!(host_of("mail.example.com:25"), "mail.example.com");
 /// assert_eq!(host_of("[::1]:25"), "::1");

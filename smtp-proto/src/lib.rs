@@ -1,6 +1,6 @@
 //! A sans-IO SMTP client: the whole protocol, none of the I/O.
 //!
-//! `smtp-proto` is deterministic: no sockets, no threads, no clock, no
+//! `smtp-sansio` is deterministic: no sockets, no threads, no clock, no
 //! runtime. You give it the bytes you read and the commands you want; it
 //! gives you the bytes to write, the events that happened and the next
 //! deadline; you give it the time. The adapters
@@ -61,7 +61,7 @@
 //!
 //! ```
 //! use std::collections::VecDeque;
-//! use smtp_proto::*;
+//! use smtp_sansio::*;
 //!
 //! // What the client must write before each wait, and what the server answers.
 //! let mut script: VecDeque<(&[u8], &[u8])> = [
@@ -126,7 +126,7 @@
 //! event loop (embassy, RTIC, bare metal) drives it exactly as above:
 //!
 //! ```toml
-//! smtp-proto = { version = "0.1", default-features = false, features = ["scram"] }
+//! smtp-sansio = { version = "0.1", default-features = false, features = ["scram"] }
 //! ```
 //!
 //! - The driver owns the transport: for STARTTLS ([`Output::StartTls`]) it
@@ -225,7 +225,7 @@ pub use session::{
 pub use text::escape_controls;
 
 /// What a caller of either adapter names: the adapters re-export this whole
-/// module (`pub use smtp_proto::prelude::*`), so switching between them is
+/// module (`pub use smtp_sansio::prelude::*`), so switching between them is
 /// a change of crate name.
 pub mod prelude {
     pub use crate::{

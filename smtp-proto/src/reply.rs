@@ -195,7 +195,7 @@ impl fmt::Display for EnhancedCode {
 /// printing a reply cannot drive the terminal that shows it.
 ///
 /// ```
-/// use smtp_proto::{Reply, ReplyCode};
+/// use smtp_sansio::{Reply, ReplyCode};
 ///
 /// let reply = Reply::new(ReplyCode::OK, vec!["queued \x1b]0;pwned\x07".into()]);
 /// assert_eq!(reply.text(), "queued \x1b]0;pwned\x07");
@@ -385,7 +385,7 @@ impl Default for Limits {
 /// errors. A line holding only the code (`250`) ends a reply.
 ///
 /// ```
-/// use smtp_proto::ReplyParser;
+/// use smtp_sansio::ReplyParser;
 ///
 /// let mut parser = ReplyParser::default();
 /// let input = b"250-mail.example.com\r\n250 SIZE 1000\r\n";

@@ -121,7 +121,7 @@ impl ScramHash {
 /// # Example
 ///
 /// ```
-/// use smtp_proto::{Auth, ScramAuth, ServerInfo};
+/// use smtp_sansio::{Auth, ScramAuth, ServerInfo};
 ///
 /// // RFC 7677 §3: user "user", password "pencil".
 /// let mut scram = ScramAuth::sha256("user", "pencil", "rOprNGfwEbeRWgbNEkqO");

@@ -54,7 +54,7 @@ fn needs_escape(c: char) -> bool {
 /// which stay raw. Borrowed when nothing needed escaping.
 ///
 /// ```
-/// use smtp_proto::escape_controls;
+/// use smtp_sansio::escape_controls;
 ///
 /// assert_eq!(escape_controls("250 ok\tfine"), "250 ok\tfine");
 /// assert_eq!(escape_controls("\x1b]0;pwned\x07"), "\\x1b]0;pwned\\x07");

@@ -15,7 +15,7 @@ use core::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use smtp_proto::Timestamp;
+/// use smtp_sansio::Timestamp;
 ///
 /// let start = Timestamp::ZERO;
 /// let deadline = start.saturating_add(Duration::from_secs(300));

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use corpus::{Action, Case, Item};
-use smtp_proto::{
+use smtp_sansio::{
     Auth, Client, CommandId, Config, Domain, Envelope, Error, Event, Mailbox, MessageId, Output,
     Reply, ReversePath, Security, SendError, SendReport, Timestamp, Verification,
 };
@@ -504,7 +504,7 @@ impl Runner<'_> {
 }
 
 fn bad(argument: &'static str) -> Error {
-    Error::InvalidInput(smtp_proto::InvalidInput::new(argument, "unparseable"))
+    Error::InvalidInput(smtp_sansio::InvalidInput::new(argument, "unparseable"))
 }
 
 fn run_case(case: &Case, feed: Feed) -> Result<(), String> {

@@ -3,7 +3,7 @@
 //! from the caller's side through the public API, and failed before the
 //! fix it is named after.
 
-use smtp_proto::{
+use smtp_sansio::{
     Client, Config, Domain, Envelope, Event, MailParams, Mailbox, Output, RcptParams, ReversePath,
     Security, Timestamp,
 };
@@ -218,9 +218,9 @@ fn establish_starttls_answered_before_it_was_written() {
     // for a caller's STARTTLS, whoever queued the command.
     assert_eq!(
         client.error(),
-        Some(&smtp_proto::Error::Protocol(
-            smtp_proto::ProtocolError::UnexpectedReply {
-                code: smtp_proto::ReplyCode::SERVICE_READY
+        Some(&smtp_sansio::Error::Protocol(
+            smtp_sansio::ProtocolError::UnexpectedReply {
+                code: smtp_sansio::ReplyCode::SERVICE_READY
             }
         ))
     );
@@ -254,9 +254,9 @@ fn caller_starttls_answered_before_it_was_written_is_refused() {
     client.handle_input(T0, b"250-mx.example\r\n250 STARTTLS\r\n220 go ahead\r\n");
     assert_eq!(
         client.error(),
-        Some(&smtp_proto::Error::Protocol(
-            smtp_proto::ProtocolError::UnexpectedReply {
-                code: smtp_proto::ReplyCode::SERVICE_READY
+        Some(&smtp_sansio::Error::Protocol(
+            smtp_sansio::ProtocolError::UnexpectedReply {
+                code: smtp_sansio::ReplyCode::SERVICE_READY
             }
         ))
     );
@@ -276,7 +276,7 @@ fn auth_during_establish_is_sent_once() {
     if client.auth().is_err() {
         return; // Refusing the second AUTH is a fix.
     }
-    let mut plain = smtp_proto::PlainAuth::new("", "user", "pass", "localhost");
+    let mut plain = smtp_sansio::PlainAuth::new("", "user", "pass", "localhost");
     let mut replies: Vec<&[u8]> = vec![
         b"235 ok\r\n",
         b"235 ok\r\n",

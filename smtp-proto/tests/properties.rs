@@ -12,7 +12,7 @@
 //! At the end: regression tests for the core bugs the fuzzers found.
 
 use proptest::prelude::*;
-use smtp_proto::{
+use smtp_sansio::{
     Capabilities, Client, CommandKind, Config, Domain, DotStuffer, Envelope, Error, EsmtpParam,
     Event, Limits, LineNormalizer, MailParams, Mailbox, Output, ProtocolError, RcptParams, Reply,
     ReplyCode, ReplyParser, ReversePath, Security, Timestamp, dot_unstuff, escape_controls,
@@ -553,7 +553,7 @@ proptest! {
         if r.is_ok() {
             let mut params = RcptParams::new();
             params.orcpt = orcpt.then(|| addr.clone());
-            params.notify = notify.then_some(smtp_proto::DsnNotify::Never);
+            params.notify = notify.then_some(smtp_sansio::DsnNotify::Never);
             params.extra.extend(extra(value_len / 2));
             let r = client.rcpt(addr, params);
             check_length(&mut client, &r, base)?;
@@ -766,7 +766,7 @@ fn auth_answered_250_is_not_success() {
     let _ = drain(&mut client);
     client.handle_input(T0, b"250-mx\r\n250 AUTH PLAIN\r\n");
     let id = client.auth().expect("AUTH is offered");
-    let mut plain = smtp_proto::PlainAuth::new("", "user", "pass", "localhost");
+    let mut plain = smtp_sansio::PlainAuth::new("", "user", "pass", "localhost");
     let mut result = None;
     for input in [&b""[..], b"250 ok\r\n"] {
         if !input.is_empty() {
@@ -828,7 +828,7 @@ fn drain_keep_events(client: &mut Client) -> Vec<Event> {
 /// Fixed in a9d8c7a (a saturating counter).
 #[test]
 fn login_survives_endless_challenges() {
-    use smtp_proto::{Auth, AuthError, LoginAuth, ServerInfo};
+    use smtp_sansio::{Auth, AuthError, LoginAuth, ServerInfo};
     let mut login = LoginAuth::new("user", "pass", "localhost");
     let info = ServerInfo {
         name: "localhost",

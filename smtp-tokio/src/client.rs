@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
-use smtp_proto::{
+use smtp_sansio::{
     Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
     Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
     Security, SendReport, Stage, Timestamp, TranscriptLine, Verification,
@@ -54,10 +54,10 @@ macro_rules! operation {
 /// example by `tokio::time::timeout` or `select!`). Dropping one before it
 /// completes leaves the session in an unknown place (a command half
 /// written, a reply not read), so the next call ends the session with
-/// [`smtp_proto::Error::Abandoned`]: it never goes on out of step with the
+/// [`smtp_sansio::Error::Abandoned`]: it never goes on out of step with the
 /// server. The same holds for a [`DataWriter`] dropped unfinished.
 pub struct Client<S = TcpStream> {
-    core: smtp_proto::Client,
+    core: smtp_sansio::Client,
     transport: Transport<S>,
     /// The clock's zero: the core's time is the time since.
     epoch: Instant,
@@ -109,10 +109,10 @@ pub(crate) enum BodyStep {
 /// A body source for [`Client::poll_drive`].
 type BodyFn<'f> = dyn FnMut(
         &mut Context<'_>,
-        &mut smtp_proto::Client,
+        &mut smtp_sansio::Client,
         Option<MessageId>,
         usize,
-    ) -> Poll<Result<BodyStep, smtp_proto::Error>>
+    ) -> Poll<Result<BodyStep, smtp_sansio::Error>>
     + Send
     + 'f;
 
@@ -136,11 +136,11 @@ impl Client<TcpStream> {
 
     /// [`connect`](Self::connect) with settings.
     pub async fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
-        smtp_proto::check_addr_tls_mode(addr, false, options.config.check_port)?;
+        smtp_sansio::check_addr_tls_mode(addr, false, options.config.check_port)?;
         let stream = dial(addr, &options).await?;
         Self::start(
             stream,
-            smtp_proto::host_of(addr),
+            smtp_sansio::host_of(addr),
             options,
             Security::Plaintext,
         )
@@ -156,11 +156,11 @@ impl Client<TcpStream> {
 
     /// [`connect_tls`](Self::connect_tls) with settings.
     pub async fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
-        smtp_proto::check_addr_tls_mode(addr, true, options.config.check_port)?;
+        smtp_sansio::check_addr_tls_mode(addr, true, options.config.check_port)?;
         let stream = dial(addr, &options).await?;
         Self::start(
             stream,
-            smtp_proto::host_of(addr),
+            smtp_sansio::host_of(addr),
             options,
             Security::ImplicitTls,
         )
@@ -200,7 +200,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         security: Security,
     ) -> Result<Self, Error> {
         let epoch = Instant::now();
-        let core = smtp_proto::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
+        let core =
+            smtp_sansio::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
         let mut client = Self {
             core,
             transport: Transport::Plain(stream),
@@ -227,7 +228,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Sends every `C:`/`S:` line to `sink` (AUTH payloads redacted, the
     /// body summarised); `None` stops it. Lines also go to `tracing` (target
     /// `smtp::transcript`, debug level) while a sink is set or
-    /// [`Config::transcript`](smtp_proto::Config) is on.
+    /// [`Config::transcript`](smtp_sansio::Config) is on.
     pub fn set_transcript(&mut self, sink: Option<TranscriptSink>) {
         self.core
             .set_transcript(sink.is_some() || self.options.config.transcript);
@@ -266,7 +267,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// The setup Go's `SendMail` does: EHLO, STARTTLS as
-    /// [`Config::tls_policy`](smtp_proto::Config) says, then AUTH with
+    /// [`Config::tls_policy`](smtp_sansio::Config) says, then AUTH with
     /// `auth` if given.
     pub async fn establish(
         &mut self,
@@ -285,7 +286,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// Go's `Auth`: authenticates with `mechanism` (for example
-    /// [`PlainAuth`](smtp_proto::PlainAuth)). Unlike Go, a refused AUTH
+    /// [`PlainAuth`](smtp_sansio::PlainAuth)). Unlike Go, a refused AUTH
     /// leaves the session open, so another mechanism may be tried.
     ///
     /// ```no_run
@@ -400,7 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// The core session, for inspection.
-    pub fn session(&self) -> &smtp_proto::Client {
+    pub fn session(&self) -> &smtp_sansio::Client {
         &self.core
     }
 
@@ -421,7 +422,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// Sends one message on this connection (the core's
-    /// [`send`](smtp_proto::Client::send)): MAIL, every RCPT and the body by
+    /// [`send`](smtp_sansio::Client::send)): MAIL, every RCPT and the body by
     /// DATA or BDAT, pipelined when offered, the body streamed from
     /// `message`. Reports what happened to each recipient; fails when no
     /// recipient was accepted or the message itself was refused, with what
@@ -479,7 +480,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// PIPELINING the next message's envelope leaves with the previous
     /// message's final dot (one round trip per message), and with CHUNKING
     /// whole messages go out before the earlier ones' replies, up to
-    /// [`Config::max_messages_in_flight`](smtp_proto::Config). Returns one
+    /// [`Config::max_messages_in_flight`](smtp_sansio::Config). Returns one
     /// result per message, in order; a refused message does not stop the
     /// others, a broken connection fails the rest.
     pub async fn send_batch(
@@ -834,7 +835,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// A core error as the caller sees it (the transport's own error).
-    pub(crate) fn lift(&self, e: smtp_proto::Error) -> Error {
+    pub(crate) fn lift(&self, e: smtp_sansio::Error) -> Error {
         Error::lift(e, self.failure.as_ref())
     }
 
@@ -847,7 +848,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.failure.as_ref()
     }
 
-    pub(crate) fn core_mut(&mut self) -> &mut smtp_proto::Client {
+    pub(crate) fn core_mut(&mut self) -> &mut smtp_sansio::Client {
         &mut self.core
     }
 
@@ -864,13 +865,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 }
 
 impl<S> Client<S> {
-    pub(crate) fn core_mut_any(&mut self) -> &mut smtp_proto::Client {
+    pub(crate) fn core_mut_any(&mut self) -> &mut smtp_sansio::Client {
         &mut self.core
     }
 
     /// Begins an operation. One still marked running means the future of
     /// the previous one was dropped: the session is out of step, so it ends
-    /// ([`smtp_proto::Error::Abandoned`]); and a session that has ended
+    /// ([`smtp_sansio::Error::Abandoned`]); and a session that has ended
     /// returns its error.
     pub(crate) fn enter(&mut self) -> Result<(), Error> {
         if self.busy {
@@ -898,7 +899,7 @@ async fn dial(addr: &str, options: &Options) -> Result<TcpStream, Error> {
     };
     let limit = options.config.timeouts.connect;
     let timed_out = || {
-        Error::Smtp(smtp_proto::Error::Timeout {
+        Error::Smtp(smtp_sansio::Error::Timeout {
             stage: Stage::Connect,
         })
     };

@@ -5,7 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use smtp_proto::{CommandWait, LmtpDeliveries, Reply};
+use smtp_sansio::{CommandWait, LmtpDeliveries, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::Error;

@@ -1,5 +1,5 @@
 //! An async SMTP client on tokio and tokio-rustls, with Go's `net/smtp` API,
-//! driven by the sans-IO [`smtp_proto`] core.
+//! driven by the sans-IO [`smtp_sansio`] core.
 //!
 //! The API is `smtp-blocking`'s, method for method: switching runtimes means
 //! changing the crate name and adding `.await`. Every method queues an
@@ -52,7 +52,7 @@
 //! handshake; see [`Timeouts`]) and this adapter sleeps until them with
 //! `tokio::time`; connect has its own. A future dropped before it completes
 //! (by `tokio::time::timeout`, `select!`, an aborted task) ends the session:
-//! later calls return [`smtp_proto::Error::Abandoned`] instead of going on
+//! later calls return [`smtp_sansio::Error::Abandoned`] instead of going on
 //! out of step with the server.
 //!
 //! # Example
@@ -144,26 +144,26 @@ pub use pool::{Pool, PoolOptions};
 pub use scram::scram_sha1;
 #[cfg(feature = "scram")]
 pub use scram::{os_nonce, scram_sha256};
-pub use smtp_proto::prelude::*;
+pub use smtp_sansio::prelude::*;
 pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
 
 /// Why a call failed: the core's verdict ([`Error::Smtp`]: the server's
 /// refusal with its reply, a protocol violation, a timeout, the caller's
 /// bad input) or the transport's (I/O, TLS, connect). Every later call
 /// returns the first fatal one. The same type as `smtp-blocking`'s.
-pub type Error = smtp_proto::DriverError;
+pub type Error = smtp_sansio::DriverError;
 
 /// A failed message: the error, and what each recipient answered before it
-/// (see [`smtp_proto::SendError`]).
-pub type SendError = smtp_proto::SendError<Error>;
+/// (see [`smtp_sansio::SendError`]).
+pub type SendError = smtp_sansio::SendError<Error>;
 
 /// Settings for [`Client::connect_with`] and [`send_mail_with`]: the core's
 /// [`Config`] (every protocol setting), the rustls settings (default
 /// [`default_tls_config`]) and `TCP_NODELAY`.
-pub type Options = smtp_proto::DriverOptions<Arc<rustls::ClientConfig>>;
+pub type Options = smtp_sansio::DriverOptions<Arc<rustls::ClientConfig>>;
 
 /// A transcript sink: receives every `C:`/`S:` line, AUTH payloads redacted.
-pub type TranscriptSink = Box<dyn FnMut(&smtp_proto::TranscriptLine) + Send>;
+pub type TranscriptSink = Box<dyn FnMut(&smtp_sansio::TranscriptLine) + Send>;
 
 /// Go's `SendMail`: connects to `addr`, says EHLO, upgrades with STARTTLS if
 /// offered (verifying the certificate for the host part of `addr`),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use smtp_proto::{Auth, Envelope, SendReport};
+use smtp_sansio::{Auth, Envelope, SendReport};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -80,7 +80,7 @@ impl PoolOptions {
 /// once.
 ///
 /// [`send`](Self::send) borrows an idle connection (or opens one: connect,
-/// EHLO, STARTTLS under [`Config::tls_policy`](smtp_proto::Config), AUTH if configured), sends
+/// EHLO, STARTTLS under [`Config::tls_policy`](smtp_sansio::Config), AUTH if configured), sends
 /// the message, and puts the connection back. Cloning the pool is cheap and
 /// shares it.
 ///
@@ -177,7 +177,7 @@ impl Pool {
     /// fresh connection if the reused one turns out to be closed.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport, SendError> {
         let _slot = self.inner.slots.acquire().await.map_err(|_| {
-            SendError::not_sent(Error::Smtp(smtp_proto::UsageError::SessionClosed.into()))
+            SendError::not_sent(Error::Smtp(smtp_sansio::UsageError::SessionClosed.into()))
         })?;
         loop {
             let (mut client, reused) = match self.checkout().await {

@@ -1,10 +1,10 @@
 //! SCRAM with client nonces from the operating system's random source: the
-//! core's [`ScramAuth`](smtp_proto::ScramAuth) takes its nonces from the
+//! core's [`ScramAuth`](smtp_sansio::ScramAuth) takes its nonces from the
 //! caller, and these constructors draw 24 random bytes per exchange, so a
 //! mechanism (and a pool's clones of it) never reuses one.
 
 use base64::Engine as _;
-use smtp_proto::{AuthError, ScramAuth};
+use smtp_sansio::{AuthError, ScramAuth};
 
 /// A fresh client nonce: 24 bytes from the OS, base64-encoded.
 pub fn os_nonce() -> Result<String, AuthError> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarises criterion's text output as one table of ratios per group.
 
-    cargo bench -p smtp-proto --bench reply --bench commands --bench body \
+    cargo bench -p smtp-sansio --bench reply --bench commands --bench body \
         --bench session -- --noplot 2>&1 | tee /tmp/bench.txt
     tests/bench/bench_summary.py /tmp/bench.txt
 

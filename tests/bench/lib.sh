@@ -51,7 +51,7 @@ build_tools() {
     log "building the load tools (release)"
     (cd "$ROOT" && cargo build --release -q -p smtp-blocking --example load \
         && cargo build --release -q -p smtp-tokio --example tokio-load \
-        && cargo build --release -q -p smtp-proto --example event_loop)
+        && cargo build --release -q -p smtp-sansio --example event_loop)
 }
 
 # start_sink PORT: Postfix's smtp-sink on 127.0.0.1:PORT with counters (-c),

@@ -3,7 +3,7 @@
 //!
 //! One format, three runners: the core's in-memory runner
 //! (`smtp-proto/tests/corpus.rs`, which includes this file by path, so it
-//! must only use `std` and `smtp_proto`) and each adapter's runner over
+//! must only use `std` and `smtp_sansio`) and each adapter's runner over
 //! loopback TCP (`tests/tests/corpus_*.rs`).
 //!
 //! # Format (`tests/corpus/*.smtp`)
@@ -46,9 +46,9 @@ pub const TIME_SCALE: u32 = 100;
 
 /// The RFC 5321 default timeouts divided by [`TIME_SCALE`], for the
 /// adapters' runners.
-pub fn scaled_timeouts() -> smtp_proto::Timeouts {
-    let d = smtp_proto::Timeouts::default();
-    let mut t = smtp_proto::Timeouts::uniform(Duration::ZERO);
+pub fn scaled_timeouts() -> smtp_sansio::Timeouts {
+    let d = smtp_sansio::Timeouts::default();
+    let mut t = smtp_sansio::Timeouts::uniform(Duration::ZERO);
     t.connect = d.connect / TIME_SCALE;
     t.tls_handshake = d.tls_handshake / TIME_SCALE;
     t.greeting = d.greeting / TIME_SCALE;
@@ -452,7 +452,7 @@ pub fn outcome_matches(expected: &str, actual: &str) -> bool {
 }
 
 /// `ok CODE [ENHANCED]`.
-pub fn reply_outcome(reply: &smtp_proto::Reply) -> String {
+pub fn reply_outcome(reply: &smtp_sansio::Reply) -> String {
     match reply.enhanced_code() {
         Some(e) => format!("ok {} {e}", reply.code()),
         None => format!("ok {}", reply.code()),
@@ -460,8 +460,8 @@ pub fn reply_outcome(reply: &smtp_proto::Reply) -> String {
 }
 
 /// The outcome form of a core error.
-pub fn error_outcome(e: &smtp_proto::Error) -> String {
-    use smtp_proto::Error as E;
+pub fn error_outcome(e: &smtp_sansio::Error) -> String {
+    use smtp_sansio::Error as E;
     match e {
         E::Rejected(r) => match r.reply.enhanced_code() {
             Some(enh) => format!("error rejected {} {enh}", r.reply.code()),
@@ -469,7 +469,7 @@ pub fn error_outcome(e: &smtp_proto::Error) -> String {
         },
         E::Protocol(p) => format!("error protocol {p:?}"),
         E::InvalidInput(i) => format!("error input {}", i.argument()),
-        E::Usage(smtp_proto::UsageError::SessionClosed) => "error closed".into(),
+        E::Usage(smtp_sansio::UsageError::SessionClosed) => "error closed".into(),
         E::Usage(u) => format!("error usage {u:?}"),
         E::Unsupported(u) => format!("error unsupported {u:?}"),
         E::Auth(a) => format!("error auth {a:?}"),
@@ -498,7 +498,7 @@ pub fn error_outcome(e: &smtp_proto::Error) -> String {
 
 /// The outcome of a failed message: the error, and ` delivered=a,b` for
 /// recipients that already have it (LMTP).
-pub fn send_error_outcome(e: &smtp_proto::SendError) -> String {
+pub fn send_error_outcome(e: &smtp_sansio::SendError) -> String {
     let mut s = error_outcome(&e.error);
     let delivered: Vec<&str> = e.delivered().map(|r| r.address.as_str()).collect();
     if !delivered.is_empty() {
@@ -508,16 +508,16 @@ pub fn send_error_outcome(e: &smtp_proto::SendError) -> String {
 }
 
 /// The outcome form of an adapter's error.
-pub fn driver_outcome(e: &smtp_proto::DriverError) -> String {
+pub fn driver_outcome(e: &smtp_sansio::DriverError) -> String {
     match e {
-        smtp_proto::DriverError::Smtp(e) => error_outcome(e),
-        smtp_proto::DriverError::Tls(_) => "error tls".into(),
+        smtp_sansio::DriverError::Smtp(e) => error_outcome(e),
+        smtp_sansio::DriverError::Tls(_) => "error tls".into(),
         other => format!("error io {other}"),
     }
 }
 
 /// [`send_error_outcome`] for an adapter's failed message.
-pub fn driver_send_outcome(e: &smtp_proto::SendError<smtp_proto::DriverError>) -> String {
+pub fn driver_send_outcome(e: &smtp_sansio::SendError<smtp_sansio::DriverError>) -> String {
     let mut s = driver_outcome(&e.error);
     let delivered: Vec<&str> = e.delivered().map(|r| r.address.as_str()).collect();
     if !delivered.is_empty() {
@@ -527,7 +527,7 @@ pub fn driver_send_outcome(e: &smtp_proto::SendError<smtp_proto::DriverError>) -
 }
 
 /// `ok CODE refused=a,b` for a send report.
-pub fn report_outcome(report: &smtp_proto::SendReport) -> String {
+pub fn report_outcome(report: &smtp_sansio::SendReport) -> String {
     let refused: Vec<&str> = report.refused().map(|r| r.address.as_str()).collect();
     let mut s = reply_outcome(&report.reply);
     if !refused.is_empty() {
@@ -537,11 +537,11 @@ pub fn report_outcome(report: &smtp_proto::SendReport) -> String {
 }
 
 /// `ok valid|will-forward|cannot-verify`.
-pub fn verify_outcome(v: smtp_proto::Verification) -> String {
+pub fn verify_outcome(v: smtp_sansio::Verification) -> String {
     match v {
-        smtp_proto::Verification::Valid => "ok valid",
-        smtp_proto::Verification::WillForward => "ok will-forward",
-        smtp_proto::Verification::CannotVerify => "ok cannot-verify",
+        smtp_sansio::Verification::Valid => "ok valid",
+        smtp_sansio::Verification::WillForward => "ok will-forward",
+        smtp_sansio::Verification::CannotVerify => "ok cannot-verify",
     }
     .into()
 }
@@ -549,27 +549,27 @@ pub fn verify_outcome(v: smtp_proto::Verification) -> String {
 /// Builds MAIL options from `key=value` words: `size=N`,
 /// `body=7bit|8bitmime|binarymime|omit`, `smtputf8`, `ret=full|hdrs`,
 /// `envid=X`, `requiretls`, `priority=N`, `by=SECONDS;R|N[T]`, `x-KEY=VALUE`.
-pub fn mail_params(words: &[String]) -> Result<smtp_proto::MailParams, String> {
-    let mut p = smtp_proto::MailParams::default();
+pub fn mail_params(words: &[String]) -> Result<smtp_sansio::MailParams, String> {
+    let mut p = smtp_sansio::MailParams::default();
     for w in words {
         let (k, v) = w.split_once('=').unwrap_or((w.as_str(), ""));
         match k {
             "size" => p.size = Some(v.parse().map_err(|_| format!("bad size {v}"))?),
             "body" => {
                 p.body = match v {
-                    "7bit" => smtp_proto::BodyType::SevenBit,
-                    "8bitmime" => smtp_proto::BodyType::EightBitMime,
-                    "binarymime" => smtp_proto::BodyType::BinaryMime,
-                    "omit" => smtp_proto::BodyType::Omit,
+                    "7bit" => smtp_sansio::BodyType::SevenBit,
+                    "8bitmime" => smtp_sansio::BodyType::EightBitMime,
+                    "binarymime" => smtp_sansio::BodyType::BinaryMime,
+                    "omit" => smtp_sansio::BodyType::Omit,
                     _ => return Err(format!("bad body {v}")),
                 }
             }
             "smtputf8" => p.smtputf8 = true,
             "ret" => {
                 p.ret = Some(if v == "full" {
-                    smtp_proto::DsnReturn::Full
+                    smtp_sansio::DsnReturn::Full
                 } else {
-                    smtp_proto::DsnReturn::Headers
+                    smtp_sansio::DsnReturn::Headers
                 })
             }
             "envid" => p.envid = Some(v.to_owned()),
@@ -577,7 +577,7 @@ pub fn mail_params(words: &[String]) -> Result<smtp_proto::MailParams, String> {
             "priority" => p.mt_priority = Some(v.parse().map_err(|_| format!("bad priority {v}"))?),
             "by" => {
                 let (secs, mode) = v.split_once(';').ok_or("by=SECONDS;MODE")?;
-                p.deliver_by = Some(smtp_proto::DeliverBy {
+                p.deliver_by = Some(smtp_sansio::DeliverBy {
                     seconds: secs.parse().map_err(|_| "bad by seconds")?,
                     return_if_late: mode.starts_with('R'),
                     trace: mode.ends_with('T'),
@@ -590,7 +590,7 @@ pub fn mail_params(words: &[String]) -> Result<smtp_proto::MailParams, String> {
                     Some(v.to_owned())
                 };
                 p.extra
-                    .push(smtp_proto::EsmtpParam::new(k, value).map_err(|e| e.to_string())?);
+                    .push(smtp_sansio::EsmtpParam::new(k, value).map_err(|e| e.to_string())?);
             }
         }
     }
@@ -599,20 +599,20 @@ pub fn mail_params(words: &[String]) -> Result<smtp_proto::MailParams, String> {
 
 /// Builds RCPT options: `notify=never|success,failure,delay`, `orcpt=ADDR`,
 /// `x-KEY=VALUE`.
-pub fn rcpt_params(words: &[String]) -> Result<smtp_proto::RcptParams, String> {
-    let mut p = smtp_proto::RcptParams::default();
+pub fn rcpt_params(words: &[String]) -> Result<smtp_sansio::RcptParams, String> {
+    let mut p = smtp_sansio::RcptParams::default();
     for w in words {
         let (k, v) = w.split_once('=').unwrap_or((w.as_str(), ""));
         match k {
-            "notify" if v == "never" => p.notify = Some(smtp_proto::DsnNotify::Never),
+            "notify" if v == "never" => p.notify = Some(smtp_sansio::DsnNotify::Never),
             "notify" => {
-                p.notify = Some(smtp_proto::DsnNotify::On {
+                p.notify = Some(smtp_sansio::DsnNotify::On {
                     success: v.contains("success"),
                     failure: v.contains("failure"),
                     delay: v.contains("delay"),
                 })
             }
-            "orcpt" => p.orcpt = Some(smtp_proto::Mailbox::new(v).map_err(|e| e.to_string())?),
+            "orcpt" => p.orcpt = Some(smtp_sansio::Mailbox::new(v).map_err(|e| e.to_string())?),
             _ => {
                 let value = if v.is_empty() {
                     None
@@ -620,7 +620,7 @@ pub fn rcpt_params(words: &[String]) -> Result<smtp_proto::RcptParams, String> {
                     Some(v.to_owned())
                 };
                 p.extra
-                    .push(smtp_proto::EsmtpParam::new(k, value).map_err(|e| e.to_string())?);
+                    .push(smtp_sansio::EsmtpParam::new(k, value).map_err(|e| e.to_string())?);
             }
         }
     }
@@ -633,16 +633,16 @@ pub fn mechanism(
     user: &str,
     secret: &str,
     host: &str,
-) -> Box<dyn smtp_proto::Auth + Send> {
+) -> Box<dyn smtp_sansio::Auth + Send> {
     match name {
-        "plain" => Box::new(smtp_proto::PlainAuth::new("", user, secret, host)),
+        "plain" => Box::new(smtp_sansio::PlainAuth::new("", user, secret, host)),
         "plain-insecure" => {
-            Box::new(smtp_proto::PlainAuth::new("", user, secret, host).allow_insecure_transport())
+            Box::new(smtp_sansio::PlainAuth::new("", user, secret, host).allow_insecure_transport())
         }
-        "login" => Box::new(smtp_proto::LoginAuth::new(user, secret, host)),
-        "cram-md5" => Box::new(smtp_proto::CramMd5Auth::new(user, secret)),
-        "xoauth2" => Box::new(smtp_proto::XOAuth2::new(user, secret)),
-        "oauthbearer" => Box::new(smtp_proto::OAuthBearer::new(user, secret, host, 587)),
+        "login" => Box::new(smtp_sansio::LoginAuth::new(user, secret, host)),
+        "cram-md5" => Box::new(smtp_sansio::CramMd5Auth::new(user, secret)),
+        "xoauth2" => Box::new(smtp_sansio::XOAuth2::new(user, secret)),
+        "oauthbearer" => Box::new(smtp_sansio::OAuthBearer::new(user, secret, host, 587)),
         other => panic!("unknown mechanism {other}"),
     }
 }
@@ -652,8 +652,8 @@ pub fn envelope(
     from: &str,
     to: &[String],
     params: &[String],
-) -> Result<smtp_proto::Envelope, smtp_proto::Error> {
-    let mut env = smtp_proto::Envelope::new(from, to)?;
+) -> Result<smtp_sansio::Envelope, smtp_sansio::Error> {
+    let mut env = smtp_sansio::Envelope::new(from, to)?;
     env.require_all_recipients = params.iter().any(|p| p == "require-all");
     let params: Vec<String> = params
         .iter()
@@ -661,7 +661,7 @@ pub fn envelope(
         .cloned()
         .collect();
     let mut extra = mail_params(&params).map_err(|_| {
-        smtp_proto::Error::InvalidInput(smtp_proto::InvalidInput::new("params", "bad"))
+        smtp_sansio::Error::InvalidInput(smtp_sansio::InvalidInput::new("params", "bad"))
     })?;
     extra.smtputf8 |= env.params.smtputf8;
     env.params = extra;

@@ -8,7 +8,7 @@
 //!   STARTTLS, slow/silent/streaming/resetting behaviour) for transcript and hostile tests.
 //! * [`MiniSmtpServer`]: a small real SMTP/LMTP server storing what it receives.
 //!
-//! Nothing here depends on `smtp-proto`; clients under test talk to it over sockets.
+//! Nothing here depends on `smtp-sansio`; clients under test talk to it over sockets.
 
 pub mod certs;
 pub mod conn;

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use smtp_blocking::{Client, Error, Options};
-use smtp_proto::Domain;
+use smtp_sansio::Domain;
 use smtp_tests::corpus::{self, Action, Case};
 use smtp_tests::{ServerOptions, TestServer, certs, corpus_server};
 
@@ -99,7 +99,7 @@ fn run(
             body,
         } => match corpus::envelope(from, to, &[]) {
             Ok(env) => {
-                let batch: Vec<(&smtp_proto::Envelope, &[u8])> =
+                let batch: Vec<(&smtp_sansio::Envelope, &[u8])> =
                     (0..*count).map(|_| (&env, &body[..])).collect();
                 let outcomes: Vec<String> = c
                     .send_batch(&batch)

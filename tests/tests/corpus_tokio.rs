@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::Domain;
+use smtp_sansio::Domain;
 use smtp_tests::corpus::{self, Action, Case};
 use smtp_tests::{ServerOptions, TestServer, certs, corpus_server};
 use smtp_tokio::{Client, Error, Options};
@@ -120,7 +120,7 @@ async fn run(
             body,
         } => match corpus::envelope(from, to, &[]) {
             Ok(env) => {
-                let batch: Vec<(&smtp_proto::Envelope, &[u8])> =
+                let batch: Vec<(&smtp_sansio::Envelope, &[u8])> =
                     (0..*count).map(|_| (&env, &body[..])).collect();
                 let outcomes: Vec<String> = c
                     .send_batch(&batch)

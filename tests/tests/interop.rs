@@ -12,7 +12,7 @@
 //! addresses no other test uses. Stored bytes are compared with what the
 //! client puts on the wire after dot-unstuffing, which is the input with
 //! bare CR/LF normalised to CRLF and a final CRLF added when missing
-//! (`smtp_proto::normalize_line_endings`).
+//! (`smtp_sansio::normalize_line_endings`).
 
 #[macro_use]
 mod interop_common;
@@ -24,7 +24,7 @@ use interop_common::{
     assert_bytes_eq, assert_reply, connect, creds, open, open_with, opts, rejected, spool,
     test_name, unique,
 };
-use smtp_proto::{
+use smtp_sansio::{
     CommandKind, DsnNotify, DsnReturn, Envelope, Error as SmtpError, MailParams, ProtocolError,
     RcptParams, SendReport, Stage, Unsupported, normalize_line_endings,
 };
@@ -611,7 +611,7 @@ fn send_mail_fn(a: &dyn Adapter, kind: Kind) {
     let (srv, env) = server!(kind);
     let mut o = opts(&srv, env);
     if !kind.starttls() {
-        o.tls_policy = smtp_proto::TlsPolicy::Opportunistic;
+        o.tls_policy = smtp_sansio::TlsPolicy::Opportunistic;
     }
     let (from, to) = (sender("sendmail"), rcpt("sendmail"));
     let msg = short_message("send_mail");
@@ -941,7 +941,7 @@ mod nodemailer {
             s.mail(&from, params).expect("MAIL with DSN and REQUIRETLS");
             let mut rp = RcptParams::default();
             rp.notify = Some(DsnNotify::On { success: true, failure: true, delay: false });
-            rp.orcpt = Some(smtp_proto::Mailbox::new("orig@example.net").expect("mailbox"));
+            rp.orcpt = Some(smtp_sansio::Mailbox::new("orig@example.net").expect("mailbox"));
             s.rcpt(&to, rp).expect("RCPT with NOTIFY/ORCPT");
             let msg = short_message("dsn");
             s.data(&msg, 1 << 16).expect("DATA");
@@ -1140,7 +1140,7 @@ mod exim {
             s.mail(&from, params).expect("MAIL with DSN");
             let mut rp = RcptParams::default();
             rp.notify = Some(DsnNotify::On { success: true, failure: true, delay: false });
-            rp.orcpt = Some(smtp_proto::Mailbox::new("orig@example.net").expect("mailbox"));
+            rp.orcpt = Some(smtp_sansio::Mailbox::new("orig@example.net").expect("mailbox"));
             s.rcpt(&to, rp).expect("RCPT with NOTIFY/ORCPT");
             let msg = short_message("dsn");
             s.data(&msg, 1 << 16).expect("DATA");
@@ -1214,7 +1214,7 @@ mod opensmtpd {
             s.mail(&from, params).expect("MAIL with DSN");
             let mut rp = RcptParams::default();
             rp.notify = Some(DsnNotify::On { success: true, failure: true, delay: false });
-            rp.orcpt = Some(smtp_proto::Mailbox::new("orig@example.net").expect("mailbox"));
+            rp.orcpt = Some(smtp_sansio::Mailbox::new("orig@example.net").expect("mailbox"));
             s.rcpt(&to, rp).expect("RCPT with NOTIFY/ORCPT");
             let msg = short_message("dsn");
             s.data(&msg, 1 << 16).expect("DATA");
@@ -1426,7 +1426,7 @@ mod sink {
         /// Go's net/smtp and Python's smtplib both fail on it): the client
         /// must report a typed error, not "authenticated".
         ///
-        /// FAILS (library bug, reported): smtp-proto's `handle_auth_reply`
+        /// FAILS (library bug, reported): smtp-sansio's `handle_auth_reply`
         /// (session.rs) takes any 2xx as AUTH success.
         fn fake_auth_250(a) {
             let (srv, env) = server!(K);
@@ -1646,7 +1646,7 @@ mod faults {
         /// times out; still a typed timeout, never a hang.
         fn slow_data_timeout_pipelined(a) {
             let Some(mut s) = session(a, "SMTP_SINK_SLOW", |o| {
-                o.timeouts = smtp_proto::Timeouts::uniform(std::time::Duration::from_millis(1500));
+                o.timeouts = smtp_sansio::Timeouts::uniform(std::time::Duration::from_millis(1500));
             }) else { return };
             let started = std::time::Instant::now();
             let err = s.send(&envelope(1), &b"x\r\n"[..]).expect_err("timeout");
@@ -1675,7 +1675,7 @@ mod tokio_pool {
         let (srv, env) = server!(kind);
         let mut opts = opts(&srv, env);
         if !kind.starttls() {
-            opts.tls_policy = smtp_proto::TlsPolicy::Opportunistic;
+            opts.tls_policy = smtp_sansio::TlsPolicy::Opportunistic;
         }
         let connection = tokio_options(&opts);
         let mut po = smtp_tokio::PoolOptions::default();
@@ -1684,7 +1684,7 @@ mod tokio_pool {
         po.check_after = check_after;
         po.idle_timeout = Duration::from_secs(60);
         if !kind.mechanisms().is_empty() {
-            po = po.with_auth(smtp_proto::PlainAuth::new(
+            po = po.with_auth(smtp_sansio::PlainAuth::new(
                 "",
                 &env.user,
                 &env.password,

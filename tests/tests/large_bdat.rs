@@ -2,7 +2,7 @@
 //! batches its replies (so a chunk's reply can arrive in the same read as
 //! the one awaited before it). Byte-exact delivery on both adapters.
 
-use smtp_proto::Envelope;
+use smtp_sansio::Envelope;
 use smtp_tests::{MiniOptions, MiniSmtpServer};
 
 fn message(len: usize) -> Vec<u8> {

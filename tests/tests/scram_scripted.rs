@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use smtp_proto::{AuthError, Error as SmtpError, ScramAuth};
+use smtp_sansio::{AuthError, Error as SmtpError, ScramAuth};
 use smtp_tests::{Handler, Script, TestServer};
 
 // RFC 7677 §3 (user "user", password "pencil").

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use hostile_common::Captured;
 use smtp_blocking::{Client, LoginAuth, Options, PlainAuth, XOAuth2};
-use smtp_proto::Timeouts;
+use smtp_sansio::Timeouts;
 use smtp_tests::{Script, TestServer};
 
 const PASSWORD: &str = "Tr0ub4dor&3-secret";
@@ -20,7 +20,7 @@ fn b64(s: &[u8]) -> String {
 
 /// Runs one AUTH against a scripted server with the transcript logged to a
 /// captured `tracing` subscriber; returns the log and the client's Debug.
-fn run(script: Script, auth: &mut dyn smtp_proto::Auth) -> (String, String) {
+fn run(script: Script, auth: &mut dyn smtp_sansio::Auth) -> (String, String) {
     let server = TestServer::start(script);
     let captured = Captured::default();
     let writer = captured.clone();

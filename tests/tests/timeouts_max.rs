@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use smtp_proto::{Envelope, Timeouts};
+use smtp_sansio::{Envelope, Timeouts};
 use smtp_tests::{MiniOptions, MiniSmtpServer};
 
 #[test]

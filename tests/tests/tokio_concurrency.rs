@@ -394,7 +394,7 @@ fn pool_with_auth_never_sends_a_token_in_clear_to_a_remote_host() {
         assert!(
             matches!(
                 &result,
-                Err(Error::Smtp(smtp_proto::Error::Auth(
+                Err(Error::Smtp(smtp_sansio::Error::Auth(
                     AuthError::InsecureConnection
                 )))
             ),

@@ -36,7 +36,7 @@ fn addr(server: &TestServer) -> String {
 
 /// Whether `r` failed because an earlier operation was abandoned.
 fn abandoned<T>(r: &Result<T, Error>) -> bool {
-    matches!(r, Err(Error::Smtp(smtp_proto::Error::Abandoned)))
+    matches!(r, Err(Error::Smtp(smtp_sansio::Error::Abandoned)))
 }
 
 /// Whether `r` failed with the session's timeout at `stage`.

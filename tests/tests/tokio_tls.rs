@@ -146,7 +146,7 @@ fn required_tls_not_offered_is_refused_before_sending() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err.error, Error::Smtp(smtp_proto::Error::Unsupported(_))),
+            matches!(err.error, Error::Smtp(smtp_sansio::Error::Unsupported(_))),
             "{err:?}"
         );
     });

@@ -2,7 +2,7 @@
 //! timeout, which sysexits has no code for.
 
 use smtp_blocking::Error;
-use smtp_proto::{AuthError, Error as SmtpError, ProtocolError, Unsupported};
+use smtp_sansio::{AuthError, Error as SmtpError, ProtocolError, Unsupported};
 
 /// The table printed by `--help` and copied into the README.
 pub(crate) const TABLE: &str = "\

@@ -27,7 +27,7 @@ use smtp_blocking::{
     Auth, Client, CramMd5Auth, DsnNotify, DsnReturn, Envelope, Error, LoginAuth, OAuthBearer,
     Options, PlainAuth, SendReport, Timeouts, TlsPolicy, XOAuth2,
 };
-use smtp_proto::{Domain, Mailbox, escape_controls};
+use smtp_sansio::{Domain, Mailbox, escape_controls};
 
 use embedded::Embedded;
 pub(crate) use exit::Exit;
@@ -250,7 +250,7 @@ impl Out {
     }
 
     /// Writes `text` and a newline, with control characters escaped
-    /// (`\x1b`, `\u{85}`, ... as [`smtp_proto::escape_controls`] does): a
+    /// (`\x1b`, `\u{85}`, ... as [`smtp_sansio::escape_controls`] does): a
     /// line may quote the server (a reply, an error, the transcript), and a
     /// hostile server must not drive the terminal (set its title, clear it,
     /// write the clipboard, reorder text). Output errors (a closed pipe) are

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use smtp_proto::{Domain, Envelope, Timeouts};
+use smtp_sansio::{Domain, Envelope, Timeouts};
 use smtp_tests::certs;
 use smtp_tests::corpus;
 
@@ -164,7 +164,7 @@ fn blocking_op(
             user,
             password,
         } => {
-            let mut m = smtp_proto::PlainAuth::new(identity, user, password, &setup.host);
+            let mut m = smtp_sansio::PlainAuth::new(identity, user, password, &setup.host);
             c.auth(&mut m).map(ok).map_err(err)
         }
         Op::Auth(mech) => {
@@ -278,7 +278,7 @@ async fn tokio_op(
             user,
             password,
         } => {
-            let mut m = smtp_proto::PlainAuth::new(identity, user, password, &setup.host);
+            let mut m = smtp_sansio::PlainAuth::new(identity, user, password, &setup.host);
             c.auth(&mut m).await.map(ok).map_err(err)
         }
         Op::Auth(mech) => {

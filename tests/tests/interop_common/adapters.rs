@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::ClientConfig;
-use smtp_proto::{
+use smtp_sansio::{
     Capabilities, Direction, Envelope, MailParams, RcptParams, Reply, SendReport, Stage, Timeouts,
     TlsPolicy, TranscriptLine,
 };
@@ -23,7 +23,7 @@ use super::servers::Mech;
 pub(crate) enum AdapterError {
     /// The core's verdict: a refusal, a protocol violation, bad input,
     /// misuse, an unsupported request.
-    Smtp(smtp_proto::Error),
+    Smtp(smtp_sansio::Error),
     /// Reading or writing failed.
     Io(String),
     /// TLS failed.
@@ -54,7 +54,7 @@ impl fmt::Display for AdapterError {
 
 impl AdapterError {
     /// The core error, if that is what failed.
-    pub(crate) fn smtp(&self) -> Option<&smtp_proto::Error> {
+    pub(crate) fn smtp(&self) -> Option<&smtp_sansio::Error> {
         match self {
             Self::Smtp(e) => Some(e),
             _ => None,
@@ -230,18 +230,18 @@ fn blocking_options(opts: &Opts) -> smtp_blocking::Options {
     o.config.prefer_chunking = opts.prefer_chunking;
     o.config.lmtp = opts.lmtp;
     o.config.timeouts = opts.timeouts.clone();
-    o.config.local_name = smtp_proto::Domain::new(opts.local_name.as_str()).expect("local name");
+    o.config.local_name = smtp_sansio::Domain::new(opts.local_name.as_str()).expect("local name");
     o.tls_config = Some(opts.tls.clone());
     o.config.tls_policy = opts.tls_policy;
     o
 }
 
 /// Both adapters' error (the core's `DriverError`) as the tests see it.
-fn driver_err(e: smtp_proto::DriverError) -> AdapterError {
-    use smtp_proto::DriverError as E;
+fn driver_err(e: smtp_sansio::DriverError) -> AdapterError {
+    use smtp_sansio::DriverError as E;
     match e {
-        E::Smtp(smtp_proto::Error::Timeout { stage }) => AdapterError::Timeout(stage),
-        E::Smtp(smtp_proto::Error::Abandoned) => AdapterError::Broken,
+        E::Smtp(smtp_sansio::Error::Timeout { stage }) => AdapterError::Timeout(stage),
+        E::Smtp(smtp_sansio::Error::Abandoned) => AdapterError::Broken,
         E::Smtp(e) => AdapterError::Smtp(e),
         E::Io(e) => AdapterError::Io(format!("{:?}: {e}", e.kind())),
         E::Tls(e) => AdapterError::Tls(e.to_string()),
@@ -309,7 +309,9 @@ impl Adapter for Blocking {
     ) -> Res<SendReport> {
         let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
         let mut mech = creds.map(|c| c.mech.build(&c.user, &c.secret, host));
-        let auth = mech.as_mut().map(|m| &mut **m as &mut dyn smtp_proto::Auth);
+        let auth = mech
+            .as_mut()
+            .map(|m| &mut **m as &mut dyn smtp_sansio::Auth);
         smtp_blocking::send_mail_with(addr, &blocking_options(opts), auth, envelope, message)
             .map_err(|e| blocking_err(e.error))
     }
@@ -410,7 +412,7 @@ pub(crate) fn tokio_options(opts: &Opts) -> smtp_tokio::Options {
     o.config.prefer_chunking = opts.prefer_chunking;
     o.config.lmtp = opts.lmtp;
     o.config.timeouts = opts.timeouts.clone();
-    o.config.local_name = smtp_proto::Domain::new(opts.local_name.as_str()).expect("local name");
+    o.config.local_name = smtp_sansio::Domain::new(opts.local_name.as_str()).expect("local name");
     o.tls_config = Some(opts.tls.clone());
     o.config.tls_policy = opts.tls_policy;
     o
@@ -504,7 +506,7 @@ impl Adapter for Tokio {
         let mut mech = creds.map(|c| c.mech.build(&c.user, &c.secret, host));
         let auth = mech
             .as_mut()
-            .map(|m| &mut **m as &mut (dyn smtp_proto::Auth + Send));
+            .map(|m| &mut **m as &mut (dyn smtp_sansio::Auth + Send));
         runtime()
             .block_on(smtp_tokio::send_mail_with(
                 addr,

@@ -10,7 +10,7 @@ pub(crate) mod spool;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use smtp_proto::{Error as SmtpError, Reply};
+use smtp_sansio::{Error as SmtpError, Reply};
 
 use adapters::{Adapter, AdapterError, Creds, Opts, Session};
 use servers::{Env, Mech, Server};
@@ -164,7 +164,7 @@ pub(crate) fn assert_bytes_eq(got: &[u8], want: &[u8], what: &str) {
 }
 
 /// The reply of a refusal, or a panic naming what came instead.
-pub(crate) fn rejected(r: &AdapterError, command: smtp_proto::CommandKind) -> &Reply {
+pub(crate) fn rejected(r: &AdapterError, command: smtp_sansio::CommandKind) -> &Reply {
     match r {
         AdapterError::Smtp(SmtpError::Rejected(rej)) if rej.command == command => &rej.reply,
         other => panic!("expected the server's refusal of {command}, got {other:?}"),

@@ -210,12 +210,12 @@ impl Mech {
         user: &str,
         secret: &str,
         host: &str,
-    ) -> Box<dyn smtp_proto::Auth + Send> {
+    ) -> Box<dyn smtp_sansio::Auth + Send> {
         match self {
-            Mech::Plain => Box::new(smtp_proto::PlainAuth::new("", user, secret, host)),
-            Mech::Login => Box::new(smtp_proto::LoginAuth::new(user, secret, host)),
-            Mech::CramMd5 => Box::new(smtp_proto::CramMd5Auth::new(user, secret)),
-            Mech::XOAuth2 => Box::new(smtp_proto::XOAuth2::new(user, secret)),
+            Mech::Plain => Box::new(smtp_sansio::PlainAuth::new("", user, secret, host)),
+            Mech::Login => Box::new(smtp_sansio::LoginAuth::new(user, secret, host)),
+            Mech::CramMd5 => Box::new(smtp_sansio::CramMd5Auth::new(user, secret)),
+            Mech::XOAuth2 => Box::new(smtp_sansio::XOAuth2::new(user, secret)),
             // The adapters' constructors: a fresh nonce from the OS per
             // exchange.
             Mech::ScramSha1 => Box::new(smtp_blocking::scram_sha1(user, secret)),
