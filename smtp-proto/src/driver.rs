@@ -402,11 +402,11 @@ impl<'b> Batch<'b> {
 
     /// Takes an event; true once every message is reported.
     pub fn on_event(&mut self, event: Event) -> bool {
-        if let Event::MessageDone { id, result } = event {
-            if let Some(&i) = self.index.get(&id) {
-                self.reports.push((i, result));
-                self.left -= 1;
-            }
+        if let Event::MessageDone { id, result } = event
+            && let Some(&i) = self.index.get(&id)
+        {
+            self.reports.push((i, result));
+            self.left -= 1;
         }
         self.is_done()
     }

@@ -14,10 +14,10 @@ use crate::error::{Error, UsageError};
 /// assert_eq!(host_of("localhost"), "localhost");
 /// ```
 pub fn host_of(addr: &str) -> &str {
-    if let Some(rest) = addr.strip_prefix('[') {
-        if let Some((host, _)) = rest.split_once(']') {
-            return host;
-        }
+    if let Some(rest) = addr.strip_prefix('[')
+        && let Some((host, _)) = rest.split_once(']')
+    {
+        return host;
     }
     match addr.rsplit_once(':') {
         Some((host, _)) if !host.contains(':') => host,

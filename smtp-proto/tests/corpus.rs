@@ -485,10 +485,10 @@ impl Runner<'_> {
                 Err(e) => ids.push(Err(e)),
             }
         }
-        if !self.bodies.is_empty() {
-            if let Err(s) = self.drive(Until::Messages, None) {
-                return Ok(s);
-            }
+        if !self.bodies.is_empty()
+            && let Err(s) = self.drive(Until::Messages, None)
+        {
+            return Ok(s);
         }
         let outcomes: Vec<String> = ids
             .into_iter()

@@ -598,8 +598,8 @@ proptest! {
         check_one_line(&mut client, &r, "VRFY ");
         // A whole envelope: each line of the pipelined group is clean.
         let mut client = ready_client_offering(true, false);
-        if let Ok(envelope) = Envelope::new(&from, &[&to]) {
-            if client.send(envelope).is_ok() {
+        if let Ok(envelope) = Envelope::new(&from, &[&to])
+            && client.send(envelope).is_ok() {
                 let wire = drain(&mut client);
                 prop_assert!(wire.ends_with(b"\r\n"));
                 let lines: Vec<&[u8]> = wire[..wire.len() - 2].split(|&b| b == b'\n').collect();
@@ -613,7 +613,6 @@ proptest! {
                     prop_assert!(!line.iter().any(|&b| b == b'\r' || b == 0), "{:?}", wire);
                 }
             }
-        }
     }
 
     #[test]
@@ -792,10 +791,9 @@ fn auth_answered_250_is_not_success() {
                 result: r,
                 ..
             } = event
+                && done == id
             {
-                if done == id {
-                    result = Some(r);
-                }
+                result = Some(r);
             }
         }
     }

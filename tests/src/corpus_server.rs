@@ -83,10 +83,10 @@ fn play(conn: &mut Conn, items: &[Item], bytewise: bool) -> Result<(), ConnError
     // client still waits for a reply is a timeout case. A TLS handshake
     // record (0x16) here is a client that started TLS after an injected 220
     // arrived split from what followed it: expected, judged by the outcome.
-    if let Err(e) = conn.expect_close() {
-        if conn.buffered().first() != Some(&0x16) {
-            conn.fail_with(None, "at the end of the script", &e);
-        }
+    if let Err(e) = conn.expect_close()
+        && conn.buffered().first() != Some(&0x16)
+    {
+        conn.fail_with(None, "at the end of the script", &e);
     }
     Ok(())
 }

@@ -586,10 +586,10 @@ impl Session<'_> {
                     let Some(n) = value.and_then(|v| v.parse::<u64>().ok()) else {
                         return Err("501 5.5.4 Bad SIZE parameter".into());
                     };
-                    if let Some(limit) = self.size_limit() {
-                        if n > limit as u64 {
-                            return Err("552 5.3.4 Message size exceeds fixed limit".into());
-                        }
+                    if let Some(limit) = self.size_limit()
+                        && n > limit as u64
+                    {
+                        return Err("552 5.3.4 Message size exceeds fixed limit".into());
                     }
                     "SIZE"
                 }
@@ -628,11 +628,11 @@ impl Session<'_> {
 
     fn deliver(&mut self, conn: &mut Conn, data: Vec<u8>, raw: Vec<u8>, via_bdat: bool) {
         let Some(txn) = self.txn.take() else { return };
-        if let Some(limit) = self.size_limit() {
-            if data.len() > limit {
-                self.reply(conn, "552 5.3.4 Message size exceeds fixed limit");
-                return;
-            }
+        if let Some(limit) = self.size_limit()
+            && data.len() > limit
+        {
+            self.reply(conn, "552 5.3.4 Message size exceeds fixed limit");
+            return;
         }
         let mut delivered: Vec<(String, Vec<String>)> = Vec::new();
         if self.opts().lmtp {

@@ -13,6 +13,12 @@
 //! client puts on the wire after dot-unstuffing, which is the input with
 //! bare CR/LF normalised to CRLF and a final CRLF added when missing
 //! (`smtp_sansio::normalize_line_endings`).
+//!
+//! Compiled only where the servers' settings are in the environment (or
+//! `SMTP_INTEROP=required`), see `tests/build.rs`; elsewhere
+//! `interop_not_run.rs` says, as one ignored test, how to run them.
+
+#![cfg(interop_servers)]
 
 #[macro_use]
 mod interop_common;

@@ -655,11 +655,11 @@ fn demo_password() -> String {
 
 /// The host and port of `host:port` or `[v6]:port` (port 25 if absent).
 fn split_host_port(addr: &str) -> (String, u16) {
-    if let Some(rest) = addr.strip_prefix('[') {
-        if let Some((host, port)) = rest.split_once(']') {
-            let port = port.trim_start_matches(':').parse().unwrap_or(25);
-            return (host.to_owned(), port);
-        }
+    if let Some(rest) = addr.strip_prefix('[')
+        && let Some((host, port)) = rest.split_once(']')
+    {
+        let port = port.trim_start_matches(':').parse().unwrap_or(25);
+        return (host.to_owned(), port);
     }
     match addr.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => (host.to_owned(), port.parse().unwrap_or(25)),

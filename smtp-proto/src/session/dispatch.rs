@@ -438,16 +438,16 @@ impl Client {
             self.record_outcome(q.txn, Err(err.clone()));
             self.finish(q.id, q.cmd.kind(), q.owner, q.txn, Err(err.clone()));
         }
-        if let Some(exchange) = self.auth.take() {
-            if exchange.waits_for_mechanism() {
-                self.finish(
-                    exchange.id,
-                    CommandKind::Auth,
-                    exchange.owner,
-                    None,
-                    Err(err.clone()),
-                );
-            }
+        if let Some(exchange) = self.auth.take()
+            && exchange.waits_for_mechanism()
+        {
+            self.finish(
+                exchange.id,
+                CommandKind::Auth,
+                exchange.owner,
+                None,
+                Err(err.clone()),
+            );
         }
         self.body = None;
         self.open_txn = None;

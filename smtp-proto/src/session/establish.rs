@@ -76,10 +76,10 @@ impl Client {
             .is_some_and(Capabilities::starttls);
         let policy = self.config.tls_policy;
         let reply = reply.or_else(|| self.last_hello.clone());
-        if let Some(e) = self.establish.as_mut() {
-            if reply.is_some() {
-                e.last = reply;
-            }
+        if let Some(e) = self.establish.as_mut()
+            && reply.is_some()
+        {
+            e.last = reply;
         }
         if self.tls || policy == TlsPolicy::Disabled || (!offered && policy != TlsPolicy::Required)
         {

@@ -234,12 +234,12 @@ impl Client {
             return;
         }
         self.auth_queued = false;
-        if let Some(err) = exchange.cancelled.take() {
-            if reply.is_transient() || reply.is_permanent() {
-                // The server refused the cancelled exchange, as it should:
-                // AUTH fails for our reason, and the session goes on.
-                return self.finish(cmd.id, CommandKind::Auth, cmd.owner, None, Err(err));
-            }
+        if let Some(err) = exchange.cancelled.take()
+            && (reply.is_transient() || reply.is_permanent())
+        {
+            // The server refused the cancelled exchange, as it should:
+            // AUTH fails for our reason, and the session goes on.
+            return self.finish(cmd.id, CommandKind::Auth, cmd.owner, None, Err(err));
         }
         let result = self.classify_auth(reply);
         let fatal = result.as_ref().err().filter(|e| e.is_fatal()).cloned();

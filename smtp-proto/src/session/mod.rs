@@ -798,10 +798,10 @@ impl Client {
         if self.open_txn.is_some() {
             return Err(UsageError::TransactionInProgress.into());
         }
-        if let Some(caps) = self.settled_capabilities() {
-            if !caps.starttls() {
-                return Err(Unsupported::Extension("STARTTLS").into());
-            }
+        if let Some(caps) = self.settled_capabilities()
+            && !caps.starttls()
+        {
+            return Err(Unsupported::Extension("STARTTLS").into());
         }
         Ok(())
     }
@@ -813,19 +813,19 @@ impl Client {
         if self.open_txn.is_some() {
             return Err(UsageError::TransactionInProgress.into());
         }
-        if let Some(caps) = self.settled_capabilities() {
-            if caps.auth_mechanisms().is_empty() {
-                return Err(Unsupported::Extension("AUTH").into());
-            }
+        if let Some(caps) = self.settled_capabilities()
+            && caps.auth_mechanisms().is_empty()
+        {
+            return Err(Unsupported::Extension("AUTH").into());
         }
         Ok(())
     }
 
     fn check_chunking(&self) -> Result<(), Error> {
-        if let Some(caps) = self.settled_capabilities() {
-            if !caps.chunking() {
-                return Err(Unsupported::Extension("CHUNKING").into());
-            }
+        if let Some(caps) = self.settled_capabilities()
+            && !caps.chunking()
+        {
+            return Err(Unsupported::Extension("CHUNKING").into());
         }
         Ok(())
     }

@@ -429,10 +429,8 @@ impl Client {
     /// (not pipelined) every recipient refused already.
     fn body_command_refusal(&self, txn: Option<TxnId>, strict: bool) -> Option<Error> {
         let t = self.txn(txn?)?;
-        if strict {
-            if let Some(refusal) = t.first_refusal() {
-                return Some(Error::RecipientRefused(refusal));
-            }
+        if strict && let Some(refusal) = t.first_refusal() {
+            return Some(Error::RecipientRefused(refusal));
         }
         if self.in_flight.is_empty() && t.all_recipients_refused() {
             return Some(Error::NoRecipientAccepted(t.no_recipients()));

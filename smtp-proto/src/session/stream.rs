@@ -238,10 +238,8 @@ impl Client {
             None => Owner::Internal,
         };
         let id = self.alloc_id();
-        if last {
-            if let Some(txn) = txn::find_mut(&mut self.txns, t) {
-                txn.plan_closed = true;
-            }
+        if last && let Some(txn) = txn::find_mut(&mut self.txns, t) {
+            txn.plan_closed = true;
         }
         self.enqueue_with_id(
             id,
