@@ -1,6 +1,8 @@
 //! `reply` and `ehlo`: the reply parser and EHLO capability parsing.
 
-use smtp_sansio::{Capabilities, Limits, ProtocolError, Reply, ReplyCode, ReplyParser};
+use smtp_sansio::{
+    Capabilities, Limits, ParsedReply, ProtocolError, Reply, ReplyCode, ReplyParser,
+};
 
 use crate::alloc::Meter;
 use crate::commands::is_unicode_control;
@@ -58,6 +60,45 @@ pub fn reply(data: &[u8]) {
     drop(parser);
     assert_eq!(seen, whole.len(), "chunking changed the number of replies");
     assert_eq!(err, whole_err, "chunking changed the error");
+
+    // The borrowed path, on the same chunks: the same bytes used, the same
+    // replies (a view equal to the owned reply once copied out), the same
+    // error; a view only for a reply that arrived whole while idle.
+    let mut parser = ReplyParser::new(limits.clone());
+    parser.set_enhanced_codes(enhanced);
+    let (mut seen, mut err) = (0, None);
+    'borrowed: for chunk in Chunks::new(stream, &h[1..]) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let idle = parser.is_idle();
+            match parser.parse_borrowed(rest) {
+                Ok((used, reply)) => {
+                    check_progress(used, rest.len(), reply.is_some());
+                    if let Some(reply) = reply {
+                        if let ParsedReply::Borrowed(view) = &reply {
+                            assert!(idle, "a view of a reply that began in an earlier chunk");
+                            assert_eq!(view.wire(), &rest[..used]);
+                            assert_eq!(view.line_count(), view.lines().count());
+                        }
+                        let r = reply.into_owned();
+                        assert_eq!(Some(&r), whole.get(seen), "borrowed reply #{seen}");
+                        seen += 1;
+                    }
+                    rest = &rest[used..];
+                }
+                Err(e) => {
+                    err = Some(e);
+                    break 'borrowed;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        whole.len(),
+        "the borrowed path changed the number of replies"
+    );
+    assert_eq!(err, whole_err, "the borrowed path changed the error");
 
     if stream.len() <= 2048 {
         let (bytewise, bytewise_err) = parse_all(&limits, enhanced, Chunks::new(stream, &[1]));

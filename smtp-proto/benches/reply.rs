@@ -6,7 +6,8 @@
 //!
 //! Groups:
 //! - `reply/ehlo` and `reply/short`: [`ReplyParser`] over a corpus of real
-//!   replies, fed whole and in 7-byte chunks (every CRLF split somewhere),
+//!   replies, fed whole (owned replies, and `parse_borrowed`'s allocation-free
+//!   views) and in 7-byte chunks (every CRLF split somewhere),
 //!   against the baseline `memchr_line_split` (a `memchr` newline scan of the
 //!   same bytes that touches every line, the floor any parser pays).
 //!   `mirror_memchr` and `mirror_position` are copies of the parser's
@@ -55,6 +56,21 @@ fn parse_whole(parser: &mut ReplyParser, mut input: &[u8]) -> usize {
     replies
 }
 
+/// The borrowed path: a view for each reply that arrived whole, nothing
+/// allocated (the corpus arrives whole).
+fn parse_borrowed_whole(parser: &mut ReplyParser, mut input: &[u8]) -> usize {
+    let mut replies = 0;
+    while !input.is_empty() {
+        let (used, reply) = parser.parse_borrowed(input).expect("the corpus is valid");
+        input = &input[used..];
+        if let Some(reply) = reply {
+            black_box(&reply);
+            replies += 1;
+        }
+    }
+    replies
+}
+
 fn parse_chunked(parser: &mut ReplyParser, input: &[u8], chunk: usize) -> usize {
     input
         .chunks(chunk)
@@ -80,6 +96,10 @@ fn bench_corpus(c: &mut Criterion, name: &str, corpus: &[&[u8]]) {
     // Check every variant once, outside the measurement.
     assert_eq!(parse_whole(&mut ReplyParser::default(), &input), expected);
     assert_eq!(
+        parse_borrowed_whole(&mut ReplyParser::default(), &input),
+        expected
+    );
+    assert_eq!(
         parse_chunked(&mut ReplyParser::default(), &input, 7),
         expected
     );
@@ -97,6 +117,10 @@ fn bench_corpus(c: &mut Criterion, name: &str, corpus: &[&[u8]]) {
     group.bench_function("parser_whole", |b| {
         let mut parser = ReplyParser::default();
         b.iter(|| parse_whole(&mut parser, black_box(&input)));
+    });
+    group.bench_function("parser_borrowed_whole", |b| {
+        let mut parser = ReplyParser::default();
+        b.iter(|| parse_borrowed_whole(&mut parser, black_box(&input)));
     });
     group.bench_function("parser_chunks_7", |b| {
         let mut parser = ReplyParser::default();

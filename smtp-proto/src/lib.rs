@@ -214,7 +214,7 @@ pub use error::{
     UsageError,
 };
 pub use params::{BodyType, DeliverBy, DsnNotify, DsnReturn, MailParams, RcptParams};
-pub use reply::{EnhancedCode, Limits, Reply, ReplyCode, ReplyParser};
+pub use reply::{EnhancedCode, Limits, ParsedReply, Reply, ReplyCode, ReplyParser, ReplyView};
 #[cfg(feature = "scram")]
 pub use scram::{ScramAuth, ScramHash};
 pub use session::{

@@ -327,6 +327,111 @@ impl fmt::Display for Reply {
     }
 }
 
+/// A reply checked in place, borrowing the bytes it arrived in: what
+/// [`ReplyParser::parse_borrowed`] returns for a reply that arrived whole,
+/// with no allocation. [`to_reply`](Self::to_reply) makes the owned
+/// [`Reply`] for a reply that is kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ReplyView<'a> {
+    code: ReplyCode,
+    enhanced: Option<EnhancedCode>,
+    /// The whole reply as it arrived, every line with its line end.
+    wire: &'a [u8],
+    lines: usize,
+}
+
+impl<'a> ReplyView<'a> {
+    /// The reply code.
+    pub fn code(&self) -> ReplyCode {
+        self.code
+    }
+
+    /// The enhanced status code, as [`Reply::enhanced_code`].
+    pub fn enhanced_code(&self) -> Option<EnhancedCode> {
+        self.enhanced
+    }
+
+    /// How many lines the reply has (at least one).
+    pub fn line_count(&self) -> usize {
+        self.lines
+    }
+
+    /// Each line's text as sent, after `NNN-` / `NNN `, without its line
+    /// end: raw bytes (not escaped, not UTF-8 checked).
+    pub fn lines(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let wire = self.wire;
+        wire.split(|&b| b == b'\n')
+            .take(self.lines)
+            .map(|raw| line_text(raw.strip_suffix(b"\r").unwrap_or(raw)))
+    }
+
+    /// The reply exactly as it arrived, line ends included.
+    pub fn wire(&self) -> &'a [u8] {
+        self.wire
+    }
+
+    /// 2xx.
+    pub fn is_positive_completion(&self) -> bool {
+        self.code.is_positive_completion()
+    }
+
+    /// The owned reply, equal to what [`ReplyParser::parse`] returns for
+    /// the same bytes.
+    pub fn to_reply(&self) -> Reply {
+        let lines = self
+            .lines()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        let mut reply = Reply::new(self.code, lines);
+        reply.enhanced = self.enhanced;
+        reply
+    }
+}
+
+impl fmt::Debug for ReplyView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyView")
+            .field("code", &self.code)
+            .field("enhanced", &self.enhanced)
+            .field(
+                "lines",
+                &self
+                    .lines()
+                    .map(String::from_utf8_lossy)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// What [`ReplyParser::parse_borrowed`] returns: a view of a reply that
+/// arrived whole, or the reply assembled across calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParsedReply<'a> {
+    /// Arrived whole in the input: checked in place, not copied.
+    Borrowed(ReplyView<'a>),
+    /// Assembled from more than one input.
+    Owned(Reply),
+}
+
+impl ParsedReply<'_> {
+    /// The reply code.
+    pub fn code(&self) -> ReplyCode {
+        match self {
+            Self::Borrowed(v) => v.code(),
+            Self::Owned(r) => r.code(),
+        }
+    }
+
+    /// The owned reply (copied out of the input if borrowed).
+    pub fn into_owned(self) -> Reply {
+        match self {
+            Self::Borrowed(v) => v.to_reply(),
+            Self::Owned(r) => r,
+        }
+    }
+}
+
 /// Bounds on what the reply parser accepts, and on the command lines the
 /// client writes. Every reply limit is enforced while bytes arrive, so the
 /// parser never holds more than these in memory; the command-line limit is
@@ -492,29 +597,106 @@ impl ReplyParser {
         Ok((pos, None))
     }
 
-    fn handle_line(&mut self, line: &[u8]) -> Result<Option<Reply>, ProtocolError> {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        // One scan for both bytes a reply line may not hold.
-        if memchr::memchr2(0, b'\r', line).is_some() {
-            return Err(if line.contains(&0) {
-                ProtocolError::NulInReply
-            } else {
-                ProtocolError::MalformedReply {
-                    detail: "bare CR inside a reply line",
-                }
-            });
+    /// [`parse`](Self::parse) without allocating when it can: a reply that
+    /// arrives whole in `input` while nothing is buffered (the common case:
+    /// a server writes each reply at once) comes back as a [`ReplyView`]
+    /// borrowing `input`; a reply assembled across calls comes back owned.
+    /// Same bytes used, same limits, same errors as `parse`.
+    ///
+    /// ```
+    /// use smtp_sansio::{ParsedReply, ReplyParser};
+    ///
+    /// let mut parser = ReplyParser::default();
+    /// let input = b"250-mx.example\r\n250 PIPELINING\r\n";
+    /// let (used, reply) = parser.parse_borrowed(input).unwrap();
+    /// assert_eq!(used, input.len());
+    /// let Some(ParsedReply::Borrowed(view)) = reply else { panic!("whole") };
+    /// assert_eq!(view.code().get(), 250);
+    /// assert!(view.lines().eq([&b"mx.example"[..], b"PIPELINING"]));
+    /// // Split across reads: buffered, then owned.
+    /// assert!(parser.parse_borrowed(b"250 o").unwrap().1.is_none());
+    /// let (_, reply) = parser.parse_borrowed(b"k\r\n").unwrap();
+    /// assert_eq!(reply.unwrap().into_owned().lines(), ["ok"]);
+    /// ```
+    pub fn parse_borrowed<'a>(
+        &mut self,
+        input: &'a [u8],
+    ) -> Result<(usize, Option<ParsedReply<'a>>), ProtocolError> {
+        if self.is_idle()
+            && let Some(view) = self.scan_whole(input)?
+        {
+            return Ok((view.wire.len(), Some(ParsedReply::Borrowed(view))));
         }
-        let code = parse_code(line)?;
-        let last = match line.get(3) {
-            None | Some(b' ') => true,
-            Some(b'-') => false,
-            Some(_) => {
-                return Err(ProtocolError::MalformedReply {
-                    detail: "the reply code must be followed by a space, '-' or the line end",
+        let (used, reply) = self.parse(input)?;
+        Ok((used, reply.map(ParsedReply::Owned)))
+    }
+
+    /// The first reply of `input` checked in place, if its last line is in
+    /// `input`; `None` (nothing kept) if it is not, for `parse` to buffer.
+    /// The checks and their order are `parse`'s, so a bad reply gets the
+    /// same error either way.
+    fn scan_whole<'a>(&self, input: &'a [u8]) -> Result<Option<ReplyView<'a>>, ProtocolError> {
+        let mut pos = 0;
+        let mut first: Option<ReplyCode> = None;
+        let mut len = 0;
+        let mut lines = 0;
+        loop {
+            let rest = &input[pos..];
+            let Some(nl) = memchr::memchr(b'\n', rest) else {
+                return Ok(None);
+            };
+            if nl + 1 > self.limits.max_line_len {
+                return Err(ProtocolError::LineTooLong {
+                    limit: self.limits.max_line_len,
                 });
             }
-        };
-        let text = String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned();
+            let raw = &rest[..nl];
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let (code, last) = check_line(line)?;
+            match first {
+                None => first = Some(code),
+                Some(first) if first != code => {
+                    return Err(ProtocolError::MismatchedCodes { first, line: code });
+                }
+                Some(_) => {}
+            }
+            len += line.len() + 2;
+            if len > self.limits.max_reply_len {
+                return Err(ProtocolError::ReplyTooLong {
+                    limit: self.limits.max_reply_len,
+                });
+            }
+            if lines >= self.limits.max_lines {
+                return Err(ProtocolError::TooManyLines {
+                    limit: self.limits.max_lines,
+                });
+            }
+            lines += 1;
+            pos += nl + 1;
+            if last {
+                let wire = &input[..pos];
+                let mut view = ReplyView {
+                    code,
+                    enhanced: None,
+                    wire,
+                    lines,
+                };
+                if self.enhanced_codes {
+                    view.enhanced = view.lines().next().and_then(|text| {
+                        EnhancedCode::parse_prefix(&String::from_utf8_lossy(text))
+                            .map(|(e, _)| e)
+                            .filter(|e| e.class() == code.class())
+                    });
+                }
+                return Ok(Some(view));
+            }
+        }
+    }
+
+    fn handle_line(&mut self, line: &[u8]) -> Result<Option<Reply>, ProtocolError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (code, last) = check_line(line)?;
+        let text = String::from_utf8_lossy(line_text(line)).into_owned();
         let partial = self.current.get_or_insert_with(|| Partial {
             code,
             lines: Vec::new(),
@@ -550,6 +732,37 @@ impl ReplyParser {
         }
         Ok(Some(reply))
     }
+}
+
+/// One reply line (CR stripped) checked as both parsing paths check it:
+/// its code, and whether it is the reply's last line.
+fn check_line(line: &[u8]) -> Result<(ReplyCode, bool), ProtocolError> {
+    // One scan for both bytes a reply line may not hold.
+    if memchr::memchr2(0, b'\r', line).is_some() {
+        return Err(if line.contains(&0) {
+            ProtocolError::NulInReply
+        } else {
+            ProtocolError::MalformedReply {
+                detail: "bare CR inside a reply line",
+            }
+        });
+    }
+    let code = parse_code(line)?;
+    let last = match line.get(3) {
+        None | Some(b' ') => true,
+        Some(b'-') => false,
+        Some(_) => {
+            return Err(ProtocolError::MalformedReply {
+                detail: "the reply code must be followed by a space, '-' or the line end",
+            });
+        }
+    };
+    Ok((code, last))
+}
+
+/// The text of a checked line: after `NNN-` / `NNN `.
+fn line_text(line: &[u8]) -> &[u8] {
+    line.get(4..).unwrap_or_default()
 }
 
 fn parse_code(line: &[u8]) -> Result<ReplyCode, ProtocolError> {
@@ -590,6 +803,88 @@ mod tests {
             out.extend(reply);
         }
         Ok(out)
+    }
+
+    /// `parse_borrowed` agrees with `parse` on every reply and every error,
+    /// whole or split at each offset (the reply fuzz target also checks
+    /// that only whole replies are borrowed).
+    #[test]
+    fn borrowed_path_matches_owned_path() {
+        let mut small = Limits::default();
+        small.max_line_len = 12;
+        small.max_lines = 2;
+        small.max_reply_len = 20;
+        let inputs: &[&[u8]] = &[
+            b"250-mx.example\r\n250-SIZE 10\r\n250 ok\r\n221 bye\r\n",
+            b"550 5.1.1 no such user\r\n",
+            b"250-a\r\n251 b\r\n",
+            b"250 a\0b\r\n",
+            b"25x ok\r\n",
+            b"250 bare\rcr\r\n",
+            b"250-one\n250-two\n250 three\n",
+            b"250 \xff\xfe invalid utf-8\r\n",
+        ];
+        for limits in [Limits::default(), small] {
+            for input in inputs {
+                let owned = parse_all_results(&limits, input, false);
+                let borrowed = parse_all_results(&limits, input, true);
+                assert_eq!(
+                    owned,
+                    borrowed,
+                    "{:?} {limits:?}",
+                    String::from_utf8_lossy(input)
+                );
+                for split in 1..input.len() {
+                    let mut parser = ReplyParser::new(limits.clone());
+                    parser.set_enhanced_codes(true);
+                    let mut got = Vec::new();
+                    let mut err = None;
+                    'parts: for part in [&input[..split], &input[split..]] {
+                        let mut rest = part;
+                        while !rest.is_empty() {
+                            match parser.parse_borrowed(rest) {
+                                Ok((used, reply)) => {
+                                    got.extend(reply.map(ParsedReply::into_owned));
+                                    rest = &rest[used..];
+                                }
+                                Err(e) => {
+                                    err = Some(e);
+                                    break 'parts;
+                                }
+                            }
+                        }
+                    }
+                    assert_eq!((got, err), owned, "split at {split}");
+                }
+            }
+        }
+    }
+
+    fn parse_all_results(
+        limits: &Limits,
+        mut input: &[u8],
+        borrowed: bool,
+    ) -> (Vec<Reply>, Option<ProtocolError>) {
+        let mut parser = ReplyParser::new(limits.clone());
+        parser.set_enhanced_codes(true);
+        let mut replies = Vec::new();
+        while !input.is_empty() {
+            let result = if borrowed {
+                parser
+                    .parse_borrowed(input)
+                    .map(|(used, r)| (used, r.map(ParsedReply::into_owned)))
+            } else {
+                parser.parse(input)
+            };
+            match result {
+                Ok((used, reply)) => {
+                    replies.extend(reply);
+                    input = &input[used..];
+                }
+                Err(e) => return (replies, Some(e)),
+            }
+        }
+        (replies, None)
     }
 
     #[test]
