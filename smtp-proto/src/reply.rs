@@ -810,10 +810,12 @@ mod tests {
     /// that only whole replies are borrowed).
     #[test]
     fn borrowed_path_matches_owned_path() {
-        let mut small = Limits::default();
-        small.max_line_len = 12;
-        small.max_lines = 2;
-        small.max_reply_len = 20;
+        let small = Limits {
+            max_line_len: 12,
+            max_lines: 2,
+            max_reply_len: 20,
+            ..Limits::default()
+        };
         let inputs: &[&[u8]] = &[
             b"250-mx.example\r\n250-SIZE 10\r\n250 ok\r\n221 bye\r\n",
             b"550 5.1.1 no such user\r\n",
