@@ -1,11 +1,11 @@
-//! Tests of the `smtp-send` example (and so of `demo`, which is the same
-//! program): its code is compiled into this test and run in-process with
-//! captured standard streams, an injected `SMTP_PASSWORD` and password
-//! prompt, against `MiniSmtpServer` on loopback. One test also runs the
-//! example binary itself when `cargo test` has built it.
+//! Tests of the `smtp-send` binary (feature `cli`): its code is compiled
+//! into this test and run in-process with captured standard streams, an
+//! injected `SMTP_PASSWORD` and password prompt, against its own embedded
+//! demo server and the test crate's `MiniSmtpServer` on loopback. Some
+//! tests also run the binary itself.
 
 #[allow(dead_code)]
-#[path = "../examples/cli/mod.rs"]
+#[path = "../src/bin/smtp-send/cli/mod.rs"]
 mod cli;
 
 use std::io::{self, Write};
@@ -317,7 +317,7 @@ fn help_lists_the_options_and_exit_codes() {
     let out = run("--help");
     assert_exit(&out, Exit::Ok);
     let expected = [
-        "--server <HOST:PORT>",
+        "--server <HOST[:PORT]>",
         "--tls <TLS>",
         "SMTP_PASSWORD",
         "Exit codes:",
@@ -696,7 +696,9 @@ fn overlong_rcpt_line_exits_64() {
 
 #[test]
 fn data_file_and_stdin_are_sent_as_is() {
-    let message = b"Subject: from a file\r\n\r\n.leading dot\r\nlast line\r\n";
+    // With Date and Message-ID of its own, nothing is added.
+    let message = b"Date: Thu, 3 Dec 2026 13:00:00 +0000\r\nMessage-ID: <1@example.com>\r\n\
+                    Subject: from a file\r\n\r\n.leading dot\r\nlast line\r\n";
     let file = temp_file("message.eml", message);
     let (server, addr) = mini(|_| {});
     let out = send(&addr, &format!("--data {} --chunking off", file.display()));
@@ -807,15 +809,19 @@ fn pipelining_off_sends_one_command_at_a_time() {
     }
 }
 
-/// A 3 MiB message of 64-byte CRLF lines.
+/// A 3 MiB message of 64-byte CRLF lines (with Date and Message-ID, so
+/// that it is sent as is).
 fn large_message() -> PathBuf {
-    let body: Vec<u8> = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"
+    let head = b"Date: Thu, 3 Dec 2026 13:00:00 +0000\r\nMessage-ID: <large@example.com>\r\n\r\n";
+    let body = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n";
+    let mut message: Vec<u8> = head
         .iter()
+        .chain(body.iter().cycle())
         .copied()
-        .cycle()
-        .take(3 << 20)
+        .take((3 << 20) - 2)
         .collect();
-    temp_file("large.eml", &body)
+    message.extend_from_slice(b"\r\n");
+    temp_file("large.eml", &message)
 }
 
 #[test]
@@ -862,23 +868,14 @@ fn large_message_by_bdat() {
 
 // ----- the binary itself -----
 
-/// `target/<profile>/examples/smtp-send`, which `cargo test` builds before
-/// running the tests (a `cargo test --test cli` alone does not).
-fn example_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let path = profile_dir
-        .join("examples")
-        .join(format!("smtp-send{}", std::env::consts::EXE_SUFFIX));
-    path.exists().then_some(path)
+/// The `smtp-send` binary Cargo built for these tests.
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_smtp-send"))
 }
 
 #[test]
-fn example_binary_exit_codes_and_output() {
-    let Some(binary) = example_binary() else {
-        eprintln!("skipped: the smtp-send example is not built (run `cargo test`)");
-        return;
-    };
+fn binary_exit_codes_and_output() {
+    let binary = binary();
     let status = |args: &[&str]| {
         let out = Command::new(&binary)
             .args(args)
