@@ -353,7 +353,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, i
 
 /// A failure: what to print and how to exit.
 #[derive(Debug)]
-struct Failure {
+pub(crate) struct Failure {
     exit: Exit,
     message: String,
 }
@@ -724,7 +724,7 @@ fn tls_mode_hint(port: u16, implicit_tls: bool) -> String {
 /// `--server`, with the mode's default port when it has none: the address
 /// to connect to, its host and its port. Refuses a port whose TLS mode is
 /// the other one (465 without `--tls implicit`, 25 or 587 with it).
-fn server_address(
+pub(crate) fn server_address(
     server: &str,
     tls: TlsMode,
     auth: bool,
