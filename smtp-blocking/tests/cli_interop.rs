@@ -127,7 +127,12 @@ fn composed_message_with_html_and_two_attachments(kind: Kind) {
 
     let stored = spool::wait_for(&srv, &to);
     assert_eq!(stored.from, from, "{}", stored.path.display());
-    assert_eq!(stored.rcpts, [to.clone()], "{}", stored.path.display());
+    assert_eq!(
+        stored.rcpts,
+        std::slice::from_ref(&to),
+        "{}",
+        stored.path.display()
+    );
     let text = String::from_utf8_lossy(&stored.data).replace("\r\n", "\n");
     let header = &text[..text.find("\n\n").unwrap_or(text.len())];
     for h in [
