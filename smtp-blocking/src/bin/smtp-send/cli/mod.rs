@@ -51,7 +51,8 @@ pub(crate) const PASSWORD_ENV: &str = "SMTP_PASSWORD";
 #[derive(Debug, Parser)]
 #[command(name = "smtp-send", version, after_help = exit::TABLE)]
 pub(crate) struct Args {
-    /// The server, as HOST[:PORT] ([V6]:PORT for an IPv6 address). Without
+    /// The server, as HOST or HOST:PORT (an IPv6 address with a port in
+    /// brackets: `[::1]:2525`). Without
     /// a port: 465 with --tls implicit, else 587 with --auth (submission),
     /// else 25. Without --server: the embedded demo server.
     #[arg(long, value_name = "HOST[:PORT]")]
