@@ -22,9 +22,17 @@
 //! # Example
 //!
 //! ```no_run
+//! use mail_builder::MessageBuilder;
 //! use smtp_blocking::{send_mail, PlainAuth};
 //!
-//! let message = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nHello.\r\n";
+//! // The message, composed with the mail-builder crate (which adds Date,
+//! // Message-ID and MIME-Version).
+//! let message = MessageBuilder::new()
+//!     .from("a@example.com")
+//!     .to("b@example.com")
+//!     .subject("hi")
+//!     .text_body("Hello.")
+//!     .write_to_vec()?;
 //! let mut auth = PlainAuth::new("", "user", "password", "mail.example.com");
 //! let report = send_mail(
 //!     "mail.example.com:587",
@@ -34,7 +42,7 @@
 //!     &message[..],
 //! )?;
 //! println!("queued: {}", report.reply);
-//! # Ok::<(), smtp_blocking::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! A session step by step, over any `Read + Write` stream (here an

@@ -1,11 +1,11 @@
-//! Tests of the `smtp-send` example (and so of `demo`, which is the same
-//! program): its code is compiled into this test and run in-process with
-//! captured standard streams, an injected `SMTP_PASSWORD` and password
-//! prompt, against `MiniSmtpServer` on loopback. One test also runs the
-//! example binary itself when `cargo test` has built it.
+//! Tests of the `smtp-send` binary (feature `cli`): its code is compiled
+//! into this test and run in-process with captured standard streams, an
+//! injected `SMTP_PASSWORD` and password prompt, against its own embedded
+//! demo server and the test crate's `MiniSmtpServer` on loopback. Some
+//! tests also run the binary itself.
 
 #[allow(dead_code)]
-#[path = "../examples/cli/mod.rs"]
+#[path = "../src/bin/smtp-send/cli/mod.rs"]
 mod cli;
 
 use std::io::{self, Write};
@@ -91,7 +91,8 @@ fn run_env(args: &[&str], env: Env) -> Outcome {
             counter.fetch_add(1, Ordering::SeqCst);
             answer
                 .map(str::to_owned)
-                .ok_or_else(|| io::Error::other("no terminal"))
+                // What the terminal prompt says without a terminal.
+                .ok_or_else(|| io::Error::from_raw_os_error(6))
         }),
     };
     let argv = std::iter::once("smtp-send").chain(args.iter().copied());
@@ -317,7 +318,7 @@ fn help_lists_the_options_and_exit_codes() {
     let out = run("--help");
     assert_exit(&out, Exit::Ok);
     let expected = [
-        "--server <HOST:PORT>",
+        "--server <HOST[:PORT]>",
         "--tls <TLS>",
         "SMTP_PASSWORD",
         "Exit codes:",
@@ -692,11 +693,247 @@ fn overlong_rcpt_line_exits_64() {
     assert_exit(&out, Exit::Ok);
 }
 
+// ----- what a newcomer met -----
+
+#[test]
+fn port_465_without_tls_implicit_exits_64_and_says_what_to_do() {
+    for tls in ["", "--tls starttls", "--tls opportunistic", "--tls none"] {
+        let out = run(&format!(
+            "--server 127.0.0.1:465 {tls} --from a@example.com --to b@example.com"
+        ));
+        assert_exit(&out, Exit::Usage);
+        assert!(out.stderr.contains("use --tls implicit"), "{}", out.stderr);
+        // No API function names.
+        assert!(!out.stderr.contains("connect_tls"), "{}", out.stderr);
+        assert!(!out.stdout.contains("connecting"), "{}", out.stdout);
+    }
+    // And the other way round.
+    let out = run("--server 127.0.0.1:587 --tls implicit --from a@example.com --to b@example.com");
+    assert_exit(&out, Exit::Usage);
+    assert!(out.stderr.contains("drop --tls implicit"), "{}", out.stderr);
+}
+
+#[test]
+fn server_without_a_port_gets_the_default_port_of_the_mode() {
+    use cli::TlsMode::{Implicit, None, Opportunistic, Starttls};
+    let addr = |server: &str, tls, auth| {
+        cli::server_address(server, tls, auth).map_err(|f| format!("{f:?}"))
+    };
+    let ok = |a: &str, h: &str, p: u16| Ok((a.to_owned(), h.to_owned(), p));
+    assert_eq!(
+        addr("mx.example", Starttls, false),
+        ok("mx.example:25", "mx.example", 25)
+    );
+    assert_eq!(
+        addr("mx.example", Opportunistic, false),
+        ok("mx.example:25", "mx.example", 25)
+    );
+    assert_eq!(
+        addr("mx.example", None, false),
+        ok("mx.example:25", "mx.example", 25)
+    );
+    assert_eq!(
+        addr("mx.example", Starttls, true),
+        ok("mx.example:587", "mx.example", 587)
+    );
+    assert_eq!(
+        addr("mx.example", Implicit, true),
+        ok("mx.example:465", "mx.example", 465)
+    );
+    assert_eq!(
+        addr("mx.example:2525", Starttls, true),
+        ok("mx.example:2525", "mx.example", 2525)
+    );
+    assert_eq!(addr("[::1]", Starttls, false), ok("[::1]:25", "::1", 25));
+    assert_eq!(addr("::1", Implicit, false), ok("[::1]:465", "::1", 465));
+    assert_eq!(
+        addr("[::1]:2525", None, false),
+        ok("[::1]:2525", "::1", 2525)
+    );
+    for bad in [
+        "mx.example:0",
+        "mx.example:x",
+        ":25",
+        "[::1",
+        "[::1]25",
+        "mx.example:70000",
+    ] {
+        assert!(addr(bad, Starttls, false).is_err(), "{bad}");
+    }
+
+    // End to end, the line says where it went. TLS is required and
+    // verified against the public roots, so nothing that may listen on
+    // loopback's port 25 or 465 is sent a message.
+    for (tls, port) in [("starttls", 25), ("implicit", 465)] {
+        let out = run(&format!(
+            "--server 127.0.0.1 --tls {tls} --from a@example.com --to b@example.com --timeout 2"
+        ));
+        let line = format!("connecting to 127.0.0.1:{port}\n");
+        assert!(out.stdout.contains(&line), "{}", out.stdout);
+        assert_ne!(out.exit, Exit::Ok);
+    }
+}
+
+#[test]
+fn refused_recipient_is_named() {
+    let (_server, addr) = mini(|o| {
+        o.reject_recipients = vec!["gone@example.com".into(), "lost@example.com".into()];
+    });
+    let base = format!("--server {addr} --tls none --from a@example.com");
+    let out = run(&format!("{base} --to gone@example.com"));
+    assert_exit(&out, Exit::Unavailable);
+    assert!(
+        out.stderr.contains("<gone@example.com>: 550"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(&format!(
+        "{base} --to gone@example.com --to lost@example.com"
+    ));
+    assert_exit(&out, Exit::Unavailable);
+    for rcpt in ["<gone@example.com>: 550", "<lost@example.com>: 550"] {
+        assert!(out.stderr.contains(rcpt), "{rcpt}: {}", out.stderr);
+    }
+
+    let out = run(&format!(
+        "{base} --to gone@example.com --require-all-recipients"
+    ));
+    assert_exit(&out, Exit::Unavailable);
+    assert!(
+        out.stderr
+            .contains("recipient <gone@example.com> refused: 550"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn no_password_message_names_the_ways_and_no_os_error() {
+    let out = run("--auth plain --user alice");
+    assert_exit(&out, Exit::Usage);
+    let line = out.stderr.trim_end();
+    assert!(line.contains("--password-file"), "{line}");
+    assert!(line.ends_with("set SMTP_PASSWORD"), "{line}");
+    assert!(!line.contains("os error"), "{line}");
+}
+
 // ----- message and ESMTP options -----
+
+/// The decoded base64 body of the MIME part whose headers name `filename`.
+fn attachment_body(text: &str, filename: &str) -> Vec<u8> {
+    let text = text.replace("\r\n", "\n");
+    let at = text
+        .find(&format!("filename=\"{filename}\""))
+        .unwrap_or_else(|| panic!("no part for {filename} in:\n{text}"));
+    let part = &text[at..];
+    let start = part.find("\n\n").map_or(0, |i| i + 2);
+    let end = part[start..].find("\n--").map_or(part.len(), |i| start + i);
+    let b64: String = part[start..end].split_whitespace().collect();
+    B64.decode(b64)
+        .unwrap_or_else(|e| panic!("{filename}: {e}"))
+}
+
+#[test]
+fn subject_html_and_attachments_make_a_multipart_with_date_and_message_id() {
+    let html = temp_file("body.html", b"<p>Hello <b>there</b></p>\n");
+    let pdf: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let pdf_file = temp_file("report.pdf", &pdf);
+    let data_file = temp_file("table.dat", b"\x00\x01 binary \xff");
+    let (server, addr) = mini(|_| {});
+    let extra = format!(
+        "--subject Quarterly --body see-attached --html {} --attach {} --attach {}:application/x-table",
+        html.display(),
+        pdf_file.display(),
+        data_file.display()
+    );
+    assert_exit(&send(&addr, &extra), Exit::Ok);
+    let m = &server.wait_for_messages(1, Duration::from_secs(5))[0];
+    let text = m.text();
+    let header = &text[..text.find("\r\n\r\n").unwrap_or(text.len())];
+    for h in [
+        "Date: ",
+        "\r\nMessage-ID: <",
+        "\r\nSubject: Quarterly\r\n",
+        "\r\nMIME-Version: 1.0",
+    ] {
+        assert!(
+            header.contains(h) || header.starts_with(h),
+            "{h:?} not in:\n{header}"
+        );
+    }
+    assert!(header.contains("multipart/mixed"), "{header}");
+    for part in [
+        "multipart/alternative",
+        "text/plain",
+        "see-attached",
+        "text/html",
+        "<b>there</b>",
+        "application/pdf",
+        "application/x-table",
+    ] {
+        assert!(text.contains(part), "{part:?} not in:\n{text}");
+    }
+    assert_eq!(attachment_body(&text, "report.pdf"), pdf);
+    assert_eq!(attachment_body(&text, "table.dat"), b"\x00\x01 binary \xff");
+
+    // The same through the embedded demo server, which prints it.
+    let out = run_args(&[
+        "--subject",
+        "Demo",
+        "--attach",
+        &pdf_file.display().to_string(),
+    ]);
+    assert_exit(&out, Exit::Ok);
+    assert!(out.stdout.contains("\nSubject: Demo\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("multipart/mixed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("filename=\"report.pdf\""),
+        "{}",
+        out.stdout
+    );
+
+    // Unreadable attachments and HTML are input errors.
+    assert_exit(&run("--attach /nonexistent/a.pdf"), Exit::NoInput);
+    assert_exit(&run("--html /nonexistent/a.html"), Exit::NoInput);
+    // The composer owns the MIME headers.
+    assert_exit(
+        &run_args(&["--header", "Content-Type: text/x"]),
+        Exit::Usage,
+    );
+}
+
+#[test]
+fn data_file_gets_date_message_id_and_headers() {
+    let message = b"Subject: old\r\nX-Keep: 1\r\n\r\n.leading dot\r\nbody\r\n";
+    let file = temp_file("plain.eml", message);
+    let (server, addr) = mini(|_| {});
+    let extra = format!(
+        "--data {} --header Subject:new --header X-Added:2",
+        file.display()
+    );
+    assert_exit(&send(&addr, &extra), Exit::Ok);
+    let m = &server.wait_for_messages(1, Duration::from_secs(5))[0];
+    let text = m.text();
+    assert!(text.starts_with("Date: "), "{text}");
+    assert!(text.contains("\r\nMessage-ID: <"), "{text}");
+    assert!(text.contains("\r\nSubject: new\r\n"), "{text}");
+    assert!(text.contains("\r\nX-Added: 2\r\n"), "{text}");
+    assert!(!text.contains("Subject: old"), "{text}");
+    assert!(
+        text.ends_with("\r\nX-Keep: 1\r\n\r\n.leading dot\r\nbody\r\n"),
+        "{text}"
+    );
+    // SIZE is the size sent, headers added.
+    let size = format!("SIZE={}", m.data.len());
+    assert!(m.mail_params.contains(&size), "{size}: {:?}", m.mail_params);
+}
 
 #[test]
 fn data_file_and_stdin_are_sent_as_is() {
-    let message = b"Subject: from a file\r\n\r\n.leading dot\r\nlast line\r\n";
+    // With Date and Message-ID of its own, nothing is added.
+    let message = b"Date: Thu, 3 Dec 2026 13:00:00 +0000\r\nMessage-ID: <1@example.com>\r\n\
+                    Subject: from a file\r\n\r\n.leading dot\r\nlast line\r\n";
     let file = temp_file("message.eml", message);
     let (server, addr) = mini(|_| {});
     let out = send(&addr, &format!("--data {} --chunking off", file.display()));
@@ -807,15 +1044,19 @@ fn pipelining_off_sends_one_command_at_a_time() {
     }
 }
 
-/// A 3 MiB message of 64-byte CRLF lines.
+/// A 3 MiB message of 64-byte CRLF lines (with Date and Message-ID, so
+/// that it is sent as is).
 fn large_message() -> PathBuf {
-    let body: Vec<u8> = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"
+    let head = b"Date: Thu, 3 Dec 2026 13:00:00 +0000\r\nMessage-ID: <large@example.com>\r\n\r\n";
+    let body = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n";
+    let mut message: Vec<u8> = head
         .iter()
+        .chain(body.iter().cycle())
         .copied()
-        .cycle()
-        .take(3 << 20)
+        .take((3 << 20) - 2)
         .collect();
-    temp_file("large.eml", &body)
+    message.extend_from_slice(b"\r\n");
+    temp_file("large.eml", &message)
 }
 
 #[test]
@@ -862,23 +1103,14 @@ fn large_message_by_bdat() {
 
 // ----- the binary itself -----
 
-/// `target/<profile>/examples/smtp-send`, which `cargo test` builds before
-/// running the tests (a `cargo test --test cli` alone does not).
-fn example_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let path = profile_dir
-        .join("examples")
-        .join(format!("smtp-send{}", std::env::consts::EXE_SUFFIX));
-    path.exists().then_some(path)
+/// The `smtp-send` binary Cargo built for these tests.
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_smtp-send"))
 }
 
 #[test]
-fn example_binary_exit_codes_and_output() {
-    let Some(binary) = example_binary() else {
-        eprintln!("skipped: the smtp-send example is not built (run `cargo test`)");
-        return;
-    };
+fn binary_exit_codes_and_output() {
+    let binary = binary();
     let status = |args: &[&str]| {
         let out = Command::new(&binary)
             .args(args)
@@ -889,6 +1121,15 @@ fn example_binary_exit_codes_and_output() {
         (out.status.code(), stdout)
     };
     assert_eq!(status(&["--tls", "sometimes"]).0, Some(64));
+    let port_465 = [
+        "--server",
+        "127.0.0.1:465",
+        "--from",
+        "a@b.example",
+        "--to",
+        "c@d.example",
+    ];
+    assert_eq!(status(&port_465).0, Some(64));
     let (code, help) = status(&["--help"]);
     assert_eq!(code, Some(0));
     assert!(help.contains("Exit codes:"));

@@ -2,7 +2,7 @@
 //! timeout, which sysexits has no code for.
 
 use smtp_blocking::Error;
-use smtp_sansio::{AuthError, Error as SmtpError, ProtocolError, Unsupported};
+use smtp_sansio::{AuthError, Error as SmtpError, ProtocolError, Unsupported, UsageError};
 
 /// The table printed by `--help` and copied into the README.
 pub(crate) const TABLE: &str = "\
@@ -10,7 +10,8 @@ Exit codes:
   0    sent: the server accepted the message for at least one recipient
   64   bad usage (EX_USAGE): unknown option, missing --from/--to, malformed
        address, header or DSN value, a MAIL or RCPT line over its length
-       limit, no password available
+       limit, no password available, a port that needs the other --tls
+       mode (465 without --tls implicit)
   66   an input file cannot be read (EX_NOINPUT): --data, --password-file, --ca
   68   cannot connect (EX_NOHOST): the name does not resolve, or the connection
        is refused or unreachable
@@ -75,6 +76,9 @@ impl Exit {
             SmtpError::Protocol(ProtocolError::ConnectionClosed) => Self::IoErr,
             SmtpError::Protocol(_) => Self::Protocol,
             SmtpError::InvalidInput(_) | SmtpError::CommandTooLong(_) => Self::Usage,
+            // The TLS mode does not fit the port (465 without --tls
+            // implicit); the CLI checks this first, this is the backstop.
+            SmtpError::Usage(UsageError::TlsModeMismatch { .. }) => Self::Usage,
             SmtpError::Unsupported(
                 Unsupported::Extension("STARTTLS") | Unsupported::RequireTlsWithoutTls,
             ) => Self::Tls,

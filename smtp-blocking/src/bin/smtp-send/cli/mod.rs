@@ -1,9 +1,10 @@
 //! `smtp-send`: a swaks-like command-line client built on `smtp-blocking`.
 //!
-//! Shared by the `smtp-send` and `demo` examples and by
+//! The `smtp-send` binary's logic (feature `cli`), also compiled into
 //! `smtp-blocking/tests/cli.rs`, which calls [`run`] in-process with its own
 //! standard streams, environment and password prompt.
 
+mod demo_server;
 mod embedded;
 mod exit;
 mod message;
@@ -27,7 +28,7 @@ use smtp_blocking::{
     Auth, Client, CramMd5Auth, DsnNotify, DsnReturn, Envelope, Error, LoginAuth, OAuthBearer,
     Options, PlainAuth, SendReport, Timeouts, TlsPolicy, XOAuth2,
 };
-use smtp_sansio::{Domain, Mailbox, escape_controls};
+use smtp_sansio::{CommandKind, Domain, Error as SmtpError, Mailbox, UsageError, escape_controls};
 
 use embedded::Embedded;
 pub(crate) use exit::Exit;
@@ -50,8 +51,11 @@ pub(crate) const PASSWORD_ENV: &str = "SMTP_PASSWORD";
 #[derive(Debug, Parser)]
 #[command(name = "smtp-send", version, after_help = exit::TABLE)]
 pub(crate) struct Args {
-    /// The server, as HOST:PORT. Without it: the embedded demo server.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// The server, as HOST or HOST:PORT (an IPv6 address with a port in
+    /// brackets: `[::1]:2525`). Without
+    /// a port: 465 with --tls implicit, else 587 with --auth (submission),
+    /// else 25. Without --server: the embedded demo server.
+    #[arg(long, value_name = "HOST[:PORT]")]
     server: Option<String>,
     /// How to use TLS: STARTTLS and fail if not offered, TLS from the first
     /// byte (port 465), STARTTLS when offered, or never.
@@ -76,17 +80,33 @@ pub(crate) struct Args {
     /// An envelope recipient (RCPT TO); repeat for more.
     #[arg(long, value_name = "ADDR")]
     to: Vec<String>,
-    /// Send this file as the message, as is ("-": standard input).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["header", "body"])]
+    /// Send this file as the message ("-": standard input), adding Date and
+    /// Message-ID when its header section has none, and the --header lines
+    /// (each replacing the message's headers of that name).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["subject", "body", "html", "attach"])]
     data: Option<PathBuf>,
-    /// Add a header to the composed test message ("Name: value"; repeatable;
-    /// replaces Subject, From, To, Date, ... of the same name).
+    /// The subject of the composed message.
+    #[arg(long, value_name = "TEXT")]
+    subject: Option<String>,
+    /// Add a header ("Name: value"; repeatable; replaces the composed
+    /// message's From, To, Subject, Date or Message-ID, or a --data
+    /// message's headers of the same name; non-ASCII values are RFC 2047
+    /// encoded).
     #[arg(long, value_name = "HEADER")]
     header: Vec<String>,
-    /// The body of the composed test message (which gets Date and
+    /// The text body of the composed message (which gets Date and
     /// Message-ID headers).
     #[arg(long, value_name = "TEXT")]
     body: Option<String>,
+    /// Add an HTML version of the body, read from this UTF-8 file
+    /// (multipart/alternative beside the text).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Attach a file (repeatable). Its MIME type comes from the extension
+    /// (application/octet-stream when unknown) unless given after a colon,
+    /// as in --attach report.bin:application/pdf.
+    #[arg(long, value_name = "FILE[:TYPE]")]
+    attach: Vec<String>,
     /// The name sent with EHLO (or LHLO).
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     ehlo: String,
@@ -298,7 +318,7 @@ impl Io {
     }
 }
 
-/// The examples' `main`.
+/// The binary's `main`.
 pub(crate) fn main() -> ExitCode {
     ExitCode::from(run(std::env::args_os(), Io::process()).code())
 }
@@ -334,7 +354,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, i
 
 /// A failure: what to print and how to exit.
 #[derive(Debug)]
-struct Failure {
+pub(crate) struct Failure {
     exit: Exit,
     message: String,
 }
@@ -361,7 +381,11 @@ struct Session {
     io: Io,
     /// The embedded server, when no --server was given.
     embedded: Option<Embedded>,
+    /// What to connect to: `host:port` or `[v6]:port`.
     server: String,
+    /// Its host (the name TLS verifies and PLAIN/LOGIN check) and port.
+    host: String,
+    port: u16,
     from: String,
     to: Vec<String>,
     auth: Option<(Mechanism, String, String)>,
@@ -403,18 +427,33 @@ impl Session {
             Some(server) => (server, None),
             None => {
                 let (mech, user, pass) = match &auth {
+                    Some((Mechanism::ScramSha256, _, _)) => {
+                        return Err(Failure::usage(
+                            "the embedded demo server does not speak SCRAM-SHA-256: \
+                             give --server, or another --auth",
+                        ));
+                    }
                     Some((m, u, p)) => (Some(m.name()), u.as_str(), p.as_str()),
                     None => (None, "", ""),
                 };
-                let embedded = Embedded::start(args.tls, args.lmtp, mech, user, pass);
+                let embedded =
+                    Embedded::start(args.tls, args.lmtp, mech, user, pass).map_err(|e| {
+                        Failure {
+                            exit: Exit::Software,
+                            message: format!("cannot start the embedded demo server: {e}"),
+                        }
+                    })?;
                 (embedded.addr.clone(), Some(embedded))
             }
         };
+        let (server, host, port) = server_address(&server, args.tls, auth.is_some())?;
         Ok(Self {
             args,
             io,
             embedded,
             server,
+            host,
+            port,
             from,
             to,
             auth,
@@ -464,7 +503,7 @@ impl Session {
                 let exit = Exit::from_error(&e);
                 Err(Failure {
                     exit,
-                    message: describe(&e),
+                    message: describe(&e, &self.to),
                 })
             }
         }
@@ -484,8 +523,7 @@ impl Session {
         };
         // EHLO (with --ehlo), STARTTLS as --tls says, AUTH if asked for.
         let mut auth = self.auth.as_ref().map(|(mechanism, user, password)| {
-            let (host, port) = split_host_port(&self.server);
-            mechanism.build(user, password, &host, port)
+            mechanism.build(user, password, &self.host, self.port)
         });
         client.establish(auth.as_deref_mut())?;
         let tls = client.tls_connection_state().map(|s| {
@@ -538,29 +576,40 @@ impl Session {
     fn message(&mut self) -> Result<(Envelope, Box<dyn Read + Send>, Option<u64>), Failure> {
         let mut envelope =
             Envelope::new(&self.from, &self.to).map_err(|e| Failure::usage(format!("{e}")))?;
+        let domain = self
+            .from
+            .rsplit_once('@')
+            .map_or(self.args.ehlo.as_str(), |(_, d)| d)
+            .to_owned();
         let (reader, size): (Box<dyn Read + Send>, Option<u64>) = match &self.args.data {
-            Some(path) if path.as_os_str() == "-" => {
-                let stdin = std::mem::replace(&mut self.io.stdin, Box::new(io::empty()));
-                (stdin, None)
-            }
             Some(path) => {
-                let file = File::open(path).map_err(|e| Failure::input(path, e))?;
-                let size = file.metadata().map_err(|e| Failure::input(path, e))?.len();
-                (Box::new(file), Some(size))
+                let (mut file, size): (Box<dyn Read + Send>, Option<u64>) =
+                    if path.as_os_str() == "-" {
+                        let stdin = std::mem::replace(&mut self.io.stdin, Box::new(io::empty()));
+                        (stdin, None)
+                    } else {
+                        let file = File::open(path).map_err(|e| Failure::input(path, e))?;
+                        let size = file.metadata().map_err(|e| Failure::input(path, e))?.len();
+                        (Box::new(file), Some(size))
+                    };
+                // The header section, completed; the rest follows as is.
+                let data = message::data_headers(&mut file, &self.args.header, &domain, path)?;
+                let size =
+                    size.map(|s| s.saturating_sub(data.replaced as u64) + data.head.len() as u64);
+                let head = io::Cursor::new(data.head).chain(io::Cursor::new(data.rest));
+                (Box::new(head.chain(file)), size)
             }
             None => {
-                let domain = self
-                    .from
-                    .rsplit_once('@')
-                    .map_or(self.args.ehlo.as_str(), |(_, d)| d);
-                let text = message::compose(
-                    &self.from,
-                    &self.to,
-                    &self.args.header,
-                    self.args.body.as_deref(),
-                    domain,
-                )
-                .map_err(Failure::usage)?;
+                let text = message::compose(&message::Compose {
+                    from: &self.from,
+                    to: &self.to,
+                    headers: &self.args.header,
+                    subject: self.args.subject.as_deref(),
+                    body: self.args.body.as_deref(),
+                    html: self.args.html.as_deref(),
+                    attach: &self.args.attach,
+                    id_domain: &domain,
+                })?;
                 let size = text.len() as u64;
                 (Box::new(io::Cursor::new(text)), Some(size))
             }
@@ -615,12 +664,114 @@ impl Session {
     }
 }
 
-/// The error, with the reply's text when the server refused.
-fn describe(e: &Error) -> String {
-    match e.timeout_stage() {
-        Some(stage) => format!("timed out waiting for the {stage}"),
-        None => e.to_string(),
+/// The error, with the reply's text when the server refused, and the
+/// address of each refused recipient (`to`, in the order of the RCPTs).
+fn describe(e: &Error, to: &[String]) -> String {
+    if let Some(stage) = e.timeout_stage() {
+        return format!("timed out waiting for the {stage}");
     }
+    let list = || format!("<{}>", to.join(">, <"));
+    match e {
+        Error::Smtp(SmtpError::NoRecipientAccepted(n)) => {
+            let rcpts: Vec<_> = n
+                .refusals
+                .iter()
+                .filter(|r| r.command == CommandKind::Rcpt)
+                .collect();
+            if rcpts.len() == to.len() {
+                // Every RCPT was refused: the refusals are the recipients'
+                // in order.
+                let each: Vec<String> = to
+                    .iter()
+                    .zip(&rcpts)
+                    .map(|(address, r)| format!("<{address}>: {}", r.reply))
+                    .collect();
+                format!(
+                    "every recipient was refused, nothing sent: {}",
+                    each.join("; ")
+                )
+            } else {
+                format!("every recipient ({}) was refused: {e}", list())
+            }
+        }
+        Error::Smtp(SmtpError::RecipientRefused(r)) => match to {
+            [one] => format!("recipient <{one}> refused: {}; nothing sent", r.reply),
+            _ => format!(
+                "a recipient (one of {}) was refused: {}; nothing sent \
+                 (--require-all-recipients)",
+                list(),
+                r.reply
+            ),
+        },
+        Error::Smtp(SmtpError::Usage(UsageError::TlsModeMismatch { port, implicit_tls })) => {
+            tls_mode_hint(*port, *implicit_tls)
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// What to do when the TLS mode does not fit the port.
+fn tls_mode_hint(port: u16, implicit_tls: bool) -> String {
+    if implicit_tls {
+        format!(
+            "port {port} expects plaintext with STARTTLS, not TLS from the first byte: \
+             drop --tls implicit (or use port 465)"
+        )
+    } else {
+        format!("port {port} is SMTPS (TLS from the first byte, RFC 8314): use --tls implicit")
+    }
+}
+
+/// `--server`, with the mode's default port when it has none: the address
+/// to connect to, its host and its port. Refuses a port whose TLS mode is
+/// the other one (465 without `--tls implicit`, 25 or 587 with it).
+pub(crate) fn server_address(
+    server: &str,
+    tls: TlsMode,
+    auth: bool,
+) -> Result<(String, String, u16), Failure> {
+    let bad = |why: &str| Failure::usage(format!("--server {server:?}: {why}"));
+    let (host, port) = if let Some(rest) = server.strip_prefix('[') {
+        let (host, rest) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("no ']' after the IPv6 address"))?;
+        match rest {
+            "" => (host, None),
+            _ => match rest.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(bad("expected :PORT after ']'")),
+            },
+        }
+    } else {
+        match server.split_once(':') {
+            // A bare IPv6 address: no port.
+            Some(_) if server.matches(':').count() > 1 => (server, None),
+            Some((host, port)) => (host, Some(port)),
+            None => (server, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = match port {
+        Some(port) => match port.parse::<u16>() {
+            Ok(port) if port > 0 => port,
+            _ => return Err(bad("the port must be a number from 1 to 65535")),
+        },
+        None if tls == TlsMode::Implicit => 465,
+        None if auth => 587,
+        None => 25,
+    };
+    let implicit = tls == TlsMode::Implicit;
+    if (port == 465 && !implicit) || (implicit && matches!(port, 25 | 587)) {
+        return Err(Failure::usage(tls_mode_hint(port, implicit)));
+    }
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Ok((addr, host.to_owned(), port))
 }
 
 /// The password from --password-file, SMTP_PASSWORD or the terminal.
@@ -633,9 +784,11 @@ fn password(args: &Args, io: &mut Io, user: &str) -> Result<String, Failure> {
     if let Some(p) = &io.env_password {
         return Ok(p.clone());
     }
-    (io.prompt)(&format!("Password for {user}: ")).map_err(|e| {
+    // The prompt's error says only that there is no terminal to ask on.
+    (io.prompt)(&format!("Password for {user}: ")).map_err(|_| {
         Failure::usage(format!(
-            "no password: use --password-file or set {PASSWORD_ENV} ({e})"
+            "no password for {user}: no terminal to ask on; \
+             use --password-file FILE or set {PASSWORD_ENV}"
         ))
     })
 }
@@ -651,20 +804,6 @@ fn demo_password() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     format!("demo-{:016x}", h.finish())
-}
-
-/// The host and port of `host:port` or `[v6]:port` (port 25 if absent).
-fn split_host_port(addr: &str) -> (String, u16) {
-    if let Some(rest) = addr.strip_prefix('[')
-        && let Some((host, port)) = rest.split_once(']')
-    {
-        let port = port.trim_start_matches(':').parse().unwrap_or(25);
-        return (host.to_owned(), port);
-    }
-    match addr.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => (host.to_owned(), port.parse().unwrap_or(25)),
-        _ => (addr.to_owned(), 25),
-    }
 }
 
 /// A TLS config trusting only the certificates in the PEM file at `path`.
