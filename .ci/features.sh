@@ -29,4 +29,9 @@ for crate in smtp-blocking smtp-tokio; do
         cargo clippy -q -p "$crate" --lib $combo -- -D warnings
     done
 done
+# The TLS-off build's own tests: asking for TLS is a typed error.
+for crate in smtp-blocking smtp-tokio; do
+    echo "--- $crate --no-default-features: unit tests"
+    cargo test -q -p "$crate" --no-default-features --lib
+done
 echo "all feature combinations build"

@@ -720,6 +720,32 @@ mod tests {
         assert!(refused(Client::connect_tls("192.0.2.1:25")));
     }
 
+    /// Built without TLS (`--no-default-features`, as `.ci/features.sh`
+    /// runs it): asking for TLS is a typed error, before any connection.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn without_tls_asking_for_it_is_a_typed_error() {
+        use smtp_sansio::{TlsMode, TlsPolicy, UsageError};
+        let unavailable = |r: Result<Client, Error>| {
+            matches!(
+                r,
+                Err(Error::Smtp(smtp_sansio::Error::Usage(
+                    UsageError::TlsUnavailable
+                )))
+            )
+        };
+        // 192.0.2.1 (TEST-NET-1) is never dialled: the error comes first.
+        assert!(unavailable(Client::connect_tls("192.0.2.1:465")));
+        let required = Options::new().with_tls_mode(TlsMode::StartTls(TlsPolicy::Required));
+        assert!(unavailable(Client::connect_with("192.0.2.1:587", required)));
+        let implicit = Options::new().with_tls_mode(TlsMode::Implicit);
+        assert!(unavailable(Client::connect_with("192.0.2.1:465", implicit)));
+        assert!(unavailable(Client::connect_url(
+            "smtps://192.0.2.1",
+            Options::new()
+        )));
+    }
+
     #[test]
     fn send_mail_checks_addresses_before_dialling() {
         // 192.0.2.1 (TEST-NET-1) would hang or fail to connect; the address

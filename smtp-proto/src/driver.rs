@@ -720,3 +720,68 @@ impl ReusedBuffer {
         self.0 = buf;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::UsageError;
+
+    type Options = DriverOptions<()>;
+
+    #[test]
+    fn session_config_without_tls() {
+        let unavailable = Err(Error::Usage(UsageError::TlsUnavailable));
+        let opportunistic = Options::new();
+        let required = Options::new().with_tls_mode(TlsMode::StartTls(TlsPolicy::Required));
+        // With TLS, the config is the caller's.
+        let config = opportunistic.session_config(Security::Plaintext, true);
+        assert_eq!(config.map(|c| c.tls_policy), Ok(TlsPolicy::Opportunistic));
+        // Without: STARTTLS is never tried, and demanding TLS is an error.
+        let config = opportunistic.session_config(Security::Plaintext, false);
+        assert_eq!(config.map(|c| c.tls_policy), Ok(TlsPolicy::Disabled));
+        assert_eq!(
+            required.session_config(Security::Plaintext, false),
+            unavailable
+        );
+        assert_eq!(
+            opportunistic.session_config(Security::ImplicitTls, false),
+            unavailable
+        );
+        // The caller's own TLS stream needs no TLS from the driver.
+        assert!(required.session_config(Security::AlreadyTls, false).is_ok());
+    }
+
+    #[test]
+    fn the_url_sets_the_mode() {
+        let url = ServerUrl::parse("smtp://u:p@mx.example").unwrap_or_else(|e| panic!("{e}"));
+        let mode = Options::new().for_url(&url).tls_mode();
+        assert_eq!(mode, TlsMode::StartTls(TlsPolicy::Required));
+        let mode = Options::new()
+            .with_allow_insecure_auth(true)
+            .for_url(&url)
+            .tls_mode();
+        assert_eq!(mode, TlsMode::StartTls(TlsPolicy::Opportunistic));
+        let url = ServerUrl::parse("smtps://mx.example").unwrap_or_else(|e| panic!("{e}"));
+        let options = Options::new().for_url(&url);
+        assert!(options.implicit_tls);
+        assert_eq!(options.tls_mode(), TlsMode::Implicit);
+    }
+
+    #[test]
+    fn trusted_pem_adds_up_and_debug_stays_short() {
+        let pem = b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        let options = Options::new()
+            .trust_pem(pem)
+            .and_then(|o| o.trust_pem(pem))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            options.tls_roots,
+            TlsRoots::Certificates(vec![vec![0x30, 0], vec![0x30, 0]])
+        );
+        assert!(format!("{options:?}").contains("2 certificates"));
+        match Options::new().trust_pem(b"") {
+            Err(DriverError::Roots(e)) => assert_eq!(e.origin(), "PEM data"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -375,6 +375,37 @@ mod tests {
         assert_send(&duplex.close());
     }
 
+    /// Built without TLS (`--no-default-features`, as `.ci/features.sh`
+    /// runs it): asking for TLS is a typed error, before any connection.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn without_tls_asking_for_it_is_a_typed_error() {
+        use smtp_sansio::UsageError;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime.block_on(async {
+            let unavailable = |r: Result<Client, Error>| {
+                matches!(
+                    r,
+                    Err(Error::Smtp(smtp_sansio::Error::Usage(
+                        UsageError::TlsUnavailable
+                    )))
+                )
+            };
+            // 192.0.2.1 (TEST-NET-1) is never dialled: the error comes first.
+            assert!(unavailable(Client::connect_tls("192.0.2.1:465").await));
+            let required = Options::new().with_tls_mode(TlsMode::StartTls(TlsPolicy::Required));
+            assert!(unavailable(
+                Client::connect_with("192.0.2.1:587", required).await
+            ));
+            assert!(unavailable(
+                Client::connect_url("smtp+starttls://192.0.2.1", Options::new()).await
+            ));
+        });
+    }
+
     #[test]
     fn send_checks_compile() {
         // The checks above run at compile time; this test only names them.
