@@ -246,7 +246,7 @@ impl<S: Stream> Client<S> {
     ///
     /// ```no_run
     /// let mut client = smtp_blocking::Client::connect("mail.example.com:587")?;
-    /// client.starttls(None)?; // the default: webpki roots, verification on
+    /// client.starttls(None)?; // the options' TLS settings (default: webpki roots)
     /// assert!(client.tls_connection_state().is_some());
     /// # Ok::<(), smtp_blocking::Error>(())
     /// ```

@@ -320,7 +320,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// ```no_run
     /// # async fn f() -> Result<(), smtp_tokio::Error> {
     /// let mut client = smtp_tokio::Client::connect("mail.example.com:587").await?;
-    /// client.starttls(None).await?; // the default: webpki roots, verification on
+    /// client.starttls(None).await?; // the options' TLS settings (default: webpki roots)
     /// assert!(client.tls_connection_state().is_some());
     /// # Ok(()) }
     /// ```
