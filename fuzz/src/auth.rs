@@ -119,7 +119,7 @@ fn direct(m: u8, user: &str, secret: &str, host: &str, tls: bool, insecure: bool
             let nul = m == 0 && [identity, user, secret].iter().any(|f| f.contains('\0'));
             match &start {
                 Err(AuthError::InsecureConnection) => assert!(!tls && !local && !insecure),
-                Err(AuthError::WrongHost) => assert!(name != host),
+                Err(AuthError::WrongHost { .. }) => assert!(name != host),
                 Err(AuthError::InvalidCredentials) => assert!(nul),
                 Ok(_) => assert!((tls || local || insecure) && name == host && !nul),
                 Err(e) => panic!("start failed with {e}"),

@@ -7,18 +7,21 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::ClientConfig;
 use smtp_sansio::{
-    Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
+    Auth, Batch, Capabilities, CommandId, CommandWait, Config, Domain, Envelope, Event, MailParams,
     Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
-    Security, SendReport, Stage, Timestamp, TranscriptLine, Verification,
+    Security, SendReport, ServerUrl, Stage, Timestamp, TranscriptLine, Verification,
 };
 
 use crate::data::DataWriter;
 use crate::error::{Error, SendError, io_error};
-use crate::options::Options;
+use crate::options::{Options, TlsConfig};
 use crate::stream::{Failure, Stream, Transport};
+#[cfg(feature = "tls")]
 use crate::tls::TlsConnectionState;
+
+/// Whether this build can do TLS (feature `tls`).
+const TLS_AVAILABLE: bool = cfg!(feature = "tls");
 
 const READ_BUFFER: usize = 16 * 1024;
 pub(crate) const COPY_BUFFER: usize = 64 * 1024;
@@ -43,8 +46,11 @@ pub struct Client<S: Stream = TcpStream> {
     /// Reused for message bodies read from a reader.
     pub(crate) copy_buf: ReusedBuffer,
     transcript: Option<TranscriptSink>,
-    /// The TLS settings for the next handshake.
-    next_tls: Option<Arc<ClientConfig>>,
+    /// The TLS settings for the next handshake, when given to `starttls`.
+    next_tls: Option<TlsConfig>,
+    /// The TLS settings from the options, resolved before connecting.
+    #[cfg(feature = "tls")]
+    tls_config: TlsConfig,
     /// The first I/O or TLS failure: the core knows only that the
     /// transport failed; this is how.
     failure: Option<Error>,
@@ -89,16 +95,15 @@ impl Client<TcpStream> {
         Self::connect_with(addr, Options::default())
     }
 
-    /// [`connect`](Self::connect) with settings.
+    /// [`connect`](Self::connect) with settings; implicit TLS when
+    /// [`Options::implicit_tls`](smtp_sansio::DriverOptions::implicit_tls)
+    /// (or [`TlsMode::Implicit`](smtp_sansio::TlsMode)) says so.
     pub fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
-        smtp_sansio::check_addr_tls_mode(addr, false, options.config.check_port)?;
-        let stream = dial(addr, &options)?;
-        Self::start(
-            stream,
-            smtp_sansio::host_of(addr),
-            options,
-            Security::Plaintext,
-        )
+        let security = match options.implicit_tls {
+            true => Security::ImplicitTls,
+            false => Security::Plaintext,
+        };
+        Self::dial_and_start(addr, options, security)
     }
 
     /// Implicit TLS (RFC 8314, usually port 465): connects, does the TLS
@@ -110,14 +115,63 @@ impl Client<TcpStream> {
 
     /// [`connect_tls`](Self::connect_tls) with settings.
     pub fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
-        smtp_sansio::check_addr_tls_mode(addr, true, options.config.check_port)?;
+        Self::dial_and_start(addr, options, Security::ImplicitTls)
+    }
+
+    /// Connects to a server URL (`smtp://`, `smtps://`, `smtp+starttls://`,
+    /// `smtp+insecure://`; see [`ServerUrl`]) in its TLS mode, and
+    /// establishes the session: EHLO, STARTTLS as the mode says, and AUTH
+    /// with the URL's credentials if it has any (PLAIN, or LOGIN when only
+    /// that is offered). Credentials demand TLS unless
+    /// [`Options::allow_insecure_auth`](smtp_sansio::DriverOptions::allow_insecure_auth).
+    /// The client is then ready for [`send`](Self::send).
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Client, Envelope, Options};
+    ///
+    /// let mut client = Client::connect_url(
+    ///     "smtps://me%40example.com:password@mail.example.com",
+    ///     Options::new(),
+    /// )?;
+    /// let envelope = Envelope::new("me@example.com", &["you@example.com"])?;
+    /// client.send(&envelope, &b"Subject: hi\r\n\r\nHello.\r\n"[..])?;
+    /// client.quit()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_url(url: &str, options: Options) -> Result<Self, Error> {
+        let url = ServerUrl::parse(url).map_err(smtp_sansio::Error::from)?;
+        let options = options.for_url(&url);
+        let mut auth = url.auth(options.allow_insecure_auth);
+        let mut client = Self::connect_with(&url.addr(), options)?;
+        client.establish(auth.as_mut().map(|a| a as &mut dyn Auth))?;
+        Ok(client)
+    }
+
+    fn dial_and_start(addr: &str, options: Options, security: Security) -> Result<Self, Error> {
+        let implicit = security == Security::ImplicitTls;
+        smtp_sansio::check_addr_tls_mode(addr, implicit, options.config.check_port)?;
+        // Everything that can fail without the server fails first.
+        let setup = Setup::new(&options, security)?;
         let stream = dial(addr, &options)?;
-        Self::start(
-            stream,
-            smtp_sansio::host_of(addr),
-            options,
-            Security::ImplicitTls,
-        )
+        Self::start(stream, smtp_sansio::host_of(addr), options, security, setup)
+    }
+}
+
+/// What a session needs before it starts: its config, and the TLS settings
+/// resolved from the options.
+struct Setup {
+    config: Config,
+    #[cfg(feature = "tls")]
+    tls: TlsConfig,
+}
+
+impl Setup {
+    fn new(options: &Options, security: Security) -> Result<Self, Error> {
+        Ok(Self {
+            config: options.session_config(security, TLS_AVAILABLE)?,
+            #[cfg(feature = "tls")]
+            tls: crate::tls::resolve(options)?,
+        })
     }
 }
 
@@ -137,18 +191,26 @@ impl<S: Stream> Client<S> {
         } else {
             Security::Plaintext
         };
-        Self::start(stream, host, options, security)
+        let setup = Setup::new(&options, security)?;
+        Self::start(stream, host, options, security, setup)
     }
 
-    fn start(stream: S, host: &str, options: Options, security: Security) -> Result<Self, Error> {
+    fn start(
+        stream: S,
+        host: &str,
+        options: Options,
+        security: Security,
+        setup: Setup,
+    ) -> Result<Self, Error> {
         let epoch = Instant::now();
-        let core =
-            smtp_sansio::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
+        let core = smtp_sansio::Client::new(setup.config, host, security, Timestamp::ZERO);
         let mut client = Self {
             transport: Transport::new(stream),
             core,
             host: host.to_owned(),
             next_tls: None,
+            #[cfg(feature = "tls")]
+            tls_config: setup.tls,
             options,
             epoch,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
@@ -184,12 +246,18 @@ impl<S: Stream> Client<S> {
     ///
     /// ```no_run
     /// let mut client = smtp_blocking::Client::connect("mail.example.com:587")?;
-    /// client.starttls(None)?; // the default: webpki roots, verification on
+    /// client.starttls(None)?; // the options' TLS settings (default: webpki roots)
     /// assert!(client.tls_connection_state().is_some());
     /// # Ok::<(), smtp_blocking::Error>(())
     /// ```
-    pub fn starttls(&mut self, config: Option<Arc<ClientConfig>>) -> Result<(), Error> {
+    ///
+    /// Without the `tls` feature this is
+    /// [`UsageError::TlsUnavailable`](smtp_sansio::UsageError::TlsUnavailable).
+    pub fn starttls(&mut self, config: Option<TlsConfig>) -> Result<(), Error> {
         self.check()?;
+        if !TLS_AVAILABLE {
+            return Err(smtp_sansio::Error::Usage(smtp_sansio::UsageError::TlsUnavailable).into());
+        }
         let id = self.core.starttls()?;
         self.next_tls = config;
         self.command(id, None).map(drop)
@@ -205,6 +273,7 @@ impl<S: Stream> Client<S> {
     }
 
     /// Go's `TLSConnectionState`: the TLS details, or `None` over plaintext.
+    #[cfg(feature = "tls")]
     pub fn tls_connection_state(&self) -> Option<TlsConnectionState> {
         let conn = self.transport.tls()?;
         Some(TlsConnectionState::from_connection(conn, &self.host))
@@ -492,6 +561,7 @@ impl<S: Stream> Client<S> {
         }
     }
 
+    #[cfg(feature = "tls")]
     fn start_tls(&mut self, deadline: Timestamp) {
         // Bytes already here go to the core first, which refuses them
         // (response injection) instead of handing them to TLS.
@@ -504,8 +574,7 @@ impl<S: Stream> Client<S> {
         let config = self
             .next_tls
             .take()
-            .or_else(|| self.options.tls_config.clone())
-            .unwrap_or_else(crate::tls::default_tls_config);
+            .unwrap_or_else(|| self.tls_config.clone());
         let at = self.instant(deadline);
         match self.transport.upgrade(&self.host, config, at) {
             Ok(()) => {
@@ -517,6 +586,15 @@ impl<S: Stream> Client<S> {
             }
             Err(Failure::Deadline) => self.core.handle_timeout(self.now().max(deadline)),
         }
+    }
+
+    /// Without TLS support the session is configured never to ask for it;
+    /// should it still, the session ends with that error.
+    #[cfg(not(feature = "tls"))]
+    fn start_tls(&mut self, _deadline: Timestamp) {
+        let e = smtp_sansio::Error::Usage(smtp_sansio::UsageError::TlsUnavailable);
+        self.failure.get_or_insert(e.into());
+        self.core.handle_transport_error();
     }
 
     /// A transport step failed: a deadline passed (the core says which), or
@@ -569,6 +647,7 @@ impl<S: Stream> Client<S> {
     }
 
     fn emit(&mut self, line: &TranscriptLine) {
+        #[cfg(feature = "tracing")]
         tracing::debug!(target: "smtp::transcript", "{line}");
         self.transcript.iter_mut().for_each(|sink| sink(line));
     }
@@ -639,6 +718,32 @@ mod tests {
         assert!(refused(Client::connect("192.0.2.1:465")));
         assert!(refused(Client::connect_tls("192.0.2.1:587")));
         assert!(refused(Client::connect_tls("192.0.2.1:25")));
+    }
+
+    /// Built without TLS (`--no-default-features`, as `.ci/features.sh`
+    /// runs it): asking for TLS is a typed error, before any connection.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn without_tls_asking_for_it_is_a_typed_error() {
+        use smtp_sansio::{TlsMode, TlsPolicy, UsageError};
+        let unavailable = |r: Result<Client, Error>| {
+            matches!(
+                r,
+                Err(Error::Smtp(smtp_sansio::Error::Usage(
+                    UsageError::TlsUnavailable
+                )))
+            )
+        };
+        // 192.0.2.1 (TEST-NET-1) is never dialled: the error comes first.
+        assert!(unavailable(Client::connect_tls("192.0.2.1:465")));
+        let required = Options::new().with_tls_mode(TlsMode::StartTls(TlsPolicy::Required));
+        assert!(unavailable(Client::connect_with("192.0.2.1:587", required)));
+        let implicit = Options::new().with_tls_mode(TlsMode::Implicit);
+        assert!(unavailable(Client::connect_with("192.0.2.1:465", implicit)));
+        assert!(unavailable(Client::connect_url(
+            "smtps://192.0.2.1",
+            Options::new()
+        )));
     }
 
     #[test]

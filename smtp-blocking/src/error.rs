@@ -16,6 +16,9 @@ pub type SendError = smtp_sansio::SendError<Error>;
 /// Classifies an I/O error from the transport: rustls reports its failures
 /// as `io::Error`s wrapping a `rustls::Error`.
 pub(crate) fn io_error(e: io::Error) -> Error {
-    let tls = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+    #[cfg(feature = "tls")]
+    let tls = crate::tls::is_tls_error(&e);
+    #[cfg(not(feature = "tls"))]
+    let tls = false;
     Error::from_io(e, tls)
 }

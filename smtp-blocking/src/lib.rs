@@ -18,6 +18,55 @@
 //! | `c.Extension(name)` | [`Client::extension`] |
 //! | `c.Quit()`, `c.Close()` | [`Client::quit`], [`Client::close`] |
 //! | `SendMail(addr, a, from, to, msg)` | [`send_mail`] |
+//! | — | [`send_mail_url`] and [`Client::connect_url`]: `smtp://`, `smtps://` (implicit TLS), `smtp+starttls://` URLs with credentials |
+//!
+//! # Three `Client`s
+//!
+//! [`smtp_sansio::Client`] is the sans-IO session: it holds the protocol
+//! state, takes bytes and the time, and says what to write; it never
+//! touches a socket. [`Client`] (this crate's) owns a blocking stream and
+//! drives that session for you, one call per SMTP step. `smtp_tokio::Client`
+//! is the same API, `async`, on tokio. Pick one of the last two to send
+//! mail; use the first to embed SMTP in your own event loop.
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it gives |
+//! |---|---|---|
+//! | `ring` | on | TLS with rustls' ring crypto provider |
+//! | `aws-lc-rs` | off | TLS with the aws-lc-rs provider instead (chosen when both are on; needs a C compiler) |
+//! | `webpki-roots` | on | the Mozilla roots compiled in ([`TlsRoots::Default`](smtp_sansio::TlsRoots)) |
+//! | `native-roots` | off | the OS trust store ([`TlsRoots::Native`](smtp_sansio::TlsRoots); the default store when `webpki-roots` is off) |
+//! | `tls` | with any of the four above | rustls itself; a provider may then be installed as the process default |
+//! | `tracing` | on | transcript lines to `tracing` when [`Config::transcript`] is on |
+//! | `scram`, `scram-sha1` | on, off | SCRAM-SHA-256 (and SHA-1) with OS nonces |
+//!
+//! With `default-features = false` and no TLS feature there is no rustls
+//! at all: plaintext connections and your own [`Stream`] (say, a TLS stream
+//! you made) still work, and asking for TLS (STARTTLS, implicit TLS, a
+//! required policy) is
+//! [`UsageError::TlsUnavailable`](smtp_sansio::UsageError::TlsUnavailable).
+//!
+//! # TLS modes and a private CA
+//!
+//! [`Options`] says how a connection is protected ([`TlsMode`]): implicit
+//! TLS (port 465), or STARTTLS required, opportunistic (the default, as
+//! Go's `SendMail`) or disabled. A server URL says it in one string (see
+//! [`ServerUrl`]). A private CA needs no rustls code:
+//!
+//! ```no_run
+//! use smtp_blocking::{send_mail_url_with, Envelope, Options};
+//!
+//! let options = Options::new().trust_pem_file("/etc/ssl/my-ca.pem")?;
+//! let envelope = Envelope::new("a@example.com", &["b@example.com"])?;
+//! send_mail_url_with(
+//!     "smtp+starttls://user:secret@mail.internal.example",
+//!     &options,
+//!     &envelope,
+//!     &b"Subject: hi\r\n\r\nHello.\r\n"[..],
+//! )?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Example
 //!
@@ -97,6 +146,7 @@ mod options;
 #[cfg(feature = "scram")]
 mod scram;
 mod stream;
+#[cfg(feature = "tls")]
 mod tls;
 
 use std::io::Read;
@@ -104,14 +154,18 @@ use std::io::Read;
 pub use client::{Client, TranscriptSink};
 pub use data::DataWriter;
 pub use error::{Error, SendError};
-pub use options::Options;
+pub use options::{Options, TlsConfig};
 #[cfg(feature = "scram-sha1")]
 pub use scram::scram_sha1;
 #[cfg(feature = "scram")]
 pub use scram::{os_nonce, scram_sha256};
 pub use smtp_sansio::prelude::*;
+pub use smtp_sansio::{RootsError, TlsRoots};
 pub use stream::Stream;
-pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
+#[cfg(feature = "tls")]
+pub use tls::TlsConnectionState;
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+pub use tls::{default_tls_config, tls_config_with_roots};
 
 /// Go's `SendMail`: connects to `addr`, says EHLO, upgrades with STARTTLS if
 /// offered (verifying the certificate for the host part of `addr`),
@@ -146,6 +200,56 @@ pub fn send_mail_with(
 ) -> Result<SendReport, SendError> {
     let mut client = Client::connect_with(addr, options.clone()).map_err(SendError::not_sent)?;
     client.establish(auth).map_err(SendError::not_sent)?;
+    finish(client, envelope, message)
+}
+
+/// One call for every submission mode: connects to a server URL in its TLS
+/// mode (`smtps://` implicit TLS on 465, `smtp+starttls://` STARTTLS
+/// required on 587, `smtp://` on 25 with STARTTLS when offered, required
+/// when the URL has credentials, `smtp+insecure://` never TLS; see
+/// [`ServerUrl`]), authenticates with the URL's credentials if any, sends
+/// the message and quits. See [`Client::connect_url`].
+///
+/// ```no_run
+/// use smtp_blocking::send_mail_url;
+///
+/// let message = b"Subject: hi\r\n\r\nHello.\r\n";
+/// send_mail_url(
+///     "smtps://me%40example.com:password@mail.example.com",
+///     "me@example.com",
+///     &["you@example.com"],
+///     &message[..],
+/// )?;
+/// # Ok::<(), smtp_blocking::Error>(())
+/// ```
+pub fn send_mail_url(
+    url: &str,
+    from: &str,
+    to: &[&str],
+    message: impl Read,
+) -> Result<SendReport, SendError> {
+    let envelope = Envelope::new(from, to).map_err(|e| SendError::not_sent(e.into()))?;
+    send_mail_url_with(url, &Options::default(), &envelope, message)
+}
+
+/// [`send_mail_url`] with settings (trusted roots, timeouts, the named
+/// opt-out [`allow_insecure_auth`](smtp_sansio::DriverOptions::allow_insecure_auth))
+/// and a full [`Envelope`]. The URL's scheme sets the TLS mode.
+pub fn send_mail_url_with(
+    url: &str,
+    options: &Options,
+    envelope: &Envelope,
+    message: impl Read,
+) -> Result<SendReport, SendError> {
+    let client = Client::connect_url(url, options.clone()).map_err(SendError::not_sent)?;
+    finish(client, envelope, message)
+}
+
+fn finish(
+    mut client: Client,
+    envelope: &Envelope,
+    message: impl Read,
+) -> Result<SendReport, SendError> {
     let report = client.send(envelope, message)?;
     // The message is accepted: a failing QUIT must not make a caller send
     // it again.

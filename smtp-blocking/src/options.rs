@@ -1,21 +1,37 @@
 //! Connection settings.
 
-use std::sync::Arc;
+/// The TLS settings [`Options`] and [`Client::starttls`](crate::Client::starttls)
+/// take: a rustls `ClientConfig`. Without the `tls` feature (no TLS at
+/// all) it is [`Infallible`](std::convert::Infallible), so only `None` can
+/// be given.
+#[cfg(feature = "tls")]
+pub type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
 
-use rustls::ClientConfig;
+/// The TLS settings [`Options`] and [`Client::starttls`](crate::Client::starttls)
+/// take: a rustls `ClientConfig`. Without the `tls` feature (this build)
+/// it is [`Infallible`](std::convert::Infallible), so only `None` can be
+/// given.
+#[cfg(not(feature = "tls"))]
+pub type TlsConfig = std::convert::Infallible;
 
-/// Settings for [`Client::connect_with`](crate::Client::connect_with) and
-/// [`send_mail_with`](crate::send_mail_with): the core's
-/// [`Config`](smtp_sansio::Config) (every protocol setting), the rustls
-/// settings (default [`default_tls_config`](crate::default_tls_config)) and
-/// `TCP_NODELAY`.
+/// Settings for [`Client::connect_with`](crate::Client::connect_with),
+/// [`send_mail_with`](crate::send_mail_with) and the URL forms: the core's
+/// [`Config`](smtp_sansio::Config) (every protocol setting), the TLS mode
+/// (implicit TLS or STARTTLS and its policy), the trusted roots or your
+/// own rustls settings, and `TCP_NODELAY`. Built with chainable `with_*`
+/// methods; a bad PEM is an error before any connection.
 ///
 /// ```
 /// use std::time::Duration;
-/// use smtp_blocking::{Options, Timeouts, TlsPolicy};
+/// use smtp_blocking::{Options, Timeouts, TlsMode, TlsPolicy};
 ///
+/// let options = Options::new()
+///     .with_timeouts(Timeouts::uniform(Duration::from_secs(20)))
+///     .with_tls_mode(TlsMode::StartTls(TlsPolicy::Required));
+/// assert!(!options.implicit_tls);
+///
+/// // The fields are public too.
 /// let mut options = Options::default();
-/// options.config.timeouts = Timeouts::uniform(Duration::from_secs(20));
 /// options.config.tls_policy = TlsPolicy::Required;
 /// ```
-pub type Options = smtp_sansio::DriverOptions<Arc<ClientConfig>>;
+pub type Options = smtp_sansio::DriverOptions<TlsConfig>;

@@ -6,10 +6,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
+#[cfg(feature = "tls")]
 use rustls::{ClientConfig, ClientConnection};
 
 /// A byte stream the client can run SMTP over.
@@ -117,6 +120,7 @@ impl From<io::Error> for Failure {
 /// took it.
 pub(crate) struct Transport<S: Stream> {
     stream: Option<S>,
+    #[cfg(feature = "tls")]
     tls: Option<Box<ClientConnection>>,
     /// The socket timeouts last set, to set them only when needed.
     read_timeout: Option<Duration>,
@@ -127,12 +131,14 @@ impl<S: Stream> Transport<S> {
     pub(crate) fn new(stream: S) -> Self {
         Self {
             stream: Some(stream),
+            #[cfg(feature = "tls")]
             tls: None,
             read_timeout: None,
             write_timeout: None,
         }
     }
 
+    #[cfg(feature = "tls")]
     pub(crate) fn tls(&self) -> Option<&ClientConnection> {
         self.tls.as_deref()
     }
@@ -189,6 +195,23 @@ impl<S: Stream> Transport<S> {
         buf: &mut [u8],
         deadline: Option<Instant>,
     ) -> Result<usize, Failure> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.read_tls(buf, deadline);
+        }
+        loop {
+            self.limit(deadline, true)?;
+            let stream = self.stream.as_mut().ok_or(Failure::Deadline)?;
+            match stream.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    fn read_tls(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, Failure> {
         loop {
             if let Some(conn) = self.tls.as_mut() {
                 match conn.reader().read(buf) {
@@ -201,26 +224,19 @@ impl<S: Stream> Transport<S> {
             }
             self.limit(deadline, true)?;
             let Self { stream, tls, .. } = self;
-            let stream = stream.as_mut().ok_or(Failure::Deadline)?;
-            match tls.as_mut() {
-                None => match stream.read(buf) {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e.into()),
-                },
-                Some(conn) => {
-                    match conn.read_tls(stream) {
-                        Ok(0) => return Ok(0),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    if let Err(e) = conn.process_new_packets() {
-                        // Tell the peer why (an alert), best effort.
-                        let _ = conn.write_tls(stream);
-                        return Err(Failure::Io(io::Error::new(io::ErrorKind::InvalidData, e)));
-                    }
-                }
+            let (Some(stream), Some(conn)) = (stream.as_mut(), tls.as_mut()) else {
+                return Err(Failure::Deadline);
+            };
+            match conn.read_tls(stream) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+            if let Err(e) = conn.process_new_packets() {
+                // Tell the peer why (an alert), best effort.
+                let _ = conn.write_tls(stream);
+                return Err(Failure::Io(io::Error::new(io::ErrorKind::InvalidData, e)));
             }
         }
     }
@@ -231,6 +247,7 @@ impl<S: Stream> Transport<S> {
         bytes: &[u8],
         deadline: Option<Instant>,
     ) -> Result<(), Failure> {
+        #[cfg(feature = "tls")]
         if self.tls.is_some() {
             // rustls buffers a bounded amount of plaintext: encrypt what it
             // takes, send it, repeat.
@@ -262,6 +279,7 @@ impl<S: Stream> Transport<S> {
         Ok(())
     }
 
+    #[cfg(feature = "tls")]
     fn flush_tls(&mut self, deadline: Option<Instant>) -> Result<(), Failure> {
         while self.tls.as_ref().is_some_and(|c| c.wants_write()) {
             self.limit(deadline, false)?;
@@ -279,6 +297,7 @@ impl<S: Stream> Transport<S> {
     }
 
     /// Reads what has already arrived on the plain stream, without waiting.
+    #[cfg(feature = "tls")]
     pub(crate) fn read_available(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         if self.tls.is_some() {
             return Ok(None);
@@ -286,6 +305,7 @@ impl<S: Stream> Transport<S> {
         self.stream()?.read_available(buf)
     }
 
+    #[cfg(feature = "tls")]
     /// Runs the TLS handshake by `deadline`, verifying the certificate for
     /// `host`.
     pub(crate) fn upgrade(
@@ -338,6 +358,9 @@ impl<S: Stream> Transport<S> {
 
     /// Ends TLS politely (close_notify), best effort within `deadline`.
     pub(crate) fn close(&mut self, deadline: Option<Instant>) {
+        #[cfg(not(feature = "tls"))]
+        let _ = deadline;
+        #[cfg(feature = "tls")]
         if let Some(conn) = self.tls.as_mut() {
             conn.send_close_notify();
             let _ = self.flush_tls(deadline);

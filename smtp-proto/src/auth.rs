@@ -117,8 +117,13 @@ pub enum AuthError {
     /// connection"). See [`Auth`] for the rule and its opt-out.
     InsecureConnection,
     /// The server's name is not the host the credentials are for (Go:
-    /// "wrong host name").
-    WrongHost,
+    /// "wrong host name"). Both names are given, as compared.
+    WrongHost {
+        /// The host the credentials were made for (the mechanism's `host`).
+        expected: String,
+        /// The name of the server connected to ([`ServerInfo::name`]).
+        actual: String,
+    },
     /// A challenge the mechanism did not expect (Go: "unexpected server
     /// challenge").
     UnexpectedChallenge,
@@ -136,7 +141,13 @@ impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InsecureConnection => f.write_str("unencrypted connection"),
-            Self::WrongHost => f.write_str("wrong host name"),
+            Self::WrongHost { expected, actual } => {
+                f.write_str("wrong host name: the credentials are for \"")?;
+                crate::text::write_escaped(f, expected)?;
+                f.write_str("\", the server is \"")?;
+                crate::text::write_escaped(f, actual)?;
+                f.write_str("\"")
+            }
             Self::UnexpectedChallenge => f.write_str("unexpected server challenge"),
             Self::ServerNotVerified => f.write_str("server failed to verify itself"),
             Self::InvalidCredentials => {
@@ -256,7 +267,10 @@ fn check_password_transport(
 ) -> Result<(), AuthError> {
     check_secret_transport(server, allow_insecure)?;
     if server.name != host {
-        return Err(AuthError::WrongHost);
+        return Err(AuthError::WrongHost {
+            expected: host.to_owned(),
+            actual: server.name.to_owned(),
+        });
     }
     Ok(())
 }
@@ -592,9 +606,18 @@ mod tests {
             a.start(&info("mx.example.com", false)).unwrap_err(),
             AuthError::InsecureConnection
         );
+        let err = a.start(&info("other.example.com", true)).unwrap_err();
         assert_eq!(
-            a.start(&info("other.example.com", true)).unwrap_err(),
-            AuthError::WrongHost
+            err,
+            AuthError::WrongHost {
+                expected: "mx.example.com".into(),
+                actual: "other.example.com".into(),
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "wrong host name: the credentials are for \"mx.example.com\", \
+             the server is \"other.example.com\""
         );
         let start = a.start(&info("mx.example.com", true)).unwrap();
         assert_eq!(start.mechanism, "PLAIN");

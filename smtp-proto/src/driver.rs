@@ -7,13 +7,18 @@ use alloc::sync::Arc;
 use core::fmt;
 use std::collections::HashMap;
 use std::io;
+use std::path::Path;
 
+use crate::address::Domain;
 use crate::address::Mailbox;
 use crate::error::Error;
+use crate::reply::Limits;
 use crate::reply::Reply;
 use crate::session::{
-    Client, CommandId, Config, Envelope, Event, MessageId, SendError, SendReport, Stage,
+    Client, CommandId, Config, Envelope, Event, MessageId, Security, SendError, SendReport, Stage,
+    Timeouts, TlsPolicy,
 };
+use crate::url::{ServerUrl, TlsMode};
 
 /// Why a driver's call failed: the core's [`Error`], or the transport's.
 ///
@@ -31,6 +36,10 @@ pub enum DriverError {
     /// The TLS handshake or a TLS record failed (bad certificate, wrong host
     /// name, a server that does not speak TLS, ...).
     Tls(Arc<io::Error>),
+    /// The trusted certificates cannot be used (a bad PEM file, a
+    /// certificate rustls refuses, a root store this build lacks); found
+    /// before connecting.
+    Roots(RootsError),
     /// No resolved address accepted the connection.
     Connect {
         /// The address as given.
@@ -94,6 +103,7 @@ impl fmt::Display for DriverError {
             Self::Smtp(e) => e.fmt(f),
             Self::Io(e) => write!(f, "I/O error: {e}"),
             Self::Tls(e) => write!(f, "TLS error: {e}"),
+            Self::Roots(e) => e.fmt(f),
             Self::Connect { addr, source } => write!(f, "cannot connect to {addr}: {source}"),
         }
     }
@@ -103,6 +113,7 @@ impl core::error::Error for DriverError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Smtp(e) => Some(e),
+            Self::Roots(_) => None,
             Self::Io(e) | Self::Tls(e) | Self::Connect { source: e, .. } => Some(&**e),
         }
     }
@@ -158,25 +169,123 @@ pub type LmtpDeliveries = Vec<(Mailbox, Result<Reply, DriverError>)>;
 
 /// A driver's settings: the core's [`Config`] (every protocol setting:
 /// timeouts, limits, PIPELINING, BDAT, LMTP, the EHLO name, the STARTTLS
-/// policy, the transcript) plus the TLS settings `T` of the driver's TLS
-/// library and socket options.
+/// policy, the transcript) plus how the connection is protected (implicit
+/// TLS or STARTTLS, which certificates are trusted, the TLS settings `T` of
+/// the driver's TLS library) and socket options.
+///
+/// Build it with the chainable `with_*` methods, or set the fields:
+///
+/// ```
+/// use std::time::Duration;
+/// use smtp_sansio::{DriverOptions, Timeouts, TlsMode, TlsPolicy};
+///
+/// # fn main() -> Result<(), smtp_sansio::DriverError> {
+/// # let dir = std::env::temp_dir().join(format!("smtp-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).map_err(|e| smtp_sansio::DriverError::Io(e.into()))?;
+/// # let ca_file = dir.join("ca.pem");
+/// # std::fs::write(&ca_file, PEM).map_err(|e| smtp_sansio::DriverError::Io(e.into()))?;
+/// // `smtp_blocking::Options` and `smtp_tokio::Options` are this type.
+/// let options = DriverOptions::<()>::new()
+///     .with_timeouts(Timeouts::uniform(Duration::from_secs(20)))
+///     .with_tls_mode(TlsMode::StartTls(TlsPolicy::Required))
+///     .trust_pem_file(&ca_file)?; // a private CA, instead of the public roots
+/// assert_eq!(options.tls_mode(), TlsMode::StartTls(TlsPolicy::Required));
+///
+/// // A bad PEM is an error now, before any connection.
+/// assert!(DriverOptions::<()>::new().trust_pem(b"not a certificate").is_err());
+/// # Ok(()) }
+/// # const PEM: &[u8] = b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct DriverOptions<T> {
-    /// The protocol settings.
+    /// The protocol settings; [`Config::tls_policy`] is the STARTTLS policy.
     pub config: Config,
-    /// TLS settings; `None` for the driver's defaults.
+    /// Implicit TLS (RFC 8314, port 465): `connect_with` does the TLS
+    /// handshake before the greeting. Default off (see [`TlsMode`]).
+    pub implicit_tls: bool,
+    /// Which certificates the driver's default TLS settings trust. Default
+    /// [`TlsRoots::Default`]. Ignored when `tls_config` is set.
+    pub tls_roots: TlsRoots,
+    /// TLS settings; `None` for the driver's defaults with `tls_roots`.
     pub tls_config: Option<T>,
+    /// Let the credentials of a server URL go without TLS: `smtp://` with
+    /// credentials then falls back to plaintext when STARTTLS is not
+    /// offered, and the mechanism sends the password in clear (see
+    /// [`ServerUrl`]). Default off; only for connections protected another
+    /// way (an SSH tunnel, a VPN).
+    pub allow_insecure_auth: bool,
     /// Set `TCP_NODELAY` on connect. Default on: a client that writes a
     /// command and waits must not sit in Nagle's algorithm.
     pub nodelay: bool,
 }
 
+/// Which certificates a driver trusts when it builds its TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TlsRoots {
+    /// The driver's built-in store: the Mozilla roots (`webpki-roots`)
+    /// when that feature is on, otherwise the operating system's
+    /// (`native-roots`).
+    #[default]
+    Default,
+    /// The Mozilla roots compiled in (feature `webpki-roots`).
+    WebPki,
+    /// The operating system's trust store (feature `native-roots`).
+    Native,
+    /// Only these certificates (DER), such as a private CA's; usually set
+    /// by [`DriverOptions::trust_pem`] or [`DriverOptions::trust_pem_file`].
+    Certificates(Vec<Vec<u8>>),
+}
+
+/// Why the trusted certificates cannot be used ([`DriverError::Roots`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootsError {
+    origin: String,
+    reason: String,
+}
+
+impl RootsError {
+    /// An error about the certificates from `origin` (a file name, "PEM
+    /// data", a root store).
+    pub fn new(origin: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            origin: origin.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Where the certificates came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// What is wrong with them.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for RootsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot trust the certificates from {}: {}",
+            self.origin, self.reason
+        )
+    }
+}
+
+impl core::error::Error for RootsError {}
+
 impl<T> Default for DriverOptions<T> {
     fn default() -> Self {
         Self {
             config: Config::default(),
+            implicit_tls: false,
+            tls_roots: TlsRoots::Default,
             tls_config: None,
+            allow_insecure_auth: false,
             nodelay: true,
         }
     }
@@ -184,11 +293,150 @@ impl<T> Default for DriverOptions<T> {
 
 impl<T> fmt::Debug for DriverOptions<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let roots = match &self.tls_roots {
+            TlsRoots::Certificates(c) => format!("{} certificates", c.len()),
+            other => format!("{other:?}"),
+        };
         f.debug_struct("DriverOptions")
             .field("config", &self.config)
+            .field("implicit_tls", &self.implicit_tls)
+            .field("tls_roots", &roots)
             .field("tls_config", &self.tls_config.is_some())
+            .field("allow_insecure_auth", &self.allow_insecure_auth)
             .field("nodelay", &self.nodelay)
             .finish()
+    }
+}
+
+impl<T> DriverOptions<T> {
+    /// The defaults: STARTTLS when offered, the driver's root store,
+    /// `TCP_NODELAY`, and [`Config::default`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every protocol setting at once.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Every deadline ([`Config::timeouts`]).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.config.timeouts = timeouts;
+        self
+    }
+
+    /// The parser limits ([`Config::limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// The EHLO name ([`Config::local_name`]).
+    pub fn with_local_name(mut self, name: Domain) -> Self {
+        self.config.local_name = name;
+        self
+    }
+
+    /// Implicit TLS, or STARTTLS with a policy (sets
+    /// [`implicit_tls`](Self::implicit_tls) and [`Config::tls_policy`]).
+    pub fn with_tls_mode(mut self, mode: TlsMode) -> Self {
+        match mode {
+            TlsMode::Implicit => self.implicit_tls = true,
+            TlsMode::StartTls(policy) => {
+                self.implicit_tls = false;
+                self.config.tls_policy = policy;
+            }
+        }
+        self
+    }
+
+    /// The mode [`with_tls_mode`](Self::with_tls_mode) set.
+    pub fn tls_mode(&self) -> TlsMode {
+        match self.implicit_tls {
+            true => TlsMode::Implicit,
+            false => TlsMode::StartTls(self.config.tls_policy),
+        }
+    }
+
+    /// The driver's TLS settings, replacing its defaults (and `tls_roots`).
+    pub fn with_tls_config(mut self, config: T) -> Self {
+        self.tls_config = Some(config);
+        self
+    }
+
+    /// Which certificates the default TLS settings trust.
+    pub fn with_roots(mut self, roots: TlsRoots) -> Self {
+        self.tls_roots = roots;
+        self
+    }
+
+    /// Trusts the certificates of a PEM document (`-----BEGIN
+    /// CERTIFICATE-----` sections; other text is skipped), such as a
+    /// private CA's, instead of the public roots. Several calls add up. A
+    /// document with no certificate, or a broken one, is an error now.
+    pub fn trust_pem(self, pem: &[u8]) -> Result<Self, DriverError> {
+        self.trust_pem_from(pem, "PEM data")
+    }
+
+    /// [`trust_pem`](Self::trust_pem) with the contents of a file, read
+    /// now (the session itself never touches a file).
+    pub fn trust_pem_file(self, path: impl AsRef<Path>) -> Result<Self, DriverError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let pem = std::fs::read(path)
+            .map_err(|e| DriverError::Roots(RootsError::new(origin.clone(), e.to_string())))?;
+        self.trust_pem_from(&pem, &origin)
+    }
+
+    fn trust_pem_from(mut self, pem: &[u8], origin: &str) -> Result<Self, DriverError> {
+        let found = crate::pem::certificates(pem)
+            .map_err(|reason| DriverError::Roots(RootsError::new(origin, reason)))?;
+        match &mut self.tls_roots {
+            TlsRoots::Certificates(certs) => certs.extend(found),
+            other => *other = TlsRoots::Certificates(found),
+        }
+        Ok(self)
+    }
+
+    /// Whether to set `TCP_NODELAY`.
+    pub fn with_nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// See [`allow_insecure_auth`](Self::allow_insecure_auth).
+    pub fn with_allow_insecure_auth(mut self, allow: bool) -> Self {
+        self.allow_insecure_auth = allow;
+        self
+    }
+
+    /// These options with the TLS mode of `url` (see [`ServerUrl`]: its
+    /// scheme, and STARTTLS required when it has credentials, unless
+    /// [`allow_insecure_auth`](Self::allow_insecure_auth)).
+    pub fn for_url(self, url: &ServerUrl) -> Self {
+        let mode = url.tls_mode_allowing(self.allow_insecure_auth);
+        self.with_tls_mode(mode)
+    }
+
+    /// The session's [`Config`] for a connection starting with `security`,
+    /// from a driver that can (`tls_available`) or cannot do TLS. Without
+    /// TLS, implicit TLS and a required STARTTLS are
+    /// [`UsageError::TlsUnavailable`](crate::UsageError::TlsUnavailable),
+    /// and an opportunistic STARTTLS is never tried.
+    pub fn session_config(&self, security: Security, tls_available: bool) -> Result<Config, Error> {
+        let mut config = self.config.clone();
+        if !tls_available {
+            let unavailable = Error::Usage(crate::error::UsageError::TlsUnavailable);
+            match (security, config.tls_policy) {
+                (Security::ImplicitTls, _) | (Security::Plaintext, TlsPolicy::Required) => {
+                    return Err(unavailable);
+                }
+                _ => config.tls_policy = TlsPolicy::Disabled,
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -470,5 +718,70 @@ impl ReusedBuffer {
     /// Gives the buffer back for next time.
     pub fn give(&mut self, buf: Vec<u8>) {
         self.0 = buf;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::UsageError;
+
+    type Options = DriverOptions<()>;
+
+    #[test]
+    fn session_config_without_tls() {
+        let unavailable = Err(Error::Usage(UsageError::TlsUnavailable));
+        let opportunistic = Options::new();
+        let required = Options::new().with_tls_mode(TlsMode::StartTls(TlsPolicy::Required));
+        // With TLS, the config is the caller's.
+        let config = opportunistic.session_config(Security::Plaintext, true);
+        assert_eq!(config.map(|c| c.tls_policy), Ok(TlsPolicy::Opportunistic));
+        // Without: STARTTLS is never tried, and demanding TLS is an error.
+        let config = opportunistic.session_config(Security::Plaintext, false);
+        assert_eq!(config.map(|c| c.tls_policy), Ok(TlsPolicy::Disabled));
+        assert_eq!(
+            required.session_config(Security::Plaintext, false),
+            unavailable
+        );
+        assert_eq!(
+            opportunistic.session_config(Security::ImplicitTls, false),
+            unavailable
+        );
+        // The caller's own TLS stream needs no TLS from the driver.
+        assert!(required.session_config(Security::AlreadyTls, false).is_ok());
+    }
+
+    #[test]
+    fn the_url_sets_the_mode() {
+        let url = ServerUrl::parse("smtp://u:p@mx.example").unwrap_or_else(|e| panic!("{e}"));
+        let mode = Options::new().for_url(&url).tls_mode();
+        assert_eq!(mode, TlsMode::StartTls(TlsPolicy::Required));
+        let mode = Options::new()
+            .with_allow_insecure_auth(true)
+            .for_url(&url)
+            .tls_mode();
+        assert_eq!(mode, TlsMode::StartTls(TlsPolicy::Opportunistic));
+        let url = ServerUrl::parse("smtps://mx.example").unwrap_or_else(|e| panic!("{e}"));
+        let options = Options::new().for_url(&url);
+        assert!(options.implicit_tls);
+        assert_eq!(options.tls_mode(), TlsMode::Implicit);
+    }
+
+    #[test]
+    fn trusted_pem_adds_up_and_debug_stays_short() {
+        let pem = b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        let options = Options::new()
+            .trust_pem(pem)
+            .and_then(|o| o.trust_pem(pem))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            options.tls_roots,
+            TlsRoots::Certificates(vec![vec![0x30, 0], vec![0x30, 0]])
+        );
+        assert!(format!("{options:?}").contains("2 certificates"));
+        match Options::new().trust_pem(b"") {
+            Err(DriverError::Roots(e)) => assert_eq!(e.origin(), "PEM data"),
+            other => panic!("{other:?}"),
+        }
     }
 }

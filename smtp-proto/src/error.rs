@@ -470,6 +470,9 @@ pub enum UsageError {
         /// Whether implicit TLS was asked for.
         implicit_tls: bool,
     },
+    /// TLS was asked for (implicit TLS, STARTTLS, or a policy requiring
+    /// it) from a driver built without TLS support (its TLS features off).
+    TlsUnavailable,
 }
 
 impl fmt::Display for UsageError {
@@ -509,6 +512,7 @@ impl fmt::Display for UsageError {
                 "non-ASCII recipient but MAIL was sent without SMTPUTF8"
             }
             Self::TlsModeMismatch { .. } => "TLS mode does not fit the port",
+            Self::TlsUnavailable => "TLS was asked for, but this build has no TLS support",
         })
     }
 }

@@ -188,12 +188,15 @@ mod driver;
 mod endpoint;
 mod error;
 mod params;
+#[cfg(feature = "std")]
+mod pem;
 mod reply;
 #[cfg(feature = "scram")]
 mod scram;
 mod session;
 mod text;
 mod time;
+mod url;
 
 pub use address::{Domain, EsmtpParam, Mailbox, ReversePath, xtext_decode, xtext_encode};
 pub use auth::{
@@ -205,6 +208,7 @@ pub use capabilities::Capabilities;
 #[cfg(feature = "std")]
 pub use driver::{
     Batch, CommandWait, DriverError, DriverOptions, LmtpDeliveries, MessageWait, ReusedBuffer,
+    RootsError, TlsRoots,
 };
 #[cfg(feature = "std")]
 pub use endpoint::is_connection_lost_io;
@@ -223,16 +227,17 @@ pub use session::{
     TranscriptLine, Verification,
 };
 pub use text::escape_controls;
+pub use url::{PasswordAuth, ServerUrl, TlsMode, UrlError};
 
 /// What a caller of either adapter names: the adapters re-export this whole
 /// module (`pub use smtp_sansio::prelude::*`), so switching between them is
 /// a change of crate name.
 pub mod prelude {
     pub use crate::{
-        Auth, AuthError, BodyType, Capabilities, Config, CramMd5Auth, DeliverBy, DsnNotify,
-        DsnReturn, EnhancedCode, Envelope, EsmtpParam, LoginAuth, MailParams, OAuthBearer,
-        PlainAuth, RcptParams, RecipientReport, Reply, ReplyCode, SendReport, Stage, Timeouts,
-        TlsPolicy, Verification, XOAuth2,
+        Auth, AuthError, BodyType, Capabilities, Config, CramMd5Auth, DeliverBy, Domain, DsnNotify,
+        DsnReturn, EnhancedCode, Envelope, EsmtpParam, Limits, LoginAuth, MailParams, OAuthBearer,
+        PasswordAuth, PlainAuth, RcptParams, RecipientReport, Reply, ReplyCode, SendReport,
+        ServerUrl, Stage, Timeouts, TlsMode, TlsPolicy, UrlError, Verification, XOAuth2,
     };
     #[cfg(feature = "scram")]
     pub use crate::{ScramAuth, ScramHash};

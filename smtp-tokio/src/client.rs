@@ -8,22 +8,27 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use rustls::ClientConfig;
+#[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
 use smtp_sansio::{
-    Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
+    Auth, Batch, Capabilities, CommandId, CommandWait, Config, Domain, Envelope, Event, MailParams,
     Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
-    Security, SendReport, Stage, Timestamp, TranscriptLine, Verification,
+    Security, SendReport, ServerUrl, Stage, Timestamp, TranscriptLine, Verification,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsConnector;
 
 use crate::data::DataWriter;
 use crate::stream::Transport;
-use crate::tls::{TlsConnectionState, default_tls_config};
-use crate::{Error, Options, SendError, TranscriptSink};
+#[cfg(feature = "tls")]
+use crate::tls::TlsConnectionState;
+use crate::{Error, Options, SendError, TlsConfig, TranscriptSink};
+
+/// Whether this build can do TLS (feature `tls`).
+const TLS_AVAILABLE: bool = cfg!(feature = "tls");
 
 const READ_BUFFER: usize = 16 * 1024;
 pub(crate) const COPY_BUFFER: usize = 64 * 1024;
@@ -70,6 +75,7 @@ pub struct Client<S = TcpStream> {
     /// Bytes were written since the last transport flush.
     needs_flush: bool,
     /// The TLS handshake's deadline while it runs.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     tls_deadline: Timestamp,
     timer: Pin<Box<Sleep>>,
     /// The deadline the timer is set to.
@@ -77,8 +83,11 @@ pub struct Client<S = TcpStream> {
     /// Reused for message bodies read from a reader.
     pub(crate) copy_buf: ReusedBuffer,
     transcript: Option<TranscriptSink>,
-    /// The TLS settings for the next handshake.
-    next_tls: Option<Arc<ClientConfig>>,
+    /// The TLS settings for the next handshake, when given to `starttls`.
+    next_tls: Option<TlsConfig>,
+    /// The TLS settings from the options, resolved before connecting.
+    #[cfg(feature = "tls")]
+    tls_config: TlsConfig,
     /// The first I/O or TLS failure: the core knows only that the
     /// transport failed; this is how.
     failure: Option<Error>,
@@ -134,17 +143,15 @@ impl Client<TcpStream> {
         Self::connect_with(addr, Options::default()).await
     }
 
-    /// [`connect`](Self::connect) with settings.
+    /// [`connect`](Self::connect) with settings; implicit TLS when
+    /// [`Options::implicit_tls`](smtp_sansio::DriverOptions::implicit_tls)
+    /// (or [`TlsMode::Implicit`](smtp_sansio::TlsMode)) says so.
     pub async fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
-        smtp_sansio::check_addr_tls_mode(addr, false, options.config.check_port)?;
-        let stream = dial(addr, &options).await?;
-        Self::start(
-            stream,
-            smtp_sansio::host_of(addr),
-            options,
-            Security::Plaintext,
-        )
-        .await
+        let security = match options.implicit_tls {
+            true => Security::ImplicitTls,
+            false => Security::Plaintext,
+        };
+        Self::dial_and_start(addr, options, security).await
     }
 
     /// Implicit TLS (RFC 8314, usually port 465): connects, does the TLS
@@ -156,15 +163,71 @@ impl Client<TcpStream> {
 
     /// [`connect_tls`](Self::connect_tls) with settings.
     pub async fn connect_tls_with(addr: &str, options: Options) -> Result<Self, Error> {
-        smtp_sansio::check_addr_tls_mode(addr, true, options.config.check_port)?;
+        Self::dial_and_start(addr, options, Security::ImplicitTls).await
+    }
+
+    /// Connects to a server URL (`smtp://`, `smtps://`, `smtp+starttls://`,
+    /// `smtp+insecure://`; see [`ServerUrl`]) in its TLS mode, and
+    /// establishes the session: EHLO, STARTTLS as the mode says, and AUTH
+    /// with the URL's credentials if it has any (PLAIN, or LOGIN when only
+    /// that is offered). Credentials demand TLS unless
+    /// [`Options::allow_insecure_auth`](smtp_sansio::DriverOptions::allow_insecure_auth).
+    /// The client is then ready for [`send`](Self::send).
+    ///
+    /// ```no_run
+    /// use smtp_tokio::{Client, Envelope, Options};
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = Client::connect_url(
+    ///     "smtps://me%40example.com:password@mail.example.com",
+    ///     Options::new(),
+    /// )
+    /// .await?;
+    /// let envelope = Envelope::new("me@example.com", &["you@example.com"])?;
+    /// client.send(&envelope, &b"Subject: hi\r\n\r\nHello.\r\n"[..]).await?;
+    /// client.quit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_url(url: &str, options: Options) -> Result<Self, Error> {
+        let url = ServerUrl::parse(url).map_err(smtp_sansio::Error::from)?;
+        let options = options.for_url(&url);
+        let mut auth = url.auth(options.allow_insecure_auth);
+        let mut client = Self::connect_with(&url.addr(), options).await?;
+        client
+            .establish(auth.as_mut().map(|a| a as &mut (dyn Auth + Send)))
+            .await?;
+        Ok(client)
+    }
+
+    async fn dial_and_start(
+        addr: &str,
+        options: Options,
+        security: Security,
+    ) -> Result<Self, Error> {
+        let implicit = security == Security::ImplicitTls;
+        smtp_sansio::check_addr_tls_mode(addr, implicit, options.config.check_port)?;
+        // Everything that can fail without the server fails first.
+        let setup = Setup::new(&options, security)?;
         let stream = dial(addr, &options).await?;
-        Self::start(
-            stream,
-            smtp_sansio::host_of(addr),
-            options,
-            Security::ImplicitTls,
-        )
-        .await
+        Self::start(stream, smtp_sansio::host_of(addr), options, security, setup).await
+    }
+}
+
+/// What a session needs before it starts: its config, and the TLS settings
+/// resolved from the options.
+struct Setup {
+    config: Config,
+    #[cfg(feature = "tls")]
+    tls: TlsConfig,
+}
+
+impl Setup {
+    fn new(options: &Options, security: Security) -> Result<Self, Error> {
+        Ok(Self {
+            config: options.session_config(security, TLS_AVAILABLE)?,
+            #[cfg(feature = "tls")]
+            tls: crate::tls::resolve(options)?,
+        })
     }
 }
 
@@ -190,7 +253,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         } else {
             Security::Plaintext
         };
-        Self::start(stream, host, options, security).await
+        let setup = Setup::new(&options, security)?;
+        Self::start(stream, host, options, security, setup).await
     }
 
     async fn start(
@@ -198,10 +262,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         host: &str,
         options: Options,
         security: Security,
+        setup: Setup,
     ) -> Result<Self, Error> {
         let epoch = Instant::now();
-        let core =
-            smtp_sansio::Client::new(options.config.clone(), host, security, Timestamp::ZERO);
+        let core = smtp_sansio::Client::new(setup.config, host, security, Timestamp::ZERO);
         let mut client = Self {
             core,
             transport: Transport::Plain(stream),
@@ -218,6 +282,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             copy_buf: ReusedBuffer::default(),
             transcript: None,
             next_tls: None,
+            #[cfg(feature = "tls")]
+            tls_config: setup.tls,
             failure: None,
             busy: false,
         };
@@ -254,11 +320,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// ```no_run
     /// # async fn f() -> Result<(), smtp_tokio::Error> {
     /// let mut client = smtp_tokio::Client::connect("mail.example.com:587").await?;
-    /// client.starttls(None).await?; // the default: webpki roots, verification on
+    /// client.starttls(None).await?; // the options' TLS settings (default: webpki roots)
     /// assert!(client.tls_connection_state().is_some());
     /// # Ok(()) }
     /// ```
-    pub async fn starttls(&mut self, config: Option<Arc<ClientConfig>>) -> Result<(), Error> {
+    ///
+    /// Without the `tls` feature this is
+    /// [`UsageError::TlsUnavailable`](smtp_sansio::UsageError::TlsUnavailable).
+    pub async fn starttls(&mut self, config: Option<TlsConfig>) -> Result<(), Error> {
+        if !TLS_AVAILABLE {
+            Error::check(&self.core, self.failure.as_ref())?;
+            return Err(smtp_sansio::Error::Usage(smtp_sansio::UsageError::TlsUnavailable).into());
+        }
         operation!(self, {
             let id = self.core.starttls()?;
             self.next_tls = config;
@@ -280,6 +353,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// Go's `TLSConnectionState`: the TLS details, or `None` over plaintext.
+    #[cfg(feature = "tls")]
     pub fn tls_connection_state(&self) -> Option<TlsConnectionState> {
         let conn = self.transport.tls()?;
         Some(TlsConnectionState::from_connection(conn, &self.host))
@@ -622,6 +696,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 ready!(self.poll_write_out(cx));
                 continue;
             }
+            #[cfg(feature = "tls")]
             if matches!(self.transport, Transport::Handshake(_)) {
                 ready!(self.poll_handshake(cx));
                 continue;
@@ -736,7 +811,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Hands the core whatever the connection already received, without
     /// waiting (before a TLS handshake, and for idle pooled connections).
     fn poll_read_available(&mut self, cx: &mut Context<'_>) {
-        if !matches!(self.transport, Transport::Plain(_) | Transport::Tls(_)) {
+        if !self.transport.is_open() {
             return;
         }
         let mut buf = ReadBuf::new(&mut self.read_buf);
@@ -755,6 +830,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         }
     }
 
+    #[cfg(feature = "tls")]
     fn start_tls(&mut self, cx: &mut Context<'_>, deadline: Timestamp) {
         // Bytes already here go to the core first, which refuses them
         // (response injection) instead of handing them to TLS.
@@ -765,8 +841,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         let config = self
             .next_tls
             .take()
-            .or_else(|| self.options.tls_config.clone())
-            .unwrap_or_else(default_tls_config);
+            .unwrap_or_else(|| self.tls_config.clone());
         let Ok(name) = ServerName::try_from(self.host.clone()) else {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "not a valid TLS server name");
             self.failure.get_or_insert(Error::Tls(Arc::new(e)));
@@ -781,6 +856,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             Transport::Handshake(Box::new(TlsConnector::from(config).connect(name, stream)));
     }
 
+    /// Without TLS support the session is configured never to ask for it;
+    /// should it still, the session ends with that error.
+    #[cfg(not(feature = "tls"))]
+    fn start_tls(&mut self, _cx: &mut Context<'_>, _deadline: Timestamp) {
+        let e = smtp_sansio::Error::Usage(smtp_sansio::UsageError::TlsUnavailable);
+        self.failure.get_or_insert(e.into());
+        self.core.handle_transport_error();
+    }
+
+    #[cfg(feature = "tls")]
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Transport::Handshake(connect) = &mut self.transport else {
             return Poll::Ready(());
@@ -853,6 +938,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     fn emit(&mut self, line: &TranscriptLine) {
+        #[cfg(feature = "tracing")]
         tracing::debug!(target: "smtp::transcript", "{line}");
         self.transcript.iter_mut().for_each(|sink| sink(line));
     }
@@ -886,7 +972,10 @@ impl<S> Client<S> {
 /// Classifies an I/O error from the transport: tokio-rustls reports TLS
 /// failures as `io::Error`s wrapping a `rustls::Error`.
 fn io_error(e: io::Error) -> Error {
-    let tls = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+    #[cfg(feature = "tls")]
+    let tls = crate::tls::is_tls_error(&e);
+    #[cfg(not(feature = "tls"))]
+    let tls = false;
     Error::from_io(e, tls)
 }
 

@@ -22,6 +22,40 @@
 //! | `c.Extension(name)` | [`Client::extension`] |
 //! | `c.Quit()`, `c.Close()` | [`Client::quit`], [`Client::close`] |
 //! | `SendMail(addr, a, from, to, msg)` | [`send_mail`] |
+//! | — | [`send_mail_url`] and [`Client::connect_url`]: `smtp://`, `smtps://` (implicit TLS), `smtp+starttls://` URLs with credentials |
+//!
+//! # Three `Client`s
+//!
+//! [`smtp_sansio::Client`] is the sans-IO session: it holds the protocol
+//! state, takes bytes and the time, and says what to write; it never
+//! touches a socket. `smtp_blocking::Client` owns a blocking stream and
+//! drives that session, one call per SMTP step. [`Client`] (this crate's)
+//! is the same API, `async`, on tokio. Pick one of the last two to send
+//! mail; use the first to embed SMTP in your own event loop.
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it gives |
+//! |---|---|---|
+//! | `ring` | on | TLS (tokio-rustls) with rustls' ring crypto provider |
+//! | `aws-lc-rs` | off | TLS with the aws-lc-rs provider instead (chosen when both are on; needs a C compiler) |
+//! | `webpki-roots` | on | the Mozilla roots compiled in ([`TlsRoots::Default`](smtp_sansio::TlsRoots)) |
+//! | `native-roots` | off | the OS trust store ([`TlsRoots::Native`](smtp_sansio::TlsRoots); the default store when `webpki-roots` is off) |
+//! | `tls` | with any of the four above | rustls itself; a provider may then be installed as the process default |
+//! | `tracing` | on | transcript lines (and the pool's notes) to `tracing` |
+//! | `scram`, `scram-sha1` | on, off | SCRAM-SHA-256 (and SHA-1) with OS nonces |
+//!
+//! tokio itself is used with `net`, `io-util`, `time` and `sync` only: your
+//! application picks the runtime flavour (`rt-multi-thread`, `macros`).
+//! With `default-features = false` and no TLS feature there is no rustls
+//! at all: plaintext connections and your own stream still work, and asking
+//! for TLS is
+//! [`UsageError::TlsUnavailable`](smtp_sansio::UsageError::TlsUnavailable).
+//!
+//! [`Options`] says how a connection is protected ([`TlsMode`]: implicit
+//! TLS, or STARTTLS required, opportunistic or disabled) and which roots
+//! are trusted ([`Options::trust_pem_file`](smtp_sansio::DriverOptions::trust_pem_file)
+//! for a private CA, no rustls code needed).
 //!
 //! Beyond Go: [`Client::send`] (one whole transaction, pipelined), BDAT
 //! ([`Client::bdat`]), LMTP, transcripts, and a small connection [`Pool`]
@@ -42,7 +76,8 @@
 //! | `extension(name)`, `close()` | `extension(name).await`, `close().await` (these may do I/O) |
 //! | `tls_connection_state`, `capabilities`, `session`, `set_transcript` | the same (no I/O) |
 //! | `send_mail(addr, Option<&mut dyn Auth>, ..)`, `send_mail_with` | the same with `Option<&mut (dyn Auth + Send)>`, `.await` |
-//! | `Options`, `Error`, `SendError` (the core's `DriverOptions`, `DriverError`), `TlsConnectionState`, `default_tls_config`, `tls_config_with_roots`, re-exports | the same |
+//! | `send_mail_url(url, ..)`, `send_mail_url_with`, `Client::connect_url` | the same, `.await` |
+//! | `Options`, `Error`, `SendError` (the core's `DriverOptions`, `DriverError`), `TlsConfig`, `TlsConnectionState`, `default_tls_config`, `tls_config_with_roots`, re-exports | the same |
 //! | — | [`Pool`], [`PoolOptions`] |
 //!
 //! # Timeouts and cancellation
@@ -131,9 +166,8 @@ mod pool;
 #[cfg(feature = "scram")]
 mod scram;
 mod stream;
+#[cfg(feature = "tls")]
 mod tls;
-
-use std::sync::Arc;
 
 use tokio::io::AsyncRead;
 
@@ -145,7 +179,11 @@ pub use scram::scram_sha1;
 #[cfg(feature = "scram")]
 pub use scram::{os_nonce, scram_sha256};
 pub use smtp_sansio::prelude::*;
-pub use tls::{TlsConnectionState, default_tls_config, tls_config_with_roots};
+pub use smtp_sansio::{RootsError, TlsRoots};
+#[cfg(feature = "tls")]
+pub use tls::TlsConnectionState;
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+pub use tls::{default_tls_config, tls_config_with_roots};
 
 /// Why a call failed: the core's verdict ([`Error::Smtp`]: the server's
 /// refusal with its reply, a protocol violation, a timeout, the caller's
@@ -157,10 +195,33 @@ pub type Error = smtp_sansio::DriverError;
 /// (see [`smtp_sansio::SendError`]).
 pub type SendError = smtp_sansio::SendError<Error>;
 
-/// Settings for [`Client::connect_with`] and [`send_mail_with`]: the core's
-/// [`Config`] (every protocol setting), the rustls settings (default
-/// [`default_tls_config`]) and `TCP_NODELAY`.
-pub type Options = smtp_sansio::DriverOptions<Arc<rustls::ClientConfig>>;
+/// The TLS settings [`Options`] and [`Client::starttls`] take: a rustls
+/// `ClientConfig`. Without the `tls` feature (no TLS at all) it is
+/// [`Infallible`](std::convert::Infallible), so only `None` can be given.
+#[cfg(feature = "tls")]
+pub type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
+
+/// The TLS settings [`Options`] and [`Client::starttls`] take: a rustls
+/// `ClientConfig`. Without the `tls` feature (this build) it is
+/// [`Infallible`](std::convert::Infallible), so only `None` can be given.
+#[cfg(not(feature = "tls"))]
+pub type TlsConfig = std::convert::Infallible;
+
+/// Settings for [`Client::connect_with`], [`send_mail_with`] and the URL
+/// forms: the core's [`Config`] (every protocol setting), the TLS mode, the
+/// trusted roots or your own rustls settings, and `TCP_NODELAY`. Built with
+/// chainable `with_*` methods; a bad PEM is an error before any connection.
+///
+/// ```
+/// use std::time::Duration;
+/// use smtp_tokio::{Options, Timeouts, TlsMode};
+///
+/// let options = Options::new()
+///     .with_timeouts(Timeouts::uniform(Duration::from_secs(20)))
+///     .with_tls_mode(TlsMode::Implicit);
+/// assert!(options.implicit_tls);
+/// ```
+pub type Options = smtp_sansio::DriverOptions<TlsConfig>;
 
 /// A transcript sink: receives every `C:`/`S:` line, AUTH payloads redacted.
 pub type TranscriptSink = Box<dyn FnMut(&smtp_sansio::TranscriptLine) + Send>;
@@ -200,6 +261,58 @@ pub async fn send_mail_with(
         .await
         .map_err(SendError::not_sent)?;
     client.establish(auth).await.map_err(SendError::not_sent)?;
+    finish(client, envelope, message).await
+}
+
+/// One call for every submission mode: connects to a server URL in its TLS
+/// mode (`smtps://` implicit TLS on 465, `smtp+starttls://` STARTTLS
+/// required on 587, `smtp://` on 25 with STARTTLS when offered, required
+/// when the URL has credentials, `smtp+insecure://` never TLS; see
+/// [`ServerUrl`]), authenticates with the URL's credentials if any, sends
+/// the message and quits. See [`Client::connect_url`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), smtp_tokio::Error> {
+/// let message = b"Subject: hi\r\n\r\nHello.\r\n";
+/// smtp_tokio::send_mail_url(
+///     "smtps://me%40example.com:password@mail.example.com",
+///     "me@example.com",
+///     &["you@example.com"],
+///     &message[..],
+/// )
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn send_mail_url(
+    url: &str,
+    from: &str,
+    to: &[&str],
+    message: impl AsyncRead + Send,
+) -> Result<SendReport, SendError> {
+    let envelope = Envelope::new(from, to).map_err(|e| SendError::not_sent(e.into()))?;
+    send_mail_url_with(url, &Options::default(), &envelope, message).await
+}
+
+/// [`send_mail_url`] with settings (trusted roots, timeouts, the named
+/// opt-out [`allow_insecure_auth`](smtp_sansio::DriverOptions::allow_insecure_auth))
+/// and a full [`Envelope`]. The URL's scheme sets the TLS mode.
+pub async fn send_mail_url_with(
+    url: &str,
+    options: &Options,
+    envelope: &Envelope,
+    message: impl AsyncRead + Send,
+) -> Result<SendReport, SendError> {
+    let client = Client::connect_url(url, options.clone())
+        .await
+        .map_err(SendError::not_sent)?;
+    finish(client, envelope, message).await
+}
+
+async fn finish(
+    mut client: Client,
+    envelope: &Envelope,
+    message: impl AsyncRead + Send,
+) -> Result<SendReport, SendError> {
     let report = client.send(envelope, message).await?;
     // The message is accepted: a failing QUIT must not make a caller send
     // it again.
@@ -256,8 +369,41 @@ mod tests {
             &["b@x"],
             &b"m"[..],
         ));
+        assert_send(&send_mail_url("smtp://x", "a@x", &["b@x"], &b"m"[..]));
+        assert_send(&Client::connect_url("smtp://x", Options::new()));
         assert_send(&client.quit());
         assert_send(&duplex.close());
+    }
+
+    /// Built without TLS (`--no-default-features`, as `.ci/features.sh`
+    /// runs it): asking for TLS is a typed error, before any connection.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn without_tls_asking_for_it_is_a_typed_error() {
+        use smtp_sansio::UsageError;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime.block_on(async {
+            let unavailable = |r: Result<Client, Error>| {
+                matches!(
+                    r,
+                    Err(Error::Smtp(smtp_sansio::Error::Usage(
+                        UsageError::TlsUnavailable
+                    )))
+                )
+            };
+            // 192.0.2.1 (TEST-NET-1) is never dialled: the error comes first.
+            assert!(unavailable(Client::connect_tls("192.0.2.1:465").await));
+            let required = Options::new().with_tls_mode(TlsMode::StartTls(TlsPolicy::Required));
+            assert!(unavailable(
+                Client::connect_with("192.0.2.1:587", required).await
+            ));
+            assert!(unavailable(
+                Client::connect_url("smtp+starttls://192.0.2.1", Options::new()).await
+            ));
+        });
     }
 
     #[test]

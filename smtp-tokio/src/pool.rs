@@ -190,6 +190,7 @@ impl Pool {
                     return Ok(report);
                 }
                 Err(f) if reused && !f.body_sent && f.error.is_connection_lost() => {
+                    #[cfg(feature = "tracing")]
                     tracing::debug!(
                         target: "smtp::pool",
                         "reused connection was closed by the server ({}); retrying",

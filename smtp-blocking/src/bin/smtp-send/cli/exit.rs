@@ -83,7 +83,9 @@ impl Exit {
                 Unsupported::Extension("STARTTLS") | Unsupported::RequireTlsWithoutTls,
             ) => Self::Tls,
             SmtpError::Unsupported(_) => Self::Unavailable,
-            SmtpError::Auth(AuthError::InsecureConnection | AuthError::WrongHost) => Self::Tls,
+            SmtpError::Auth(AuthError::InsecureConnection | AuthError::WrongHost { .. }) => {
+                Self::Tls
+            }
             SmtpError::Auth(AuthError::InvalidCredentials) => Self::Usage,
             SmtpError::Auth(_) => Self::Protocol,
             _ => Self::Software,
