@@ -1,6 +1,11 @@
 //! TLS settings from the options (the crypto provider and root store the
 //! features chose, or the caller's trusted PEM roots) and Go's
 //! `TLSConnectionState`.
+//!
+//! One file for both adapters: `smtp-tokio/src/tls.rs` is a symlink to it
+//! (rustls glue, which the core cannot hold as it has no rustls; cargo
+//! packages the link as the file). It uses only names both crates define
+//! alike (`crate::Options`, `DriverError`, the features).
 
 use std::io;
 use std::sync::Arc;
