@@ -8,26 +8,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use smtp_sansio::{
-    Auth, Batch, Capabilities, CommandId, CommandWait, Config, Domain, Envelope, Event, MailParams,
+    Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
     Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
     Security, SendReport, ServerUrl, Stage, Timestamp, TranscriptLine, Verification,
 };
 
+use crate::common::{COPY_BUFFER, READ_BUFFER, Setup, TLS_AVAILABLE, TlsConfig, TranscriptSink};
 use crate::data::DataWriter;
 use crate::error::{Error, SendError, io_error};
-use crate::options::{Options, TlsConfig};
+use crate::options::Options;
 use crate::stream::{Failure, Stream, Transport};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConnectionState;
-
-/// Whether this build can do TLS (feature `tls`).
-const TLS_AVAILABLE: bool = cfg!(feature = "tls");
-
-const READ_BUFFER: usize = 16 * 1024;
-pub(crate) const COPY_BUFFER: usize = 64 * 1024;
-
-/// A transcript sink: receives every `C:`/`S:` line, AUTH payloads redacted.
-pub type TranscriptSink = Box<dyn FnMut(&TranscriptLine) + Send>;
 
 /// An SMTP client connection (Go's `smtp.Client`).
 ///
@@ -148,30 +140,9 @@ impl Client<TcpStream> {
     }
 
     fn dial_and_start(addr: &str, options: Options, security: Security) -> Result<Self, Error> {
-        let implicit = security == Security::ImplicitTls;
-        smtp_sansio::check_addr_tls_mode(addr, implicit, options.config.check_port)?;
-        // Everything that can fail without the server fails first.
-        let setup = Setup::new(&options, security)?;
+        let setup = Setup::for_addr(addr, &options, security)?;
         let stream = dial(addr, &options)?;
         Self::start(stream, smtp_sansio::host_of(addr), options, security, setup)
-    }
-}
-
-/// What a session needs before it starts: its config, and the TLS settings
-/// resolved from the options.
-struct Setup {
-    config: Config,
-    #[cfg(feature = "tls")]
-    tls: TlsConfig,
-}
-
-impl Setup {
-    fn new(options: &Options, security: Security) -> Result<Self, Error> {
-        Ok(Self {
-            config: options.session_config(security, TLS_AVAILABLE)?,
-            #[cfg(feature = "tls")]
-            tls: crate::tls::resolve(options)?,
-        })
     }
 }
 
@@ -186,12 +157,7 @@ impl<S: Stream> Client<S> {
     /// [`new`](Self::new) with settings; `tls` says the stream is already
     /// encrypted by the caller (which lets PLAIN send credentials).
     pub fn with_options(stream: S, host: &str, options: Options, tls: bool) -> Result<Self, Error> {
-        let security = if tls {
-            Security::AlreadyTls
-        } else {
-            Security::Plaintext
-        };
-        let setup = Setup::new(&options, security)?;
+        let (security, setup) = Setup::for_stream(&options, tls)?;
         Self::start(stream, host, options, security, setup)
     }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use smtp_sansio::{CommandWait, LmtpDeliveries, Reply};
 
-use crate::client::{COPY_BUFFER, Client, read_retrying};
+use crate::client::{Client, read_retrying};
+use crate::common::COPY_BUFFER;
 use crate::error::Error;
 use crate::stream::Stream;
 

@@ -140,6 +140,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod common;
 mod data;
 mod error;
 mod options;
@@ -151,21 +152,12 @@ mod tls;
 
 use std::io::Read;
 
-pub use client::{Client, TranscriptSink};
+pub use client::Client;
+pub use common::*;
 pub use data::DataWriter;
 pub use error::{Error, SendError};
-pub use options::{Options, TlsConfig};
-#[cfg(feature = "scram-sha1")]
-pub use scram::scram_sha1;
-#[cfg(feature = "scram")]
-pub use scram::{os_nonce, scram_sha256};
-pub use smtp_sansio::prelude::*;
-pub use smtp_sansio::{RootsError, TlsRoots};
+pub use options::Options;
 pub use stream::Stream;
-#[cfg(feature = "tls")]
-pub use tls::TlsConnectionState;
-#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
-pub use tls::{default_tls_config, tls_config_with_roots};
 
 /// Go's `SendMail`: connects to `addr`, says EHLO, upgrades with STARTTLS if
 /// offered (verifying the certificate for the host part of `addr`),

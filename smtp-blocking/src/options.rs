@@ -1,18 +1,6 @@
 //! Connection settings.
 
-/// The TLS settings [`Options`] and [`Client::starttls`](crate::Client::starttls)
-/// take: a rustls `ClientConfig`. Without the `tls` feature (no TLS at
-/// all) it is [`Infallible`](std::convert::Infallible), so only `None` can
-/// be given.
-#[cfg(feature = "tls")]
-pub type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
-
-/// The TLS settings [`Options`] and [`Client::starttls`](crate::Client::starttls)
-/// take: a rustls `ClientConfig`. Without the `tls` feature (this build)
-/// it is [`Infallible`](std::convert::Infallible), so only `None` can be
-/// given.
-#[cfg(not(feature = "tls"))]
-pub type TlsConfig = std::convert::Infallible;
+use crate::TlsConfig;
 
 /// Settings for [`Client::connect_with`](crate::Client::connect_with),
 /// [`send_mail_with`](crate::send_mail_with) and the URL forms: the core's

@@ -11,7 +11,7 @@ use bytes::{Buf, Bytes};
 #[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
 use smtp_sansio::{
-    Auth, Batch, Capabilities, CommandId, CommandWait, Config, Domain, Envelope, Event, MailParams,
+    Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
     Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
     Security, SendReport, ServerUrl, Stage, Timestamp, TranscriptLine, Verification,
 };
@@ -21,17 +21,12 @@ use tokio::time::{Instant, Sleep};
 #[cfg(feature = "tls")]
 use tokio_rustls::TlsConnector;
 
+use crate::common::{COPY_BUFFER, READ_BUFFER, Setup, TLS_AVAILABLE};
 use crate::data::DataWriter;
 use crate::stream::Transport;
 #[cfg(feature = "tls")]
 use crate::tls::TlsConnectionState;
 use crate::{Error, Options, SendError, TlsConfig, TranscriptSink};
-
-/// Whether this build can do TLS (feature `tls`).
-const TLS_AVAILABLE: bool = cfg!(feature = "tls");
-
-const READ_BUFFER: usize = 16 * 1024;
-pub(crate) const COPY_BUFFER: usize = 64 * 1024;
 
 /// Runs `$body` (an async block's contents) as one operation: a client whose
 /// previous operation was abandoned mid-way (its future dropped) ends the
@@ -204,30 +199,9 @@ impl Client<TcpStream> {
         options: Options,
         security: Security,
     ) -> Result<Self, Error> {
-        let implicit = security == Security::ImplicitTls;
-        smtp_sansio::check_addr_tls_mode(addr, implicit, options.config.check_port)?;
-        // Everything that can fail without the server fails first.
-        let setup = Setup::new(&options, security)?;
+        let setup = Setup::for_addr(addr, &options, security)?;
         let stream = dial(addr, &options).await?;
         Self::start(stream, smtp_sansio::host_of(addr), options, security, setup).await
-    }
-}
-
-/// What a session needs before it starts: its config, and the TLS settings
-/// resolved from the options.
-struct Setup {
-    config: Config,
-    #[cfg(feature = "tls")]
-    tls: TlsConfig,
-}
-
-impl Setup {
-    fn new(options: &Options, security: Security) -> Result<Self, Error> {
-        Ok(Self {
-            config: options.session_config(security, TLS_AVAILABLE)?,
-            #[cfg(feature = "tls")]
-            tls: crate::tls::resolve(options)?,
-        })
     }
 }
 
@@ -248,12 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         options: Options,
         tls: bool,
     ) -> Result<Self, Error> {
-        let security = if tls {
-            Security::AlreadyTls
-        } else {
-            Security::Plaintext
-        };
-        let setup = Setup::new(&options, security)?;
+        let (security, setup) = Setup::for_stream(&options, tls)?;
         Self::start(stream, host, options, security, setup).await
     }
 

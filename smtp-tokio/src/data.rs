@@ -9,7 +9,8 @@ use smtp_sansio::{CommandWait, LmtpDeliveries, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::Error;
-use crate::client::{COPY_BUFFER, Client};
+use crate::client::Client;
+use crate::common::COPY_BUFFER;
 
 /// Streams a message body to the server (Go's `Data()` writer), as a
 /// [`tokio::io::AsyncWrite`].

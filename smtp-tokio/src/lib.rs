@@ -161,6 +161,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod common;
 mod data;
 mod pool;
 #[cfg(feature = "scram")]
@@ -172,18 +173,9 @@ mod tls;
 use tokio::io::AsyncRead;
 
 pub use client::Client;
+pub use common::*;
 pub use data::DataWriter;
 pub use pool::{Pool, PoolOptions};
-#[cfg(feature = "scram-sha1")]
-pub use scram::scram_sha1;
-#[cfg(feature = "scram")]
-pub use scram::{os_nonce, scram_sha256};
-pub use smtp_sansio::prelude::*;
-pub use smtp_sansio::{RootsError, TlsRoots};
-#[cfg(feature = "tls")]
-pub use tls::TlsConnectionState;
-#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
-pub use tls::{default_tls_config, tls_config_with_roots};
 
 /// Why a call failed: the core's verdict ([`Error::Smtp`]: the server's
 /// refusal with its reply, a protocol violation, a timeout, the caller's
@@ -194,18 +186,6 @@ pub type Error = smtp_sansio::DriverError;
 /// A failed message: the error, and what each recipient answered before it
 /// (see [`smtp_sansio::SendError`]).
 pub type SendError = smtp_sansio::SendError<Error>;
-
-/// The TLS settings [`Options`] and [`Client::starttls`] take: a rustls
-/// `ClientConfig`. Without the `tls` feature (no TLS at all) it is
-/// [`Infallible`](std::convert::Infallible), so only `None` can be given.
-#[cfg(feature = "tls")]
-pub type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
-
-/// The TLS settings [`Options`] and [`Client::starttls`] take: a rustls
-/// `ClientConfig`. Without the `tls` feature (this build) it is
-/// [`Infallible`](std::convert::Infallible), so only `None` can be given.
-#[cfg(not(feature = "tls"))]
-pub type TlsConfig = std::convert::Infallible;
 
 /// Settings for [`Client::connect_with`], [`send_mail_with`] and the URL
 /// forms: the core's [`Config`] (every protocol setting), the TLS mode, the
@@ -222,9 +202,6 @@ pub type TlsConfig = std::convert::Infallible;
 /// assert!(options.implicit_tls);
 /// ```
 pub type Options = smtp_sansio::DriverOptions<TlsConfig>;
-
-/// A transcript sink: receives every `C:`/`S:` line, AUTH payloads redacted.
-pub type TranscriptSink = Box<dyn FnMut(&smtp_sansio::TranscriptLine) + Send>;
 
 /// Go's `SendMail`: connects to `addr`, says EHLO, upgrades with STARTTLS if
 /// offered (verifying the certificate for the host part of `addr`),

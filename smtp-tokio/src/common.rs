@@ -1,0 +1,1 @@
+../../smtp-blocking/src/common.rs
