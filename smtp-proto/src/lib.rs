@@ -193,6 +193,8 @@ mod pem;
 mod reply;
 #[cfg(feature = "scram")]
 mod scram;
+#[allow(missing_docs)]
+pub mod server;
 mod session;
 mod text;
 mod time;

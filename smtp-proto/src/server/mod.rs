@@ -1,0 +1,6 @@
+//! The server side: a sans-IO SMTP/LMTP server session, sharing the
+//! client's validated types.
+
+mod command;
+
+pub use command::{Command, CommandError, HelloKind, parse_command};
