@@ -2,5 +2,19 @@
 //! client's validated types.
 
 mod command;
+mod config;
+mod data;
+mod response;
+mod sasl;
+mod session;
+#[cfg(test)]
+mod tests;
 
-pub use command::{Command, CommandError, HelloKind, parse_command};
+pub use command::{Command, CommandError, HelloKind, is_known_mail_param, parse_command};
+pub use config::{BareLineEnding, ServerConfig, ServerLimits, ServerMechanism, ServerTimeouts};
+pub use response::{Response, encode_reply};
+pub use sasl::Credentials;
+pub use session::{
+    AbortReason, CloseReason, ConnectionInfo, Handler, Server, ServerEvent, ServerOutput,
+    ServerUsageError, Transaction,
+};

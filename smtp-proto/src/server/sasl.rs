@@ -1,0 +1,321 @@
+//! The server's half of SASL (RFC 4954): decoding what the client sends
+//! into [`Credentials`] the application checks.
+
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use md5::Md5;
+
+use super::config::ServerMechanism;
+use crate::auth::Secret;
+
+/// What a client presented in AUTH, for the application to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// PLAIN or LOGIN: a user name and a password.
+    Password {
+        /// The mechanism used.
+        mechanism: ServerMechanism,
+        /// The authorisation identity (PLAIN's first field; empty when
+        /// not given, and always for LOGIN): the user to act as.
+        authzid: String,
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret<String>,
+    },
+    /// CRAM-MD5: the application checks the digest with
+    /// [`Credentials::verify_cram_md5`] and the user's shared secret.
+    CramMd5 {
+        /// The user name.
+        username: String,
+        /// The challenge the server sent.
+        challenge: String,
+        /// The client's HMAC-MD5 of the challenge, 16 bytes.
+        digest: [u8; 16],
+    },
+}
+
+impl Credentials {
+    /// The user name given.
+    pub fn username(&self) -> &str {
+        match self {
+            Self::Password { username, .. } | Self::CramMd5 { username, .. } => username,
+        }
+    }
+
+    /// True when these are PLAIN/LOGIN credentials with exactly this user
+    /// name and password (and no other authorisation identity), compared in
+    /// constant time for the password.
+    pub fn verify_password(&self, user: &str, pass: &str) -> bool {
+        match self {
+            Self::Password {
+                authzid,
+                username,
+                password,
+                ..
+            } => {
+                let id_ok = authzid.is_empty() || authzid == username;
+                id_ok
+                    & (username == user)
+                    & constant_time_eq(password.expose().as_bytes(), pass.as_bytes())
+            }
+            Self::CramMd5 { .. } => false,
+        }
+    }
+
+    /// For CRAM-MD5: true when the digest is the HMAC-MD5 of the challenge
+    /// under `secret` (RFC 2195), compared in constant time. False for other
+    /// mechanisms.
+    pub fn verify_cram_md5(&self, secret: &str) -> bool {
+        match self {
+            Self::CramMd5 {
+                challenge, digest, ..
+            } => {
+                let Ok(mut mac) = Hmac::<Md5>::new_from_slice(secret.as_bytes()) else {
+                    return false;
+                };
+                mac.update(challenge.as_bytes());
+                mac.verify_slice(digest).is_ok()
+            }
+            Self::Password { .. } => false,
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Where an AUTH exchange stands.
+#[derive(Debug, Clone)]
+pub(crate) enum SaslState {
+    /// PLAIN, waiting for the response to `334 `.
+    PlainResponse,
+    /// LOGIN, waiting for the user name.
+    LoginUser,
+    /// LOGIN, waiting for the password.
+    LoginPassword(String),
+    /// CRAM-MD5, waiting for `user digest`.
+    CramResponse(String),
+}
+
+/// What one step of the exchange leads to.
+pub(crate) enum SaslStep {
+    /// Send `334 challenge` (base64 already) and wait in this state.
+    Challenge(String, SaslState),
+    /// The credentials are complete.
+    Done(Credentials),
+    /// The client's data is malformed (`501 5.5.2`).
+    Malformed,
+    /// The client cancelled with `*` (`501 5.7.0`).
+    Cancelled,
+}
+
+/// Decodes one client response line: base64, or `=` for empty (RFC 4954
+/// §4); `None` when malformed.
+fn decode(text: &str) -> Option<Vec<u8>> {
+    if text == "=" {
+        return Some(Vec::new());
+    }
+    STANDARD.decode(text.trim_end()).ok()
+}
+
+fn utf8(bytes: Vec<u8>) -> Option<String> {
+    String::from_utf8(bytes)
+        .ok()
+        .filter(|s| !s.chars().any(|c| c.is_control()))
+}
+
+/// Starts an exchange for `mechanism` with the client's initial response.
+pub(crate) fn start(
+    mechanism: ServerMechanism,
+    initial: Option<&str>,
+    challenge: Option<String>,
+) -> SaslStep {
+    match mechanism {
+        ServerMechanism::Plain => match initial {
+            Some(text) => step(SaslState::PlainResponse, text),
+            None => SaslStep::Challenge(String::new(), SaslState::PlainResponse),
+        },
+        ServerMechanism::Login => match initial {
+            Some(text) => step(SaslState::LoginUser, text),
+            None => SaslStep::Challenge(STANDARD.encode("Username:"), SaslState::LoginUser),
+        },
+        ServerMechanism::CramMd5 => match (initial, challenge) {
+            (None, Some(challenge)) => SaslStep::Challenge(
+                STANDARD.encode(&challenge),
+                SaslState::CramResponse(challenge),
+            ),
+            // RFC 2195 has no initial response; without a nonce there is
+            // no challenge to send.
+            _ => SaslStep::Malformed,
+        },
+    }
+}
+
+/// Takes one response line of the client in `state`.
+pub(crate) fn step(state: SaslState, line: &str) -> SaslStep {
+    if line == "*" {
+        return SaslStep::Cancelled;
+    }
+    let Some(data) = decode(line) else {
+        return SaslStep::Malformed;
+    };
+    match state {
+        SaslState::PlainResponse => {
+            let mut fields = data.split(|&b| b == 0);
+            let (Some(authzid), Some(user), Some(pass), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return SaslStep::Malformed;
+            };
+            let (Some(authzid), Some(username), Ok(password)) = (
+                utf8(authzid.to_vec()),
+                utf8(user.to_vec()),
+                String::from_utf8(pass.to_vec()),
+            ) else {
+                return SaslStep::Malformed;
+            };
+            if username.is_empty() {
+                return SaslStep::Malformed;
+            }
+            SaslStep::Done(Credentials::Password {
+                mechanism: ServerMechanism::Plain,
+                authzid,
+                username,
+                password: Secret::new(password),
+            })
+        }
+        SaslState::LoginUser => match utf8(data) {
+            Some(user) if !user.is_empty() => {
+                SaslStep::Challenge(STANDARD.encode("Password:"), SaslState::LoginPassword(user))
+            }
+            _ => SaslStep::Malformed,
+        },
+        SaslState::LoginPassword(username) => match String::from_utf8(data) {
+            Ok(password) => SaslStep::Done(Credentials::Password {
+                mechanism: ServerMechanism::Login,
+                authzid: String::new(),
+                username,
+                password: Secret::new(password),
+            }),
+            Err(_) => SaslStep::Malformed,
+        },
+        SaslState::CramResponse(challenge) => {
+            let Some(text) = utf8(data) else {
+                return SaslStep::Malformed;
+            };
+            let Some((username, hex)) = text.rsplit_once(' ') else {
+                return SaslStep::Malformed;
+            };
+            let Some(digest) = parse_hex_digest(hex) else {
+                return SaslStep::Malformed;
+            };
+            if username.is_empty() {
+                return SaslStep::Malformed;
+            }
+            SaslStep::Done(Credentials::CramMd5 {
+                username: username.to_string(),
+                challenge,
+                digest,
+            })
+        }
+    }
+}
+
+fn parse_hex_digest(hex: &str) -> Option<[u8; 16]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let hi = char::from(pair[0]).to_digit(16)?;
+        let lo = char::from(pair[1]).to_digit(16)?;
+        *out.get_mut(i)? = u8::try_from(hi << 4 | lo).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(step: SaslStep) -> Credentials {
+        match step {
+            SaslStep::Done(c) => c,
+            _ => panic!("not done"),
+        }
+    }
+
+    #[test]
+    fn plain_with_and_without_initial_response() {
+        let c = done(start(
+            ServerMechanism::Plain,
+            Some("AGFsaWNlAHNlY3JldA=="),
+            None,
+        ));
+        assert!(c.verify_password("alice", "secret"));
+        assert!(!c.verify_password("alice", "secreT"));
+        let SaslStep::Challenge(text, state) = start(ServerMechanism::Plain, None, None) else {
+            panic!("no challenge")
+        };
+        assert_eq!(text, "");
+        assert!(done(step(state, "AGFsaWNlAHNlY3JldA==")).verify_password("alice", "secret"));
+        assert!(matches!(
+            step(SaslState::PlainResponse, "*"),
+            SaslStep::Cancelled
+        ));
+        assert!(matches!(
+            step(SaslState::PlainResponse, "!!"),
+            SaslStep::Malformed
+        ));
+        assert!(matches!(
+            step(SaslState::PlainResponse, "YQBi"),
+            SaslStep::Malformed
+        ));
+    }
+
+    #[test]
+    fn login_asks_user_then_password() {
+        let SaslStep::Challenge(q, state) = start(ServerMechanism::Login, None, None) else {
+            panic!()
+        };
+        assert_eq!(q, "VXNlcm5hbWU6");
+        let SaslStep::Challenge(q, state) = step(state, "Ym9i") else {
+            panic!()
+        };
+        assert_eq!(q, "UGFzc3dvcmQ6");
+        assert!(done(step(state, "aHVudGVyMg==")).verify_password("bob", "hunter2"));
+    }
+
+    #[test]
+    fn cram_md5_verifies_rfc_2195_example() {
+        let challenge = String::from("<1896.697170952@postoffice.reston.mci.net>");
+        let SaslStep::Challenge(_, state) = start(ServerMechanism::CramMd5, None, Some(challenge))
+        else {
+            panic!()
+        };
+        // RFC 2195 §2: "tim b913a602c7eda7a495b4e6e7334d3890", secret
+        // "tanstaaftanstaaf".
+        let c = done(step(
+            state,
+            "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw",
+        ));
+        assert_eq!(c.username(), "tim");
+        assert!(c.verify_cram_md5("tanstaaftanstaaf"));
+        assert!(!c.verify_cram_md5("wrong"));
+        assert!(matches!(
+            start(ServerMechanism::CramMd5, None, None),
+            SaslStep::Malformed
+        ));
+    }
+}
