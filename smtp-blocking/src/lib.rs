@@ -146,6 +146,7 @@ mod error;
 mod options;
 #[cfg(feature = "scram")]
 mod scram;
+pub mod server;
 mod stream;
 #[cfg(feature = "tls")]
 mod tls;

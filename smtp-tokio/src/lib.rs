@@ -166,6 +166,7 @@ mod data;
 mod pool;
 #[cfg(feature = "scram")]
 mod scram;
+pub mod server;
 mod stream;
 #[cfg(feature = "tls")]
 mod tls;

@@ -1269,7 +1269,10 @@ impl Server {
             ServerEvent::Rcpt { to, params } => handler.rcpt(&to, &params),
             ServerEvent::Body(bytes) => return handler.body(&bytes),
             ServerEvent::Message { .. } => {
-                let Some(txn) = self.txn.as_ref() else { return };
+                let Some(txn) = self.txn.as_ref() else {
+                    let _ = self.respond(Response::temporary("Error: no transaction"));
+                    return;
+                };
                 if self.config.lmtp {
                     let responses = handler.lmtp_message(txn);
                     if self.respond_each(&responses).is_err() {

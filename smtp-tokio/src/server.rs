@@ -1,0 +1,312 @@
+//! Serving SMTP on tokio: the core's [`Server`] session over tokio sockets
+//! (and tokio-rustls), a task per connection.
+//!
+//! The application is a [`Handler`]: its methods are called on the
+//! connection's task and answer at once (the session reads nothing while
+//! it waits). For slow decisions, drive [`Server`] yourself: it waits for
+//! [`Server::respond`] as long as you like.
+//!
+//! ```
+//! use smtp_tokio::server::{Handler, ServerConfig, SmtpServer};
+//! use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+//!
+//! struct Discard;
+//! impl Handler for Discard {}
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let server = SmtpServer::bind("127.0.0.1:0", ServerConfig::new("mx.example")).await.unwrap();
+//! let addr = server.local_addr().unwrap();
+//! let task = tokio::spawn(async move { server.serve_one(&mut Discard).await });
+//! let mut conn = BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+//! let mut line = String::new();
+//! conn.read_line(&mut line).await.unwrap();
+//! assert_eq!(line, "220 mx.example ESMTP\r\n");
+//! conn.get_mut().write_all(b"QUIT\r\n").await.unwrap();
+//! line.clear();
+//! conn.read_line(&mut line).await.unwrap();
+//! assert_eq!(line, "221 2.0.0 Bye\r\n");
+//! task.await.unwrap().unwrap();
+//! # }
+//! ```
+
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use smtp_sansio::server::*;
+use smtp_sansio::{DriverError, Timestamp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::time::{Instant, timeout_at};
+
+use crate::common::READ_BUFFER;
+
+/// Which TLS, if any, a listener offers.
+#[derive(Clone, Default)]
+enum TlsOffer {
+    #[default]
+    None,
+    #[cfg(feature = "tls")]
+    StartTls(tokio_rustls::TlsAcceptor),
+    #[cfg(feature = "tls")]
+    Implicit(tokio_rustls::TlsAcceptor),
+}
+
+/// A listening SMTP (or LMTP) server.
+pub struct SmtpServer {
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    tls: TlsOffer,
+}
+
+impl std::fmt::Debug for SmtpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpServer")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpServer {
+    /// Listens on `addr` (use a port of 0 for any free one).
+    pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Self> {
+        Ok(Self {
+            listener: TcpListener::bind(addr).await?,
+            config: Arc::new(config),
+            tls: TlsOffer::None,
+        })
+    }
+
+    /// Offers STARTTLS (RFC 3207) with this rustls configuration.
+    #[cfg(feature = "tls")]
+    pub fn with_starttls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        Arc::make_mut(&mut self.config).starttls = true;
+        self.tls = TlsOffer::StartTls(tls.into());
+        self
+    }
+
+    /// Speaks TLS from the first byte (RFC 8314, port 465).
+    #[cfg(feature = "tls")]
+    pub fn with_implicit_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        Arc::make_mut(&mut self.config).starttls = false;
+        self.tls = TlsOffer::Implicit(tls.into());
+        self
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The session configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Accepts one connection and serves it on this task.
+    pub async fn serve_one(&self, handler: &mut impl Handler) -> Result<CloseReason, DriverError> {
+        let (stream, _) = self.listener.accept().await.map_err(|e| DriverError::from_io(e, false))?;
+        self.serve_stream(stream, handler).await
+    }
+
+    /// Serves an accepted connection on this task.
+    pub async fn serve_stream(
+        &self,
+        stream: TcpStream,
+        handler: &mut impl Handler,
+    ) -> Result<CloseReason, DriverError> {
+        serve_connection(stream, Arc::clone(&self.config), self.tls.clone(), handler).await
+    }
+
+    /// Accepts connections until accepting fails, each served on its own
+    /// task with a handler from `make_handler` (given the peer's address).
+    pub async fn serve<H, F>(self, make_handler: F) -> io::Result<()>
+    where
+        H: Handler + Send + 'static,
+        F: Fn(SocketAddr) -> H + Send + Sync + 'static,
+    {
+        let this = Arc::new(self);
+        let make_handler = Arc::new(make_handler);
+        loop {
+            let (stream, peer) = match this.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
+                Err(e) => return Err(e),
+            };
+            let this = Arc::clone(&this);
+            let make_handler = Arc::clone(&make_handler);
+            tokio::spawn(async move {
+                let mut handler = make_handler(peer);
+                let _ = this.serve_stream(stream, &mut handler).await;
+            });
+        }
+    }
+}
+
+/// The connection, plaintext or TLS.
+enum Conn {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// Only while switching to TLS.
+    #[cfg(feature = "tls")]
+    Gone,
+}
+
+impl Conn {
+    fn is_tls(&self) -> bool {
+        !matches!(self, Self::Plain(_))
+    }
+
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf).await,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.read(buf).await,
+            #[cfg(feature = "tls")]
+            Self::Gone => Err(ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.write_all(bytes).await,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+            #[cfg(feature = "tls")]
+            Self::Gone => Err(ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Self::Plain(s) => s.shutdown().await,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.shutdown().await,
+            #[cfg(feature = "tls")]
+            Self::Gone => Ok(()),
+        };
+    }
+}
+
+fn io_err(e: io::Error, tls: bool) -> DriverError {
+    DriverError::from_io(e, tls)
+}
+
+struct Clock(Instant);
+
+impl Clock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_duration(self.0.elapsed())
+    }
+    fn at(&self, deadline: Timestamp) -> Instant {
+        // A deadline too far to represent is as good as none.
+        self.0
+            .checked_add(deadline.as_duration())
+            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(86_400 * 365))
+    }
+}
+
+/// Serves one connection with `handler`: the core's run loop.
+async fn serve_connection(
+    stream: TcpStream,
+    config: Arc<ServerConfig>,
+    tls: TlsOffer,
+    handler: &mut impl Handler,
+) -> Result<CloseReason, DriverError> {
+    let _ = stream.set_nodelay(true);
+    let clock = Clock(Instant::now());
+    #[allow(unused_mut)]
+    let mut conn = Conn::Plain(stream);
+    #[allow(unused_mut)]
+    let mut info = ConnectionInfo::new();
+    #[cfg(feature = "scram")]
+    if let Ok(nonce) = crate::scram::os_nonce() {
+        info = info.with_nonce(nonce);
+    }
+    #[cfg(feature = "tls")]
+    if let TlsOffer::Implicit(acceptor) = &tls {
+        let deadline = clock.now().saturating_add(config.timeouts.tls_handshake);
+        conn = handshake(conn, acceptor, clock.at(deadline)).await?;
+        info = info.with_tls(true);
+    }
+    let mut server = Server::new(config, info, clock.now());
+    let mut buf = vec![0u8; READ_BUFFER];
+    let result = loop {
+        match server.poll_output(clock.now()) {
+            ServerOutput::Transmit { bytes, deadline } => {
+                match timeout_at(clock.at(deadline), conn.write_all(&bytes)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        server.handle_transport_error(clock.now());
+                        break Err(io_err(e, conn.is_tls()));
+                    }
+                    Err(_) => server.handle_timeout(deadline),
+                }
+            }
+            ServerOutput::Event(event) => server.dispatch(event, handler),
+            ServerOutput::StartTls { deadline } => {
+                #[cfg(feature = "tls")]
+                if let (TlsOffer::StartTls(acceptor), Conn::Plain(_)) = (&tls, &conn) {
+                    let plain = std::mem::replace(&mut conn, Conn::Gone);
+                    match handshake(plain, acceptor, clock.at(deadline)).await {
+                        Ok(upgraded) => {
+                            conn = upgraded;
+                            server.handle_tls_established(clock.now());
+                            continue;
+                        }
+                        Err(e) => {
+                            server.handle_transport_error(clock.now());
+                            break Err(e);
+                        }
+                    }
+                }
+                let _ = deadline;
+                server.handle_transport_error(clock.now());
+                break Err(io_err(ErrorKind::Unsupported.into(), true));
+            }
+            ServerOutput::Closed => break Ok(server.close_reason().unwrap_or(CloseReason::Shutdown)),
+            ServerOutput::Wait(deadline) => {
+                match timeout_at(clock.at(deadline), conn.read(&mut buf)).await {
+                    Ok(Ok(0)) => server.handle_eof(clock.now()),
+                    Ok(Ok(n)) => server.handle_input(clock.now(), &buf[..n]),
+                    Ok(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
+                    Ok(Err(e)) => {
+                        server.handle_transport_error(clock.now());
+                        break Err(io_err(e, conn.is_tls()));
+                    }
+                    Err(_) => server.handle_timeout(clock.now()),
+                }
+            }
+            // dispatch answers every request; nothing else can come.
+            _ => server.shutdown(),
+        }
+    };
+    while let ServerOutput::Event(event) = server.poll_output(clock.now()) {
+        server.dispatch(event, handler);
+    }
+    conn.shutdown().await;
+    result
+}
+
+/// The server's TLS handshake, bounded by `deadline`.
+#[cfg(feature = "tls")]
+async fn handshake(
+    conn: Conn,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    deadline: Instant,
+) -> Result<Conn, DriverError> {
+    let Conn::Plain(tcp) = conn else {
+        return Err(io_err(ErrorKind::Unsupported.into(), true));
+    };
+    match timeout_at(deadline, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => Ok(Conn::Tls(Box::new(tls))),
+        Ok(Err(e)) => Err(io_err(e, true)),
+        Err(_) => Err(io_err(ErrorKind::TimedOut.into(), true)),
+    }
+}
