@@ -3,4 +3,4 @@
 
 mod command;
 
-pub use command::{Command, CommandError, HelloKind, parse_command};
+pub use command::{Command, CommandError, HelloKind, is_known_mail_param, parse_command};
