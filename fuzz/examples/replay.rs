@@ -16,6 +16,7 @@ fn main() {
         "dot_stuff" => smtp_sansio_fuzz::dot_stuff,
         "commands" => smtp_sansio_fuzz::commands,
         "auth" => smtp_sansio_fuzz::auth,
+        "server_command" => smtp_sansio_fuzz::server_command,
         other => {
             eprintln!("unknown target {other}");
             std::process::exit(2);

@@ -114,7 +114,8 @@ XOAUTH2_ERROR = base64.b64encode(
 ).decode()
 CRAM_CHALLENGE = base64.b64encode(b"<1896.697170952@postoffice.reston.mci.net>").decode()
 
-seeds = {t: {} for t in ["reply", "ehlo", "client_session", "dot_stuff", "commands", "auth"]}
+seeds = {t: {} for t in ["reply", "ehlo", "client_session", "dot_stuff", "commands", "auth",
+                         "server_command"]}
 
 # ---- reply: [limits, chunk sizes x4] + server bytes -------------------------
 def reply_seed(name, data, limits=0x00, sizes=(0, 0, 0, 0)):
@@ -920,6 +921,55 @@ auth_seed("xoauth2_remote_no_tls", 3, 0x04, "me@example.com", "ya29.token", "smt
 auth_seed("oauthbearer_remote_insecure_opt_out", 4, 0x06, "me", "token", "smtp.example.com")
 # Regression: LOGIN's challenge counter overflowed at the 256th challenge.
 seeds["auth"]["regress_login_256_challenges"] = bytes([1, 0]) + b"\xff" * 258
+
+
+# ---- server_command: client lines (split on LF) -----------------------------
+def server_seed(name, *lines):
+    seeds["server_command"][name] = b"".join(
+        (l.encode() if isinstance(l, str) else l) + b"\r\n" for l in lines
+    )
+
+
+# RFC 5321 Appendix D.1, as the client sends it.
+server_seed("rfc5321_d1", "EHLO bar.com", "MAIL FROM:<Smith@bar.com>", "RCPT TO:<Jones@foo.com>",
+            "RCPT TO:<Green@foo.com>", "RCPT TO:<Brown@foo.com>", "DATA", "QUIT")
+# What Postfix, Gmail and Thunderbird-style clients send, every extension.
+server_seed("esmtp_all", "EHLO [192.0.2.1]", "STARTTLS", "ehlo client.example",
+            "AUTH PLAIN AHVzZXIAcGFzcw==", "AUTH LOGIN", "AUTH EXTERNAL =",
+            "MAIL FROM:<a@example.com> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS "
+            "ENVID=QQ+2B314 REQUIRETLS MT-PRIORITY=-3 BY=120;RT AUTH=<>",
+            "RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;b+2Bx@example.com",
+            "RCPT TO:<j\u00f6rg@b\u00fccher.example> NOTIFY=NEVER ORCPT=utf-8;j\\x{F6}rg@b\\x{FC}cher.example",
+            "BDAT 1000", "BDAT 0 LAST", "RSET", "NOOP", "HELP", "VRFY Smith", "EXPN staff", "QUIT")
+# The liberal forms: case, a space after the colon, source routes, Postmaster.
+server_seed("liberal", "mail from: <a@b.example>", "Rcpt To:<@hosta.int,@jkl.org:userc@d.bar.org>",
+            "RCPT TO:<postmaster>", "MAIL FROM:<>  SIZE=5   X-UNKNOWN=v", "DATA ", "QUIT\t",
+            "bdat 12 last", "LHLO lmtp.example", "HELO my_host")
+# Injection and smuggling: bare CR/LF, NUL, brackets in quotes, C1 and bidi.
+server_seed("hostile", b"MAIL FROM:<a@b>\rRCPT TO:<evil@x>", b"RCPT TO:<\"x>\"@y> NOTIFY=NEVER",
+            b"RCPT TO:<a@b\x00>", b"EHLO \xff\xfe", b"NOOP \x1b]0;pwned\x07",
+            "RCPT TO:<gro\u202emoc@x>".encode(), "VRFY a\u0085b".encode(), b"MAIL FROM:<<>>",
+            b"RCPT TO:<a@b> ORCPT=utf-8;\\x{110000}@b", b"RCPT TO:<a@b> ORCPT=utf-8;\\x{D800}@b")
+# Numbers at and past their limits.
+server_seed("numbers", "MAIL FROM:<a@b> SIZE=99999999999999999999999",
+            "MAIL FROM:<a@b> SIZE=18446744073709551615", "BDAT 18446744073709551616",
+            "BDAT 18446744073709551615 LAST", "MAIL FROM:<a@b> BY=999999999;N", "MAIL FROM:<a@b> BY=0;R",
+            "MAIL FROM:<a@b> BY=-1000000000;N", "MAIL FROM:<a@b> MT-PRIORITY=+9", "MAIL FROM:<a@b> MT-PRIORITY=10",
+            "BDAT +5", "BDAT 5 LAST x")
+# Bad parameters: duplicates, wrong values, malformed keywords.
+server_seed("bad_params", "MAIL FROM:<a@b> SIZE=1 size=2", "MAIL FROM:<a@b> BODY=9BIT",
+            "MAIL FROM:<a@b> SMTPUTF8=yes", "MAIL FROM:<a@b> ENVID=+zz", "MAIL FROM:<a@b> ENVID=a+0Ab",
+            "MAIL FROM:<a@b> RET=ALL", "MAIL FROM:<a@b> -X", "MAIL FROM:<a@b> X=a=b",
+            "RCPT TO:<c@d> NOTIFY=NEVER,SUCCESS", "RCPT TO:<c@d> NOTIFY=SUCCESS,,DELAY",
+            "RCPT TO:<c@d> ORCPT=x400;a ORCPT=x400;b", "RCPT TO:<c@d> ORCPT=nosemicolon")
+# Missing or extra arguments.
+server_seed("arguments", "EHLO", "HELO a b", "MAIL", "MAIL FROM:", "MAIL FROM:a@b", "MAIL FROM:<a@b",
+            "MAIL FROM:<a@b>x", "RCPT TO:<>", "DATA now", "STARTTLS x", "AUTH", "AUTH PL@IN",
+            "AUTH PLAIN a b", "AUTH PLAIN ==", "VRFY", "BDAT", "FOO", "MAILFROM:<a@b>", "")
+# Long: a path over 254 octets, a domain over 255, many parameters.
+server_seed("long", "RCPT TO:<" + "a" * 250 + "@example.com>", "EHLO " + "a" * 256,
+            "MAIL FROM:<a@b>" + " X-P=v" * 200, "AUTH " + "A" * 21, "VRFY " + "v" * 257,
+            "RCPT TO:<" + "\"\\" * 300)
 
 
 def main():

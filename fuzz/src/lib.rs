@@ -13,6 +13,7 @@
 //! | [`client_session`] | header + server bytes (with the driver's marks) | a scripted user (`send`, `establish`, the step commands, STARTTLS, AUTH) and a run-loop driver with a virtual clock: no panic, bounded steps, every command and message reported once, nothing stalls, refused calls change nothing, only valid lines and correctly framed bodies are written, the fatal error is sticky, timeouts only at deadlines |
 //! | [`dot_stuff`] | header + body | stuffing is chunking-independent, reversible, never ends early |
 //! | [`commands`] | selector + strings | every argument is refused or becomes exactly one CRLF line, with no Unicode line or format control, no `<`/`>` inside a mailbox, and no MAIL/RCPT line over 512 octets plus its extensions' allowances |
+//! | [`server_command`] | client lines (split on LF) | the server's `parse_command`: no panic, deterministic, trailing blanks ignored; nothing accepted with CR, LF or NUL, no control in a parsed string, no `<`/`>` in an address; the canonical form of an accepted command parses back to it; errors are 5xx with printable one-line text and an escaped `Display` |
 //! | [`auth`] | header + credentials + challenges | mechanisms answer every challenge without panic; passwords and bearer tokens go only over TLS or to loopback (or with the opt-out); the session only writes base64 or `*` |
 //!
 //! Inputs start with a small fixed header (see [`input::header`]) so the
@@ -26,6 +27,7 @@ mod commands;
 pub mod input;
 pub mod known;
 mod parsers;
+mod server_command;
 mod session;
 pub mod wire;
 
@@ -33,4 +35,5 @@ pub use auth::auth;
 pub use body::dot_stuff;
 pub use commands::commands;
 pub use parsers::{ehlo, reply};
+pub use server_command::server_command;
 pub use session::{client_session, client_session_trace};

@@ -38,13 +38,14 @@ type Harness = fn(&[u8]);
 #[test]
 fn every_seed_passes_its_harness() {
     let _one = one_at_a_time();
-    let targets: [(&str, Harness); 6] = [
+    let targets: [(&str, Harness); 7] = [
         ("reply", smtp_sansio_fuzz::reply),
         ("ehlo", smtp_sansio_fuzz::ehlo),
         ("client_session", smtp_sansio_fuzz::client_session),
         ("dot_stuff", smtp_sansio_fuzz::dot_stuff),
         ("commands", smtp_sansio_fuzz::commands),
         ("auth", smtp_sansio_fuzz::auth),
+        ("server_command", smtp_sansio_fuzz::server_command),
     ];
     for (target, run) in targets {
         for (name, data) in seeds(target) {

@@ -320,11 +320,37 @@ pub fn is_known_mail_param(keyword: &str) -> bool {
     MailKey::from_keyword(keyword).is_some()
 }
 
-/// Parses one command line, without its CRLF.
+/// Parses one command line, without its CRLF (the session strips it and
+/// enforces the length limit), from hostile bytes: it never panics and its
+/// work is linear in the line's length.
 ///
-/// Trailing spaces and tabs are ignored. See the [module](self) notes and
-/// each [`Command`] variant for the grammar; unknown MAIL/RCPT parameters
-/// are kept in `extra` for the session to judge.
+/// Liberal where the field is (RFC 5321 §4.1.1, §4.1.2, §3.3): verbs and
+/// keywords in any case, spaces after `MAIL FROM:` / `RCPT TO:` and
+/// between parameters, trailing spaces and tabs, source routes (dropped,
+/// Appendix C). Strict where laxity would let bytes through: any control
+/// character (NUL, CR, LF, other C0 controls, DEL) anywhere in the line is
+/// [`CommandError::Syntax`], and paths go through [`Mailbox::new`]. Each
+/// [`Command`] variant says what its arguments hold.
+///
+/// MAIL and RCPT parameters land in the client's own types, so what a
+/// [`Client`](crate::Client) writes parses back to what it was given.
+/// Unknown parameters are kept in `extra`, not refused: the session decides
+/// (refusing with [`CommandError::UnknownParameter`]).
+///
+/// ```
+/// use smtp_sansio::server::{Command, CommandError, parse_command};
+///
+/// let Ok(Command::Mail { from, params }) =
+///     parse_command(b"MAIL FROM: <a@example.com> SIZE=1000 X-TAG=v")
+/// else {
+///     panic!()
+/// };
+/// assert_eq!(from.as_str(), "a@example.com");
+/// assert_eq!(params.size, Some(1000));
+/// assert_eq!(params.extra[0].keyword(), "X-TAG");
+/// assert!(matches!(parse_command(b"RCPT TO:<a@b>\r\nDATA"), Err(CommandError::Syntax(_))));
+/// assert_eq!(parse_command(b"BDAT 0 LAST"), Ok(Command::Bdat { size: 0, last: true }));
+/// ```
 pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
     let line = trim_end(line);
     if line.iter().any(|&b| b < 0x20 || b == 0x7f) {
