@@ -10,7 +10,8 @@
 #     installed: both conflict with postfix as the system's
 #     mail-transport-agent), plus their libraries
 #   - Python venv (tests/interop/venv) with aiosmtpd
-#   - npm smtp-server and Haraka into tests/interop/node_modules (from
+#   - npm smtp-server, Haraka and the nodemailer client (for the tests of
+#     our own server) into tests/interop/node_modules (from
 #     package-lock.json; Haraka's optional plugins are left out: .npmrc)
 # Safe to run repeatedly; every step is skipped when already done.
 set -euo pipefail
@@ -242,7 +243,7 @@ if ! command -v npm >/dev/null 2>&1; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \
         || { $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
 fi
-if (cd "$HERE" && node -e 'require("smtp-server"); require.resolve("Haraka/bin/haraka")' >/dev/null 2>&1) && [ -f "$HERE/package-lock.json" ]; then
+if (cd "$HERE" && node -e 'require("smtp-server"); require("nodemailer"); require.resolve("Haraka/bin/haraka")' >/dev/null 2>&1) && [ -f "$HERE/package-lock.json" ]; then
     log "node smtp-server and Haraka already installed"
 else
     cd "$HERE"

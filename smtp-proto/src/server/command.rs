@@ -727,6 +727,13 @@ fn mail(rest: &[u8]) -> Result<Command, CommandError> {
             continue;
         };
         if seen & key.bit() != 0 {
+            // A flag repeated changes nothing, and Python's smtplib sends
+            // `SMTPUTF8 SMTPUTF8` when the caller asks for it and the
+            // message needs it; a repeated value could contradict itself.
+            let flag = matches!(key, MailKey::Smtputf8 | MailKey::Requiretls) && value.is_none();
+            if flag {
+                continue;
+            }
             return Err(bad(keyword, "given twice"));
         }
         seen |= key.bit();
@@ -1284,6 +1291,18 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_flag_is_tolerated_a_repeated_value_is_not() {
+        let Ok(Command::Mail { params, .. }) =
+            parse_command(b"MAIL FROM:<a@b> SMTPUTF8 SMTPUTF8 REQUIRETLS REQUIRETLS")
+        else {
+            panic!("refused")
+        };
+        assert!(params.smtputf8 && params.requiretls);
+        assert!(parse_command(b"MAIL FROM:<a@b> SMTPUTF8 SMTPUTF8=x").is_err());
+        assert!(parse_command(b"MAIL FROM:<a@b> BODY=7BIT BODY=7BIT").is_err());
+    }
+
+    #[test]
     fn bad_mail_parameters() {
         for (line, keyword) in [
             ("MAIL FROM:<a@b> SIZE=99999999999999999999999", "SIZE"),
@@ -1293,7 +1312,6 @@ mod tests {
             ("MAIL FROM:<a@b> size=1 SIZE=2", "SIZE"),
             ("MAIL FROM:<a@b> BODY=9BIT", "BODY"),
             ("MAIL FROM:<a@b> SMTPUTF8=yes", "SMTPUTF8"),
-            ("MAIL FROM:<a@b> SMTPUTF8 SMTPUTF8", "SMTPUTF8"),
             ("MAIL FROM:<a@b> REQUIRETLS=1", "REQUIRETLS"),
             ("MAIL FROM:<a@b> RET=ALL", "RET"),
             ("MAIL FROM:<a@b> ENVID=+zz", "ENVID"),
