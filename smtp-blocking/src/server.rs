@@ -102,7 +102,10 @@ impl SmtpServer {
 
     /// Accepts one connection and serves it on this thread.
     pub fn serve_one(&self, handler: &mut impl Handler) -> Result<CloseReason, DriverError> {
-        let (stream, _) = self.listener.accept().map_err(|e| DriverError::from_io(e, false))?;
+        let (stream, _) = self
+            .listener
+            .accept()
+            .map_err(|e| DriverError::from_io(e, false))?;
         self.serve_stream(stream, handler)
     }
 
@@ -286,9 +289,13 @@ fn serve_connection(
             ServerOutput::StartTls { deadline } => {
                 let upgraded = match &tls {
                     #[cfg(feature = "tls")]
-                    TlsOffer::StartTls(tls) => {
-                        handshake(std::mem::replace(&mut conn, Conn::Gone), tls, deadline, &clock, &mut armed)
-                    }
+                    TlsOffer::StartTls(tls) => handshake(
+                        std::mem::replace(&mut conn, Conn::Gone),
+                        tls,
+                        deadline,
+                        &clock,
+                        &mut armed,
+                    ),
                     _ => Err(io_err(ErrorKind::Unsupported.into(), true)),
                 };
                 match upgraded {
@@ -302,7 +309,9 @@ fn serve_connection(
                     }
                 }
             }
-            ServerOutput::Closed => break Ok(server.close_reason().unwrap_or(CloseReason::Shutdown)),
+            ServerOutput::Closed => {
+                break Ok(server.close_reason().unwrap_or(CloseReason::Shutdown));
+            }
             ServerOutput::Wait(deadline) => {
                 let Some(tcp) = conn.tcp() else {
                     server.handle_transport_error(clock.now());

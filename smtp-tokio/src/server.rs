@@ -107,7 +107,11 @@ impl SmtpServer {
 
     /// Accepts one connection and serves it on this task.
     pub async fn serve_one(&self, handler: &mut impl Handler) -> Result<CloseReason, DriverError> {
-        let (stream, _) = self.listener.accept().await.map_err(|e| DriverError::from_io(e, false))?;
+        let (stream, _) = self
+            .listener
+            .accept()
+            .await
+            .map_err(|e| DriverError::from_io(e, false))?;
         self.serve_stream(stream, handler).await
     }
 
@@ -270,7 +274,9 @@ async fn serve_connection(
                 server.handle_transport_error(clock.now());
                 break Err(io_err(ErrorKind::Unsupported.into(), true));
             }
-            ServerOutput::Closed => break Ok(server.close_reason().unwrap_or(CloseReason::Shutdown)),
+            ServerOutput::Closed => {
+                break Ok(server.close_reason().unwrap_or(CloseReason::Shutdown));
+            }
             ServerOutput::Wait(deadline) => {
                 match timeout_at(clock.at(deadline), conn.read(&mut buf)).await {
                     Ok(Ok(0)) => server.handle_eof(clock.now()),
