@@ -344,6 +344,12 @@ fn serve_connection(
     while let ServerOutput::Event(event) = server.poll_output(clock.now()) {
         server.dispatch(event, handler);
     }
+    #[cfg(feature = "tls")]
+    if let Conn::Tls(tls) = &mut conn {
+        // Tell the client the end is the end, not a truncation.
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
     if let Some(tcp) = conn.tcp() {
         let _ = tcp.shutdown(Shutdown::Both);
     }

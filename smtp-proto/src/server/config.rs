@@ -39,6 +39,10 @@ pub enum ServerMechanism {
     /// ([`ConnectionInfo::nonce`](crate::server::ConnectionInfo)); not
     /// offered without one.
     CramMd5,
+    /// XOAUTH2 (Google's): a user name and an OAuth 2.0 bearer token.
+    XOAuth2,
+    /// OAUTHBEARER (RFC 7628): the same, in the GS2 framing.
+    OAuthBearer,
 }
 
 impl ServerMechanism {
@@ -48,6 +52,8 @@ impl ServerMechanism {
             Self::Plain => "PLAIN",
             Self::Login => "LOGIN",
             Self::CramMd5 => "CRAM-MD5",
+            Self::XOAuth2 => "XOAUTH2",
+            Self::OAuthBearer => "OAUTHBEARER",
         }
     }
 }

@@ -38,13 +38,24 @@ pub enum Credentials {
         /// The client's HMAC-MD5 of the challenge, 16 bytes.
         digest: [u8; 16],
     },
+    /// XOAUTH2 or OAUTHBEARER: a user name and a bearer token.
+    Token {
+        /// The mechanism used.
+        mechanism: ServerMechanism,
+        /// The user name (OAUTHBEARER's authorisation identity).
+        username: String,
+        /// The bearer token.
+        token: Secret<String>,
+    },
 }
 
 impl Credentials {
     /// The user name given.
     pub fn username(&self) -> &str {
         match self {
-            Self::Password { username, .. } | Self::CramMd5 { username, .. } => username,
+            Self::Password { username, .. }
+            | Self::CramMd5 { username, .. }
+            | Self::Token { username, .. } => username,
         }
     }
 
@@ -64,7 +75,21 @@ impl Credentials {
                     & (username == user)
                     & constant_time_eq(password.expose().as_bytes(), pass.as_bytes())
             }
-            Self::CramMd5 { .. } => false,
+            Self::CramMd5 { .. } | Self::Token { .. } => false,
+        }
+    }
+
+    /// True when these are XOAUTH2/OAUTHBEARER credentials with exactly
+    /// this user name and token (compared in constant time).
+    pub fn verify_token(&self, user: &str, expected: &str) -> bool {
+        match self {
+            Self::Token {
+                username, token, ..
+            } => {
+                (username == user)
+                    & constant_time_eq(token.expose().as_bytes(), expected.as_bytes())
+            }
+            _ => false,
         }
     }
 
@@ -82,7 +107,7 @@ impl Credentials {
                 mac.update(challenge.as_bytes());
                 mac.verify_slice(digest).is_ok()
             }
-            Self::Password { .. } => false,
+            Self::Password { .. } | Self::Token { .. } => false,
         }
     }
 }
@@ -105,6 +130,8 @@ pub(crate) enum SaslState {
     LoginPassword(String),
     /// CRAM-MD5, waiting for `user digest`.
     CramResponse(String),
+    /// XOAUTH2 or OAUTHBEARER, waiting for the client's message.
+    TokenResponse(ServerMechanism),
 }
 
 /// What one step of the exchange leads to.
@@ -157,6 +184,10 @@ pub(crate) fn start(
             // RFC 2195 has no initial response; without a nonce there is
             // no challenge to send.
             _ => SaslStep::Malformed,
+        },
+        ServerMechanism::XOAuth2 | ServerMechanism::OAuthBearer => match initial {
+            Some(text) => step(SaslState::TokenResponse(mechanism), text),
+            None => SaslStep::Challenge(String::new(), SaslState::TokenResponse(mechanism)),
         },
     }
 }
@@ -228,7 +259,59 @@ pub(crate) fn step(state: SaslState, line: &str) -> SaslStep {
                 digest,
             })
         }
+        SaslState::TokenResponse(mechanism) => {
+            let Some(text) = String::from_utf8(data).ok() else {
+                return SaslStep::Malformed;
+            };
+            let parsed = if mechanism == ServerMechanism::XOAuth2 {
+                parse_xoauth2(&text)
+            } else {
+                parse_oauthbearer(&text)
+            };
+            match parsed {
+                Some((username, token)) => SaslStep::Done(Credentials::Token {
+                    mechanism,
+                    username,
+                    token: Secret::new(token),
+                }),
+                None => SaslStep::Malformed,
+            }
+        }
     }
+}
+
+/// `user=NAME ^A auth=Bearer TOKEN ^A ^A`.
+fn parse_xoauth2(text: &str) -> Option<(String, String)> {
+    let rest = text.strip_suffix("\x01\x01")?;
+    let (user, auth) = rest.split_once('\x01')?;
+    let user = user.strip_prefix("user=")?;
+    let token = auth.strip_prefix("auth=Bearer ")?;
+    valid_token_fields(user, token)
+}
+
+/// RFC 7628 §3.1: `gs2-header ^A *(key=value ^A) ^A`, the user in the
+/// header's `a=` (with `=2C` and `=3D` for `,` and `=`), the token in
+/// `auth=Bearer …`.
+fn parse_oauthbearer(text: &str) -> Option<(String, String)> {
+    let rest = text.strip_suffix("\x01\x01")?;
+    let mut parts = rest.split('\x01');
+    let header = parts.next()?;
+    let mut fields = header.split(',');
+    if !matches!(fields.next()?, "n" | "y") {
+        return None;
+    }
+    let user = fields
+        .next()?
+        .strip_prefix("a=")?
+        .replace("=2C", ",")
+        .replace("=3D", "=");
+    let token = parts.find_map(|kv| kv.strip_prefix("auth=Bearer "))?;
+    valid_token_fields(&user, token)
+}
+
+fn valid_token_fields(user: &str, token: &str) -> Option<(String, String)> {
+    let ok = |s: &str| !s.is_empty() && !s.chars().any(char::is_control);
+    (ok(user) && ok(token)).then(|| (user.to_string(), token.to_string()))
 }
 
 fn parse_hex_digest(hex: &str) -> Option<[u8; 16]> {
@@ -295,6 +378,25 @@ mod tests {
         };
         assert_eq!(q, "UGFzc3dvcmQ6");
         assert!(done(step(state, "aHVudGVyMg==")).verify_password("bob", "hunter2"));
+    }
+
+    #[test]
+    fn bearer_tokens_in_both_framings() {
+        let xoauth2 = STANDARD.encode("user=bob\x01auth=Bearer t0k\x01\x01");
+        assert!(
+            done(start(ServerMechanism::XOAuth2, Some(&xoauth2), None)).verify_token("bob", "t0k")
+        );
+        let bearer =
+            STANDARD.encode("n,a=b=2Cob,\x01host=mx\x01port=587\x01auth=Bearer t0k\x01\x01");
+        assert!(
+            done(start(ServerMechanism::OAuthBearer, Some(&bearer), None))
+                .verify_token("b,ob", "t0k")
+        );
+        let bad = STANDARD.encode("user=bob\x01auth=Basic x\x01\x01");
+        assert!(matches!(
+            start(ServerMechanism::XOAuth2, Some(&bad), None),
+            SaslStep::Malformed
+        ));
     }
 
     #[test]

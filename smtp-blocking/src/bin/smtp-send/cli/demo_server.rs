@@ -1,45 +1,41 @@
 //! The embedded demo server: a small, bounded SMTP (or LMTP) server on
-//! 127.0.0.1 with std sockets and rustls, just enough to show a real send.
+//! 127.0.0.1, just enough to show a real send. It is the core's server
+//! session ([`smtp_blocking::server`]) with a handler that keeps what it
+//! receives: the protocol, its limits and its deadlines are the library's.
 //!
 //! It serves one connection at a time until stopped, with a certificate
 //! for `localhost`, `127.0.0.1` and `::1` signed by a throw-away CA made on
 //! the fly (rcgen), STARTTLS (required or offered) or TLS from the first
 //! byte, AUTH (PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or OAUTHBEARER) for one
-//! account, PIPELINING, 8BITMIME,
-//! SMTPUTF8, ENHANCEDSTATUSCODES and SIZE. Every buffer is bounded (command
-//! lines, message size, recipients) and every read and write times out.
+//! account, PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES and SIZE.
 //! Bytes pipelined behind STARTTLS end the connection (response injection).
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
+use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use smtp_blocking::server::{
+    self as smtp_server, Credentials, Handler, HelloKind, Response, ServerMechanism, SmtpServer,
+    Transaction,
+};
+use smtp_sansio::{
+    BodyType, DsnNotify, DsnReturn, EnhancedCode, MailParams, Mailbox, RcptParams, ReplyCode,
+    ReversePath, xtext_encode,
+};
 
 /// The name the server greets with.
 const HOSTNAME: &str = "mx.localhost";
-/// The longest command line accepted (RFC 5321 allows 512; extensions add).
-const MAX_COMMAND_LINE: usize = 4096;
-/// The longest line inside a message (RFC 5322 allows 998 + CRLF; a little
-/// slack for careless senders).
-const MAX_DATA_LINE: usize = 64 * 1024;
 /// The largest message accepted, advertised as SIZE.
 pub(crate) const MAX_MESSAGE: usize = 32 * 1024 * 1024;
-/// The most recipients of one transaction.
-const MAX_RECIPIENTS: usize = 100;
-/// The most commands of one session (RSET loops end too).
-const MAX_COMMANDS: usize = 1000;
-/// Every read and write waits at most this long.
+/// Every wait for the client ends after this long.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the server does TLS.
@@ -63,12 +59,11 @@ pub(crate) struct DemoOptions {
     /// Speak LMTP (LHLO, one reply per recipient after the message).
     pub(crate) lmtp: bool,
     /// The AUTH mechanism offered (PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or
-    /// OAUTHBEARER), then required
-    /// before MAIL; `None`: no AUTH.
+    /// OAUTHBEARER), then required before MAIL; `None`: no AUTH.
     pub(crate) mechanism: Option<&'static str>,
     /// The one account.
     pub(crate) user: String,
-    /// Its password.
+    /// Its password (the token, for the bearer mechanisms).
     pub(crate) password: String,
 }
 
@@ -107,16 +102,29 @@ impl DemoServer {
     /// Generates the certificates, binds 127.0.0.1 on a free port and
     /// starts serving.
     pub(crate) fn start(options: DemoOptions) -> Result<Self, String> {
-        let (config, ca) = tls_config().map_err(|e| format!("generating the certificate: {e}"))?;
-        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| format!("bind: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| format!("bind: {e}"))?;
+        let (tls, ca) = tls_config().map_err(|e| format!("generating the certificate: {e}"))?;
+        let mut server = SmtpServer::bind(("127.0.0.1", 0), session_config(&options))
+            .map_err(|e| format!("bind: {e}"))?;
+        server = match options.tls {
+            DemoTls::None => server,
+            DemoTls::Implicit => server.with_implicit_tls(tls),
+            DemoTls::RequireStarttls | DemoTls::OfferStarttls => server.with_starttls(tls),
+        };
+        let addr = server.local_addr().map_err(|e| format!("bind: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let messages = Arc::new(Mutex::new(Vec::new()));
         let thread = {
             let (stop, messages) = (stop.clone(), messages.clone());
             std::thread::Builder::new()
                 .name("smtp-send demo server".into())
-                .spawn(move || serve(&listener, &stop, &options, &config, &messages))
+                .spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let mut keep = Keep::new(&options, &messages);
+                        // A failed session (timeout, reset, TLS error) ends
+                        // that connection only.
+                        let _ = server.serve_one(&mut keep);
+                    }
+                })
                 .map_err(|e| format!("starting the server thread: {e}"))?
         };
         Ok(Self {
@@ -160,6 +168,189 @@ impl Drop for DemoServer {
     }
 }
 
+/// What the session offers: the demo's options as the core's settings.
+fn session_config(options: &DemoOptions) -> smtp_server::ServerConfig {
+    let protocol = if options.lmtp { "LMTP" } else { "ESMTP" };
+    let mut config = smtp_server::ServerConfig::new(HOSTNAME)
+        .with_lmtp(options.lmtp)
+        // The demo prints "body by DATA": no CHUNKING.
+        .with_chunking(false);
+    config.greeting = format!("{protocol} smtp-send demo server");
+    let mechanism = match options.mechanism {
+        Some("PLAIN") => Some(ServerMechanism::Plain),
+        Some("LOGIN") => Some(ServerMechanism::Login),
+        Some("CRAM-MD5") => Some(ServerMechanism::CramMd5),
+        Some("XOAUTH2") => Some(ServerMechanism::XOAuth2),
+        Some("OAUTHBEARER") => Some(ServerMechanism::OAuthBearer),
+        _ => None,
+    };
+    if let Some(mechanism) = mechanism {
+        config.auth_mechanisms = vec![mechanism];
+        config.require_auth = true;
+        config.auth_without_tls = options.tls == DemoTls::None;
+    }
+    config.require_tls = options.tls == DemoTls::RequireStarttls;
+    config.limits.max_message_size = MAX_MESSAGE as u64;
+    config.limits.max_line_len = 4096;
+    config.timeouts.command = IO_TIMEOUT;
+    config.timeouts.data_block = IO_TIMEOUT;
+    config.timeouts.write = IO_TIMEOUT;
+    config.timeouts.tls_handshake = IO_TIMEOUT;
+    config
+}
+
+/// The handler: checks the one account, keeps every message.
+struct Keep<'a> {
+    options: &'a DemoOptions,
+    messages: &'a Mutex<Vec<Received>>,
+    tls: bool,
+    helo: String,
+    auth_user: Option<String>,
+    current: Received,
+}
+
+impl<'a> Keep<'a> {
+    fn new(options: &'a DemoOptions, messages: &'a Mutex<Vec<Received>>) -> Self {
+        Self {
+            options,
+            messages,
+            tls: options.tls == DemoTls::Implicit,
+            helo: String::new(),
+            auth_user: None,
+            current: Received::default(),
+        }
+    }
+}
+
+impl Handler for Keep<'_> {
+    fn hello(&mut self, _: HelloKind, domain: &str) -> Response {
+        self.helo = domain.to_owned();
+        Response::accept()
+    }
+
+    fn tls_started(&mut self) {
+        self.tls = true;
+        self.auth_user = None;
+    }
+
+    fn auth(&mut self, credentials: &Credentials) -> Response {
+        let (user, secret) = (&self.options.user, &self.options.password);
+        let ok = credentials.verify_password(user, secret)
+            || (credentials.username() == user && credentials.verify_cram_md5(secret))
+            || credentials.verify_token(user, secret);
+        if ok {
+            self.auth_user = Some(user.clone());
+            Response::accept()
+        } else {
+            let code = ReplyCode::new(535).unwrap_or(ReplyCode::SERVICE_NOT_AVAILABLE);
+            Response::refuse(
+                code,
+                EnhancedCode::new(5, 7, 8),
+                "Authentication credentials invalid",
+            )
+        }
+    }
+
+    fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Response {
+        self.current = Received {
+            tls: self.tls,
+            auth_user: self.auth_user.clone(),
+            helo: self.helo.clone(),
+            mail_from: from.as_str().to_owned(),
+            mail_params: mail_words(params),
+            ..Received::default()
+        };
+        Response::accept()
+    }
+
+    fn rcpt(&mut self, to: &Mailbox, params: &RcptParams) -> Response {
+        self.current.rcpt_to.push(to.as_str().to_owned());
+        self.current.rcpt_params.push(rcpt_words(params));
+        Response::accept()
+    }
+
+    fn body(&mut self, chunk: &[u8]) {
+        self.current.data.extend_from_slice(chunk);
+    }
+
+    fn message(&mut self, _: &Transaction) -> Response {
+        let received = std::mem::take(&mut self.current);
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(received);
+        Response::accept()
+    }
+
+    fn reset(&mut self) {
+        self.current = Received::default();
+    }
+
+    fn aborted(&mut self, _: smtp_server::AbortReason) {
+        self.current = Received::default();
+    }
+}
+
+/// MAIL's parameters as the client wrote them (the order the demo prints).
+fn mail_words(p: &MailParams) -> Vec<String> {
+    let mut words = Vec::new();
+    match p.body {
+        BodyType::SevenBit => words.push("BODY=7BIT".to_owned()),
+        BodyType::EightBitMime => words.push("BODY=8BITMIME".to_owned()),
+        BodyType::BinaryMime => words.push("BODY=BINARYMIME".to_owned()),
+        _ => {}
+    }
+    if let Some(size) = p.size {
+        words.push(format!("SIZE={size}"));
+    }
+    if p.smtputf8 {
+        words.push("SMTPUTF8".to_owned());
+    }
+    match p.ret {
+        Some(DsnReturn::Full) => words.push("RET=FULL".to_owned()),
+        Some(DsnReturn::Headers) => words.push("RET=HDRS".to_owned()),
+        None => {}
+    }
+    if let Some(envid) = &p.envid {
+        words.push(format!("ENVID={}", xtext_encode(envid)));
+    }
+    if p.requiretls {
+        words.push("REQUIRETLS".to_owned());
+    }
+    words.extend(p.extra.iter().map(|e| match e.value() {
+        Some(v) => format!("{}={v}", e.keyword()),
+        None => e.keyword().to_owned(),
+    }));
+    words
+}
+
+/// RCPT's parameters as the client wrote them.
+fn rcpt_words(p: &RcptParams) -> Vec<String> {
+    let mut words = Vec::new();
+    if let Some(notify) = p.notify {
+        words.push(match notify {
+            DsnNotify::On {
+                success,
+                failure,
+                delay,
+            } if success || failure || delay => {
+                let on = [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")];
+                let names: Vec<&str> = on.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
+                format!("NOTIFY={}", names.join(","))
+            }
+            _ => "NOTIFY=NEVER".to_owned(),
+        });
+    }
+    if let Some(orcpt) = &p.orcpt {
+        words.push(format!("ORCPT=rfc822;{}", xtext_encode(orcpt.as_str())));
+    }
+    words.extend(p.extra.iter().map(|e| match e.value() {
+        Some(v) => format!("{}={v}", e.keyword()),
+        None => e.keyword().to_owned(),
+    }));
+    words
+}
+
 /// A server config presenting a fresh leaf, and the CA that signed it.
 fn tls_config() -> Result<(Arc<ServerConfig>, CertificateDer<'static>), Box<dyn std::error::Error>>
 {
@@ -193,485 +384,4 @@ fn tls_config() -> Result<(Arc<ServerConfig>, CertificateDer<'static>), Box<dyn 
         .with_no_client_auth()
         .with_single_cert(vec![leaf.der().clone()], key)?;
     Ok((Arc::new(config), ca.der().clone()))
-}
-
-fn serve(
-    listener: &TcpListener,
-    stop: &AtomicBool,
-    options: &DemoOptions,
-    config: &Arc<ServerConfig>,
-    messages: &Mutex<Vec<Received>>,
-) {
-    for stream in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        // A failed session (timeout, reset, TLS error) ends that connection
-        // only.
-        let _ = Session::run(stream, options, config, messages);
-    }
-}
-
-/// The socket, in plaintext or TLS.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
-    /// Only while switching.
-    Gone,
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf),
-            Self::Tls(s) => s.read(buf),
-            Self::Gone => Ok(0),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.write(buf),
-            Self::Tls(s) => s.write(buf),
-            Self::Gone => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.flush(),
-            Self::Tls(s) => s.flush(),
-            Self::Gone => Ok(()),
-        }
-    }
-}
-
-/// A line longer than allowed: answered with 500, then the connection ends.
-#[derive(Debug)]
-struct TooLong;
-
-struct Session<'a> {
-    stream: Stream,
-    /// Bytes read but not yet consumed.
-    buf: Vec<u8>,
-    options: &'a DemoOptions,
-    config: &'a Arc<ServerConfig>,
-    tls: bool,
-    helo: Option<String>,
-    auth_user: Option<String>,
-    /// The open transaction: MAIL, then the RCPTs.
-    mail: Option<Received>,
-}
-
-impl<'a> Session<'a> {
-    fn run(
-        tcp: TcpStream,
-        options: &'a DemoOptions,
-        config: &'a Arc<ServerConfig>,
-        messages: &Mutex<Vec<Received>>,
-    ) -> io::Result<()> {
-        tcp.set_read_timeout(Some(IO_TIMEOUT))?;
-        tcp.set_write_timeout(Some(IO_TIMEOUT))?;
-        let _ = tcp.set_nodelay(true);
-        let implicit = options.tls == DemoTls::Implicit;
-        let stream = if implicit {
-            let conn = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-            Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
-        } else {
-            Stream::Plain(tcp)
-        };
-        let mut session = Session {
-            stream,
-            buf: Vec::new(),
-            options,
-            config,
-            tls: implicit,
-            helo: None,
-            auth_user: None,
-            mail: None,
-        };
-        let protocol = if options.lmtp { "LMTP" } else { "ESMTP" };
-        session.reply(&format!("220 {HOSTNAME} {protocol} smtp-send demo server"))?;
-        let result = session.commands(messages);
-        if let Stream::Tls(s) = &mut session.stream {
-            s.conn.send_close_notify();
-            let _ = s.flush();
-        }
-        let tcp = match &session.stream {
-            Stream::Plain(s) => Some(s),
-            Stream::Tls(s) => Some(&s.sock),
-            Stream::Gone => None,
-        };
-        if let Some(tcp) = tcp {
-            let _ = tcp.shutdown(Shutdown::Both);
-        }
-        result
-    }
-
-    fn reply(&mut self, line: &str) -> io::Result<()> {
-        self.stream.write_all(line.as_bytes())?;
-        self.stream.write_all(b"\r\n")?;
-        self.stream.flush()
-    }
-
-    /// The next line without its line end; `Ok(None)` at end of stream.
-    fn line(&mut self, max: usize) -> io::Result<Result<Option<Vec<u8>>, TooLong>> {
-        loop {
-            if let Some(at) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.buf.drain(..=at).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if line.len() > max {
-                    return Ok(Err(TooLong));
-                }
-                return Ok(Ok(Some(line)));
-            }
-            if self.buf.len() > max + 2 {
-                return Ok(Err(TooLong));
-            }
-            let mut chunk = [0u8; 8192];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Ok(Ok(None));
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn commands(&mut self, messages: &Mutex<Vec<Received>>) -> io::Result<()> {
-        for _ in 0..MAX_COMMANDS {
-            let line = match self.line(MAX_COMMAND_LINE)? {
-                Ok(Some(line)) => String::from_utf8_lossy(&line).into_owned(),
-                Ok(None) => return Ok(()),
-                Err(TooLong) => return self.reply("500 5.5.2 Line too long"),
-            };
-            let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
-            let verb = verb.to_ascii_uppercase();
-            match verb.as_str() {
-                "EHLO" | "HELO" if !self.options.lmtp => self.hello(arg, verb == "EHLO")?,
-                "LHLO" if self.options.lmtp => self.hello(arg, true)?,
-                "STARTTLS" if self.starttls_offered() => {
-                    if !self.starttls()? {
-                        return Ok(());
-                    }
-                }
-                "AUTH" => self.auth(arg)?,
-                "MAIL" => self.mail(arg)?,
-                "RCPT" => self.rcpt(arg)?,
-                "DATA" => {
-                    if !self.data(messages)? {
-                        return Ok(());
-                    }
-                }
-                "RSET" => {
-                    self.mail = None;
-                    self.reply("250 2.0.0 Ok")?;
-                }
-                "NOOP" => self.reply("250 2.0.0 Ok")?,
-                "QUIT" => return self.reply("221 2.0.0 Bye"),
-                _ => self.reply("502 5.5.2 Command not recognized")?,
-            }
-        }
-        self.reply("421 4.7.0 Too many commands, closing")
-    }
-
-    fn starttls_offered(&self) -> bool {
-        !self.tls
-            && matches!(
-                self.options.tls,
-                DemoTls::RequireStarttls | DemoTls::OfferStarttls
-            )
-    }
-
-    fn auth_offered(&self) -> Option<&'static str> {
-        let tls_ok = self.tls || self.options.tls == DemoTls::None;
-        self.options.mechanism.filter(|_| tls_ok)
-    }
-
-    fn hello(&mut self, arg: &str, extended: bool) -> io::Result<()> {
-        self.helo = Some(arg.trim().to_owned());
-        self.mail = None;
-        if !extended {
-            return self.reply(&format!("250 {HOSTNAME}"));
-        }
-        let mut lines = vec![
-            HOSTNAME.to_owned(),
-            "PIPELINING".to_owned(),
-            "8BITMIME".to_owned(),
-            "SMTPUTF8".to_owned(),
-            "ENHANCEDSTATUSCODES".to_owned(),
-            format!("SIZE {MAX_MESSAGE}"),
-        ];
-        if self.starttls_offered() {
-            lines.push("STARTTLS".to_owned());
-        }
-        if let Some(mechanism) = self.auth_offered().filter(|_| self.auth_user.is_none()) {
-            lines.push(format!("AUTH {mechanism}"));
-        }
-        let last = lines.len() - 1;
-        let text: Vec<String> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| format!("250{}{l}", if i == last { ' ' } else { '-' }))
-            .collect();
-        self.reply(&text.join("\r\n"))
-    }
-
-    /// `false` when the connection must end.
-    fn starttls(&mut self) -> io::Result<bool> {
-        if !self.buf.is_empty() {
-            // Commands pipelined behind STARTTLS: response injection.
-            self.reply("503 5.5.1 Nothing may follow STARTTLS before the handshake")?;
-            return Ok(false);
-        }
-        self.reply("220 2.0.0 Ready to start TLS")?;
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
-            return Ok(false);
-        };
-        let conn = ServerConnection::new(self.config.clone()).map_err(io::Error::other)?;
-        self.stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
-        self.tls = true;
-        self.helo = None;
-        self.auth_user = None;
-        self.mail = None;
-        Ok(true)
-    }
-
-    fn auth(&mut self, arg: &str) -> io::Result<()> {
-        let mut words = arg.split_whitespace();
-        let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
-        let initial = words.next();
-        if self.helo.is_none() || self.auth_user.is_some() || self.mail.is_some() {
-            return self.reply("503 5.5.1 Bad sequence of commands");
-        }
-        if self.auth_offered() != Some(mechanism.as_str()) {
-            return self.reply("504 5.5.4 Unrecognized authentication type");
-        }
-        let Some(user) = self.exchange(&mechanism, initial)? else {
-            return Ok(());
-        };
-        match user {
-            Some(user) => {
-                self.auth_user = Some(user);
-                self.reply("235 2.7.0 Authentication successful")
-            }
-            None => self.reply("535 5.7.8 Authentication credentials invalid"),
-        }
-    }
-
-    /// Runs `mechanism`'s exchange: `Ok(None)` when a reply already ended
-    /// it, `Ok(Some(None))` for wrong credentials, `Ok(Some(Some(user)))`
-    /// when they check out.
-    fn exchange(
-        &mut self,
-        mechanism: &str,
-        initial: Option<&str>,
-    ) -> io::Result<Option<Option<String>>> {
-        let (want_user, want_password) = (self.options.user.clone(), self.options.password.clone());
-        let ok = |user: &[u8], secret: &[u8]| {
-            (user == want_user.as_bytes() && secret == want_password.as_bytes())
-                .then(|| want_user.clone())
-        };
-        Ok(Some(match mechanism {
-            "PLAIN" => {
-                let Some(response) = self.challenge(b"", initial)? else {
-                    return Ok(None);
-                };
-                let fields: Vec<&[u8]> = response.split(|&b| b == 0).collect();
-                match fields[..] {
-                    [_authzid, user, password] => ok(user, password),
-                    _ => None,
-                }
-            }
-            "LOGIN" => {
-                let Some(user) = self.challenge(b"Username:", initial)? else {
-                    return Ok(None);
-                };
-                let Some(password) = self.challenge(b"Password:", None)? else {
-                    return Ok(None);
-                };
-                ok(&user, &password)
-            }
-            "CRAM-MD5" => {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos());
-                let challenge = format!("<{nanos}.{}@{HOSTNAME}>", std::process::id());
-                let Some(response) = self.challenge(challenge.as_bytes(), None)? else {
-                    return Ok(None);
-                };
-                // The expected answer, computed as the client computes it.
-                let mut expected = smtp_blocking::CramMd5Auth::new(&want_user, &want_password);
-                use smtp_blocking::Auth as _;
-                match expected.next(challenge.as_bytes(), true) {
-                    Ok(want) if want.expose()[..] == response[..] => Some(want_user.clone()),
-                    _ => None,
-                }
-            }
-            "XOAUTH2" | "OAUTHBEARER" => {
-                let Some(response) = self.challenge(b"", initial)? else {
-                    return Ok(None);
-                };
-                let mut fields = response.split(|&b| b == 1);
-                // XOAUTH2: user=NAME; OAUTHBEARER: the GS2 header n,a=NAME,
-                let head = fields.next().unwrap_or_default();
-                let user = head
-                    .strip_prefix(b"user=")
-                    .or_else(|| {
-                        head.split(|&b| b == b',')
-                            .find_map(|f| f.strip_prefix(b"a="))
-                    })
-                    .unwrap_or_default();
-                let token = fields
-                    .find_map(|f| f.strip_prefix(b"auth=Bearer "))
-                    .unwrap_or_default();
-                ok(user, token)
-            }
-            _ => None,
-        }))
-    }
-
-    /// The decoded response to a `334` challenge (or the initial response);
-    /// `None` after a reply ended the exchange.
-    fn challenge(&mut self, prompt: &[u8], initial: Option<&str>) -> io::Result<Option<Vec<u8>>> {
-        let text = match initial {
-            Some(text) => text.to_owned(),
-            None => {
-                self.reply(&format!("334 {}", B64.encode(prompt)))?;
-                match self.line(MAX_COMMAND_LINE)? {
-                    Ok(Some(line)) => String::from_utf8_lossy(&line).into_owned(),
-                    Ok(None) => return Ok(None),
-                    Err(TooLong) => {
-                        self.reply("500 5.5.2 Line too long")?;
-                        return Ok(None);
-                    }
-                }
-            }
-        };
-        if text == "*" {
-            self.reply("501 5.7.0 Authentication cancelled")?;
-            return Ok(None);
-        }
-        let text = if text == "=" { "" } else { text.as_str() };
-        match B64.decode(text) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(_) => {
-                self.reply("501 5.5.2 Invalid base64")?;
-                Ok(None)
-            }
-        }
-    }
-
-    fn mail(&mut self, arg: &str) -> io::Result<()> {
-        if self.helo.is_none() || self.mail.is_some() {
-            return self.reply("503 5.5.1 Bad sequence of commands");
-        }
-        if self.options.tls == DemoTls::RequireStarttls && !self.tls {
-            return self.reply("530 5.7.0 Must issue a STARTTLS command first");
-        }
-        if self.options.mechanism.is_some() && self.auth_user.is_none() {
-            return self.reply("530 5.7.0 Authentication required");
-        }
-        let Some((address, params)) = path(arg, "FROM:") else {
-            return self.reply("501 5.5.4 Syntax: MAIL FROM:<address>");
-        };
-        self.mail = Some(Received {
-            tls: self.tls,
-            auth_user: self.auth_user.clone(),
-            helo: self.helo.clone().unwrap_or_default(),
-            mail_from: address,
-            mail_params: params,
-            ..Received::default()
-        });
-        self.reply("250 2.1.0 Ok")
-    }
-
-    fn rcpt(&mut self, arg: &str) -> io::Result<()> {
-        let Some(mail) = &mut self.mail else {
-            return self.reply("503 5.5.1 Bad sequence of commands");
-        };
-        if mail.rcpt_to.len() >= MAX_RECIPIENTS {
-            return self.reply("452 4.5.3 Too many recipients");
-        }
-        let Some((address, params)) = path(arg, "TO:") else {
-            return self.reply("501 5.5.4 Syntax: RCPT TO:<address>");
-        };
-        if address.is_empty() {
-            return self.reply("550 5.1.3 Empty recipient");
-        }
-        mail.rcpt_to.push(address);
-        mail.rcpt_params.push(params);
-        self.reply("250 2.1.5 Ok")
-    }
-
-    /// `false` when the connection must end.
-    fn data(&mut self, messages: &Mutex<Vec<Received>>) -> io::Result<bool> {
-        if self.mail.as_ref().is_none_or(|m| m.rcpt_to.is_empty()) {
-            self.reply("503 5.5.1 Bad sequence of commands")?;
-            return Ok(true);
-        }
-        self.reply("354 End data with <CR><LF>.<CR><LF>")?;
-        let mut data = Vec::new();
-        let mut too_big = false;
-        loop {
-            let line = match self.line(MAX_DATA_LINE)? {
-                Ok(Some(line)) => line,
-                Ok(None) => return Ok(false),
-                Err(TooLong) => {
-                    self.reply("500 5.5.2 Line too long")?;
-                    return Ok(false);
-                }
-            };
-            if line == b"." {
-                break;
-            }
-            let line = line.strip_prefix(b".").unwrap_or(&line);
-            if data.len() + line.len() + 2 > MAX_MESSAGE {
-                too_big = true;
-                continue;
-            }
-            data.extend_from_slice(line);
-            data.extend_from_slice(b"\r\n");
-        }
-        let Some(mut message) = self.mail.take() else {
-            return Ok(true);
-        };
-        if too_big {
-            self.reply("552 5.3.4 Message too big")?;
-            return Ok(true);
-        }
-        message.data = data;
-        let rcpts = message.rcpt_to.clone();
-        let n = {
-            let mut stored = messages.lock().unwrap_or_else(PoisonError::into_inner);
-            stored.push(message);
-            stored.len()
-        };
-        if self.options.lmtp {
-            for rcpt in rcpts {
-                self.reply(&format!("250 2.0.0 <{rcpt}> delivered"))?;
-            }
-        } else {
-            self.reply(&format!("250 2.0.0 Ok: queued as {n}"))?;
-        }
-        Ok(true)
-    }
-}
-
-/// `FROM:<addr> PARAMS` (or `TO:`): the address and the parameters.
-fn path(arg: &str, keyword: &str) -> Option<(String, Vec<String>)> {
-    let head = arg.get(..keyword.len())?;
-    if !head.eq_ignore_ascii_case(keyword) {
-        return None;
-    }
-    let rest = arg[keyword.len()..].trim_start();
-    let rest = rest.strip_prefix('<')?;
-    let (address, params) = rest.split_once('>')?;
-    let params = params.split_whitespace().map(str::to_owned).collect();
-    Some((address.to_owned(), params))
 }
