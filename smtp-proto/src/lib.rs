@@ -118,6 +118,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # The server side
+//!
+//! [`server::Server`] is a sans-IO SMTP/LMTP server session with the same
+//! shape: drain [`server::Server::poll_output`], feed bytes and time in,
+//! answer the application's events with [`server::Server::respond`] (or a
+//! [`server::Handler`]). See the [`server`] module.
+//!
 //! # Without `std`
 //!
 //! With its default `std` feature off, the core is `#![no_std]` and needs
@@ -193,7 +200,6 @@ mod pem;
 mod reply;
 #[cfg(feature = "scram")]
 mod scram;
-#[allow(missing_docs)]
 pub mod server;
 mod session;
 mod text;

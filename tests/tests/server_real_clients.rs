@@ -8,6 +8,8 @@
 //! compiled where the interop servers are (`tests/build.rs`).
 
 #![cfg(interop_servers)]
+// Test setup that fails should fail the test, helpers included.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
