@@ -840,7 +840,9 @@ impl Server {
         }
     }
 
-    fn idle(&mut self) {
+    /// Counts a command outside a mail transaction; false (and the
+    /// session closing) once there were too many.
+    fn count_idle_command(&mut self) -> bool {
         if self.txn.is_none() {
             self.idle_commands += 1;
             if self.idle_commands > self.config.limits.max_idle_commands {
@@ -849,8 +851,10 @@ impl Server {
                     CloseReason::TooManyIdleCommands,
                     Some((421, (4, 7, 0), text)),
                 );
+                return false;
             }
         }
+        true
     }
 
     fn command(&mut self, line: &[u8], now: Timestamp) {
@@ -863,6 +867,19 @@ impl Server {
                 return;
             }
         };
+        let idle = matches!(
+            command,
+            Command::Hello { .. }
+                | Command::Rset
+                | Command::Vrfy(_)
+                | Command::Expn(_)
+                | Command::Help(_)
+                | Command::Noop
+                | Command::Auth { .. }
+        );
+        if idle && !self.count_idle_command() {
+            return;
+        }
         match command {
             Command::Hello { kind, domain } => {
                 let lmtp = self.config.lmtp;
@@ -875,7 +892,6 @@ impl Server {
                     self.refuse(500, (5, 5, 1), text);
                     return;
                 }
-                self.idle();
                 self.pending = Some(Pending::Hello(kind));
                 self.events.push_back(ServerEvent::Hello { kind, domain });
             }
@@ -885,24 +901,19 @@ impl Server {
             Command::Bdat { size, last } => self.bdat(size, last, now),
             Command::Rset => {
                 self.reset_transaction();
-                self.idle();
                 self.reply(250, (2, 0, 0), "Ok");
             }
             Command::Vrfy(arg) => {
-                self.idle();
                 self.pending = Some(Pending::Verify);
                 self.events.push_back(ServerEvent::Verify(arg));
             }
             Command::Expn(_) => {
-                self.idle();
                 self.reply(502, (5, 5, 1), "Error: EXPN not available");
             }
             Command::Help(_) => {
-                self.idle();
                 self.reply(214, (2, 0, 0), "See RFC 5321");
             }
             Command::Noop => {
-                self.idle();
                 self.reply(250, (2, 0, 0), "Ok");
             }
             Command::Quit => {
@@ -974,7 +985,6 @@ impl Server {
                 "Encryption required for requested authentication mechanism",
             );
         }
-        self.idle();
         self.auth_exchanges += 1;
         let challenge = self.conn.nonce.as_ref().map(|nonce| {
             format!(

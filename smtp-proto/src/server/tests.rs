@@ -448,6 +448,17 @@ fn limits_hold_against_a_flood() {
     assert_eq!(s.close_reason(), Some(CloseReason::TooManyErrors));
 }
 
+#[test]
+fn a_flood_of_commands_without_mail_is_cut_off_before_the_next_reply() {
+    let (mut s, mut sink) = server(config());
+    let reply = exchange(&mut s, &mut sink, &"NOOP\r\n".repeat(102));
+    assert_eq!(reply.matches("250 2.0.0 Ok\r\n").count(), 100);
+    assert!(reply.ends_with(
+        "250 2.0.0 Ok\r\n421 4.7.0 mx.example Error: too many commands without mail\r\n"
+    ));
+    assert_eq!(s.close_reason(), Some(CloseReason::TooManyIdleCommands));
+}
+
 /// The crate's client against the crate's server, in memory: every
 /// message arrives whole, by DATA and by BDAT, pipelined or not.
 #[test]
