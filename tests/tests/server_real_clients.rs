@@ -85,6 +85,17 @@ enum Adapter {
 /// Starts a server on a free loopback port, serving until the test
 /// process ends.
 fn start(adapter: Adapter, config: ServerConfig, tls: bool) -> (SocketAddr, Store) {
+    start_with(adapter, config, if tls { Tls::StartTls } else { Tls::None })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tls {
+    None,
+    StartTls,
+    Implicit,
+}
+
+fn start_with(adapter: Adapter, config: ServerConfig, tls: Tls) -> (SocketAddr, Store) {
     let store: Store = Arc::default();
     let keep = {
         let store = Arc::clone(&store);
@@ -98,9 +109,11 @@ fn start(adapter: Adapter, config: ServerConfig, tls: bool) -> (SocketAddr, Stor
     match adapter {
         Adapter::Blocking => {
             let mut server = SmtpServer::bind("127.0.0.1:0", config).unwrap();
-            if tls {
-                server = server.with_starttls(tls_config);
-            }
+            server = match tls {
+                Tls::None => server,
+                Tls::StartTls => server.with_starttls(tls_config),
+                Tls::Implicit => server.with_implicit_tls(tls_config),
+            };
             let addr = server.local_addr().unwrap();
             std::thread::spawn(move || server.serve(keep));
             (addr, store)
@@ -117,9 +130,11 @@ fn start(adapter: Adapter, config: ServerConfig, tls: bool) -> (SocketAddr, Stor
                     let mut server = smtp_tokio::server::SmtpServer::bind("127.0.0.1:0", config)
                         .await
                         .unwrap();
-                    if tls {
-                        server = server.with_starttls(tls_config);
-                    }
+                    server = match tls {
+                        Tls::None => server,
+                        Tls::StartTls => server.with_starttls(tls_config),
+                        Tls::Implicit => server.with_implicit_tls(tls_config),
+                    };
                     tx.send(server.local_addr().unwrap()).unwrap();
                     let _ = server.serve(keep).await;
                 });
@@ -260,6 +275,23 @@ both!(swaks_starttls_auth_cram_md5, |a| {
             "--tls",
             "--auth",
             "CRAM-MD5",
+            "--auth-user",
+            "alice",
+            "--auth-password",
+            "secret",
+        ],
+    );
+    assert_eq!(one(&store).user.as_deref(), Some("alice"));
+});
+
+both!(swaks_implicit_tls_auth_plain, |a| {
+    let (addr, store) = start_with(a, submission(), Tls::Implicit);
+    swaks(
+        addr,
+        &[
+            "--tls-on-connect",
+            "--auth",
+            "PLAIN",
             "--auth-user",
             "alice",
             "--auth-password",
