@@ -1,10 +1,11 @@
 //! Serving SMTP on tokio: the core's [`Server`] session over tokio sockets
 //! (and tokio-rustls), a task per connection.
 //!
-//! The application is a [`Handler`]: its methods are called on the
-//! connection's task and answer at once (the session reads nothing while
-//! it waits). For slow decisions, drive [`Server`] yourself: it waits for
-//! [`Server::respond`] as long as you like.
+//! The application is a [`Handler`] (its methods are called on the
+//! connection's task and answer at once) or an [`AsyncHandler`] (they may
+//! await: a database lookup for RCPT, a write of the body to storage);
+//! either way the session reads nothing more from the client while it
+//! waits for the answer.
 //!
 //! ```
 //! use smtp_tokio::server::{Handler, ServerConfig, SmtpServer};
@@ -34,13 +35,152 @@ use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 pub use smtp_sansio::server::*;
-use smtp_sansio::{DriverError, Timestamp};
+use smtp_sansio::{DriverError, MailParams, Mailbox, RcptParams, ReversePath, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::time::{Instant, timeout_at};
 
 use crate::common::READ_BUFFER;
+
+/// An application whose answers may await. Every method has a default, as
+/// [`Handler`]'s: accept everything, refuse AUTH, ignore the body. The
+/// futures must be `Send`, so connections can run on any worker thread.
+///
+/// ```
+/// use smtp_tokio::server::{AsyncHandler, Response};
+/// use smtp_sansio::{Mailbox, RcptParams};
+///
+/// struct Directory;
+/// impl AsyncHandler for Directory {
+///     async fn rcpt(&mut self, to: &Mailbox, _: &RcptParams) -> Response {
+///         tokio::task::yield_now().await; // look the user up
+///         if to.as_str().starts_with("nobody@") {
+///             Response::permanent("No such user")
+///         } else {
+///             Response::accept()
+///         }
+///     }
+/// }
+/// ```
+pub trait AsyncHandler: Send {
+    /// EHLO/HELO/LHLO.
+    fn hello(&mut self, _kind: HelloKind, _domain: &str) -> impl Future<Output = Response> + Send {
+        std::future::ready(Response::accept())
+    }
+    /// AUTH's credentials. Default: refused (`535 5.7.8`).
+    fn auth(&mut self, credentials: &Credentials) -> impl Future<Output = Response> + Send {
+        std::future::ready(Refuse.auth(credentials))
+    }
+    /// MAIL FROM.
+    fn mail(
+        &mut self,
+        _from: &ReversePath,
+        _params: &MailParams,
+    ) -> impl Future<Output = Response> + Send {
+        std::future::ready(Response::accept())
+    }
+    /// RCPT TO.
+    fn rcpt(
+        &mut self,
+        _to: &Mailbox,
+        _params: &RcptParams,
+    ) -> impl Future<Output = Response> + Send {
+        std::future::ready(Response::accept())
+    }
+    /// A piece of the body.
+    fn body(&mut self, _chunk: Bytes) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+    /// The message is complete.
+    fn message(&mut self, _transaction: &Transaction) -> impl Future<Output = Response> + Send {
+        std::future::ready(Response::accept())
+    }
+    /// LMTP: the message is complete; one response per recipient. Default:
+    /// [`message`](Self::message)'s answer for each.
+    fn lmtp_message(
+        &mut self,
+        transaction: &Transaction,
+    ) -> impl Future<Output = Vec<Response>> + Send {
+        async move {
+            let response = self.message(transaction).await;
+            vec![response; transaction.recipients.len()]
+        }
+    }
+    /// VRFY.
+    fn verify(&mut self, _argument: &str) -> impl Future<Output = Response> + Send {
+        std::future::ready(Response::accept())
+    }
+    /// The transaction was dropped.
+    fn reset(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+    /// The message being received was dropped.
+    fn aborted(&mut self, _reason: AbortReason) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+    /// TLS is up.
+    fn tls_started(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+}
+
+/// The sync [`Handler`]'s defaults, for [`AsyncHandler`]'s.
+struct Refuse;
+impl Handler for Refuse {}
+
+/// Answers one event: a [`Handler`] through the core's `dispatch`, or an
+/// [`AsyncHandler`].
+trait Dispatch: Send {
+    fn dispatch(
+        &mut self,
+        server: &mut Server,
+        event: ServerEvent,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// A sync [`Handler`] on the connection's task.
+struct Sync<'a, H>(&'a mut H);
+
+impl<H: Handler + Send> Dispatch for Sync<'_, H> {
+    async fn dispatch(&mut self, server: &mut Server, event: ServerEvent) {
+        server.dispatch(event, self.0);
+    }
+}
+
+/// An [`AsyncHandler`].
+struct Async<'a, H>(&'a mut H);
+
+impl<H: AsyncHandler> Dispatch for Async<'_, H> {
+    async fn dispatch(&mut self, server: &mut Server, event: ServerEvent) {
+        let h = &mut *self.0;
+        let response = match event {
+            ServerEvent::Hello { kind, domain } => h.hello(kind, &domain).await,
+            ServerEvent::Auth(credentials) => h.auth(&credentials).await,
+            ServerEvent::Mail { from, params } => h.mail(&from, &params).await,
+            ServerEvent::Rcpt { to, params } => h.rcpt(&to, &params).await,
+            ServerEvent::Body(bytes) => return h.body(bytes).await,
+            ServerEvent::Message { .. } => {
+                let Some(txn) = server.transaction() else {
+                    let _ = server.respond(Response::temporary("Error: no transaction"));
+                    return;
+                };
+                if server.config().lmtp {
+                    let responses = h.lmtp_message(txn).await;
+                    return server.respond_lmtp(&responses);
+                }
+                h.message(txn).await
+            }
+            ServerEvent::Verify(argument) => h.verify(&argument).await,
+            ServerEvent::Reset => return h.reset().await,
+            ServerEvent::Aborted(reason) => return h.aborted(reason).await,
+            ServerEvent::TlsStarted => return h.tls_started().await,
+            _ => return,
+        };
+        let _ = server.respond(response);
+    }
+}
 
 /// Which TLS, if any, a listener offers.
 #[derive(Clone, Default)]
@@ -106,7 +246,10 @@ impl SmtpServer {
     }
 
     /// Accepts one connection and serves it on this task.
-    pub async fn serve_one(&self, handler: &mut impl Handler) -> Result<CloseReason, DriverError> {
+    pub async fn serve_one(
+        &self,
+        handler: &mut (impl Handler + Send),
+    ) -> Result<CloseReason, DriverError> {
         let (stream, _) = self
             .listener
             .accept()
@@ -119,9 +262,43 @@ impl SmtpServer {
     pub async fn serve_stream(
         &self,
         stream: TcpStream,
-        handler: &mut impl Handler,
+        handler: &mut (impl Handler + Send),
     ) -> Result<CloseReason, DriverError> {
-        serve_connection(stream, Arc::clone(&self.config), self.tls.clone(), handler).await
+        let (config, tls) = (Arc::clone(&self.config), self.tls.clone());
+        serve_connection(stream, config, tls, Sync(handler)).await
+    }
+
+    /// Serves an accepted connection with an [`AsyncHandler`].
+    pub async fn serve_stream_async(
+        &self,
+        stream: TcpStream,
+        handler: &mut impl AsyncHandler,
+    ) -> Result<CloseReason, DriverError> {
+        let (config, tls) = (Arc::clone(&self.config), self.tls.clone());
+        serve_connection(stream, config, tls, Async(handler)).await
+    }
+
+    /// [`serve`](Self::serve) with an [`AsyncHandler`] per connection.
+    pub async fn serve_async<H, F>(self, make_handler: F) -> io::Result<()>
+    where
+        H: AsyncHandler + 'static,
+        F: Fn(SocketAddr) -> H + Send + std::marker::Sync + 'static,
+    {
+        let this = Arc::new(self);
+        let make_handler = Arc::new(make_handler);
+        loop {
+            let (stream, peer) = match this.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
+                Err(e) => return Err(e),
+            };
+            let this = Arc::clone(&this);
+            let make_handler = Arc::clone(&make_handler);
+            tokio::spawn(async move {
+                let mut handler = make_handler(peer);
+                let _ = this.serve_stream_async(stream, &mut handler).await;
+            });
+        }
     }
 
     /// Accepts connections until accepting fails, each served on its own
@@ -129,7 +306,7 @@ impl SmtpServer {
     pub async fn serve<H, F>(self, make_handler: F) -> io::Result<()>
     where
         H: Handler + Send + 'static,
-        F: Fn(SocketAddr) -> H + Send + Sync + 'static,
+        F: Fn(SocketAddr) -> H + Send + std::marker::Sync + 'static,
     {
         let this = Arc::new(self);
         let make_handler = Arc::new(make_handler);
@@ -221,7 +398,7 @@ async fn serve_connection(
     stream: TcpStream,
     config: Arc<ServerConfig>,
     tls: TlsOffer,
-    handler: &mut impl Handler,
+    mut handler: impl Dispatch,
 ) -> Result<CloseReason, DriverError> {
     let _ = stream.set_nodelay(true);
     let clock = Clock(Instant::now());
@@ -253,7 +430,7 @@ async fn serve_connection(
                     Err(_) => server.handle_timeout(deadline),
                 }
             }
-            ServerOutput::Event(event) => server.dispatch(event, handler),
+            ServerOutput::Event(event) => handler.dispatch(&mut server, event).await,
             ServerOutput::StartTls { deadline } => {
                 #[cfg(feature = "tls")]
                 if let (TlsOffer::StartTls(acceptor), Conn::Plain(_)) = (&tls, &conn) {
@@ -294,7 +471,7 @@ async fn serve_connection(
         }
     };
     while let ServerOutput::Event(event) = server.poll_output(clock.now()) {
-        server.dispatch(event, handler);
+        handler.dispatch(&mut server, event).await;
     }
     conn.shutdown().await;
     result

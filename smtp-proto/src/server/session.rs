@@ -628,6 +628,15 @@ impl Server {
         }
     }
 
+    /// [`respond_each`](Self::respond_each), or, when the count is wrong,
+    /// `451 4.3.0` for every recipient: an application that lost count
+    /// must not leave the client without its replies.
+    pub fn respond_lmtp(&mut self, responses: &[Response]) {
+        if self.respond_each(responses).is_err() {
+            let _ = self.respond(Response::temporary("Error: delivery status unknown"));
+        }
+    }
+
     fn encode(&mut self, response: &Response, standard: (u16, (u8, u16, u16), &str)) {
         response.encode(standard, self.config.enhanced_status_codes, &mut self.out);
     }
@@ -1285,10 +1294,7 @@ impl Server {
                 };
                 if self.config.lmtp {
                     let responses = handler.lmtp_message(txn);
-                    if self.respond_each(&responses).is_err() {
-                        let _ = self.respond(Response::temporary("Error: delivery status unknown"));
-                    }
-                    return;
+                    return self.respond_lmtp(&responses);
                 }
                 handler.message(txn)
             }
