@@ -324,6 +324,9 @@ pub struct Server {
     tls_deadline: Timestamp,
     /// The last Transmit's deadline, until the driver polls again.
     write_deadline: Option<Timestamp>,
+    /// The application answered since the last poll: the client's wait
+    /// for its next command starts with the reply.
+    answered: bool,
     closing: Option<CloseReason>,
     closed: bool,
 }
@@ -353,6 +356,7 @@ impl Server {
             message_deadline: Timestamp::MAX,
             tls_deadline: Timestamp::MAX,
             write_deadline: None,
+            answered: false,
             closing: None,
             closed: false,
         };
@@ -389,6 +393,12 @@ impl Server {
     /// What the driver does next.
     pub fn poll_output(&mut self, now: Timestamp) -> ServerOutput {
         self.write_deadline = None;
+        if core::mem::take(&mut self.answered) {
+            // The client waited for the application, not the other way
+            // round: its command deadline runs from the reply.
+            let restart = now.saturating_add(self.config.timeouts.command);
+            self.deadline = self.deadline.max(restart);
+        }
         loop {
             if let Some(event) = self.events.pop_front() {
                 return ServerOutput::Event(event);
@@ -497,7 +507,7 @@ impl Server {
             self.closed = true;
             return;
         }
-        if self.pending.is_some() {
+        if self.pending.is_some() || self.answered {
             return;
         }
         let deadline = match self.phase {
@@ -547,6 +557,7 @@ impl Server {
     /// Answers the request event last returned.
     pub fn respond(&mut self, response: Response) -> Result<(), ServerUsageError> {
         let pending = self.pending.take().ok_or(ServerUsageError::NoRequest)?;
+        self.answered = true;
         match pending {
             Pending::Message if self.config.lmtp => {
                 let n = self.txn.as_ref().map_or(0, |t| t.recipients.len());
@@ -620,6 +631,7 @@ impl Server {
                 if self.config.lmtp && txn.recipients.len() == responses.len() =>
             {
                 self.pending = None;
+                self.answered = true;
                 self.finish_message(responses);
                 Ok(())
             }
@@ -1099,7 +1111,8 @@ impl Server {
             return self.refuse(554, (5, 5, 1), "Error: no valid recipients");
         }
         txn.body = BodyState::Data;
-        self.reply(354, (2, 0, 0), "End data with <CR><LF>.<CR><LF>");
+        // RFC 3463 enhanced codes are for 2xx, 4xx and 5xx replies only.
+        encode_reply(code(354), None, "End data with <CR><LF>.<CR><LF>", &mut self.out);
         self.phase = Phase::Data(DataReader::new(self.config.bare_line_ending));
         self.start_body(now);
     }

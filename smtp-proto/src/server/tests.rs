@@ -154,7 +154,7 @@ fn a_pipelined_transaction_is_answered_in_one_write() {
     assert_eq!(
         out,
         b"250 2.1.0 Sender OK\r\n250 2.1.5 Recipient OK\r\n550 5.1.1 No such user\r\n\
-          354 2.0.0 End data with <CR><LF>.<CR><LF>\r\n"
+          354 End data with <CR><LF>.<CR><LF>\r\n"
     );
     let reply = exchange(
         &mut s,
@@ -529,4 +529,34 @@ fn our_client_delivers_to_our_server_core_to_core() {
         assert!(sink.messages.iter().all(|m| m.1.len() == 2));
         let _ = MailParams::default();
     }
+}
+
+/// Found by the `server_session` fuzz target: an application that took
+/// longer than the command timeout to answer left the client a deadline
+/// already past, so the driver timed it out right after the reply.
+#[test]
+fn the_command_deadline_runs_from_the_applications_answer() {
+    let (mut s, mut sink) = server(config());
+    s.handle_input(T0, b"EHLO c\r\n");
+    assert!(matches!(
+        s.poll_output(T0),
+        ServerOutput::Event(ServerEvent::Hello { .. })
+    ));
+    // The application answers ten minutes later; the client was waiting
+    // for us all along.
+    let late = T0.saturating_add(Duration::from_secs(600));
+    s.handle_timeout(late);
+    s.respond(Response::accept()).unwrap();
+    s.handle_timeout(late);
+    let (out, _, end) = run(&mut s, &mut sink, late);
+    assert!(out.starts_with(b"250-mx.example\r\n"), "{out:?}");
+    let deadline = late.saturating_add(Duration::from_secs(300));
+    assert!(
+        matches!(end, ServerOutput::Wait(d) if d == deadline),
+        "{end:?}"
+    );
+    s.handle_timeout(late);
+    s.handle_input(late, b"NOOP\r\n");
+    let (out, _, _) = run(&mut s, &mut sink, late);
+    assert_eq!(out, b"250 2.0.0 Ok\r\n");
 }
