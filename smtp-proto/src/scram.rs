@@ -36,7 +36,7 @@ impl ScramHash {
         }
     }
 
-    fn hmac(self, key: &[u8], data: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn hmac(self, key: &[u8], data: &[&[u8]]) -> Vec<u8> {
         macro_rules! mac {
             ($d:ty) => {{
                 // HMAC takes a key of any length: this cannot fail.
@@ -54,7 +54,7 @@ impl ScramHash {
         }
     }
 
-    fn hash(self, data: &[u8]) -> Vec<u8> {
+    pub(crate) fn hash(self, data: &[u8]) -> Vec<u8> {
         use sha2::Digest as _;
         match self {
             Self::Sha256 => sha2::Sha256::digest(data).to_vec(),
@@ -64,7 +64,7 @@ impl ScramHash {
     }
 
     /// RFC 5802 `Hi()`: PBKDF2 with HMAC over this hash.
-    fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    pub(crate) fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
             Self::Sha256 => {
                 let mut out = [0u8; 32];

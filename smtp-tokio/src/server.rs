@@ -124,6 +124,16 @@ pub trait AsyncHandler: Send {
     fn tls_started(&mut self) -> impl Future<Output = ()> + Send {
         std::future::ready(())
     }
+    /// SCRAM: the stored keys of `username` for `hash`, or `None` for an
+    /// unknown user. Default: none.
+    #[cfg(feature = "scram")]
+    fn scram_credentials(
+        &mut self,
+        _username: &str,
+        _hash: smtp_sansio::ScramHash,
+    ) -> impl Future<Output = Option<ScramCredentials>> + Send {
+        std::future::ready(None)
+    }
 }
 
 /// The sync [`Handler`]'s defaults, for [`AsyncHandler`]'s.
@@ -176,7 +186,21 @@ impl<H: AsyncHandler> Dispatch for Async<'_, H> {
             ServerEvent::Reset => return h.reset().await,
             ServerEvent::Aborted(reason) => return h.aborted(reason).await,
             ServerEvent::TlsStarted => return h.tls_started().await,
-            _ => return,
+            #[cfg(feature = "scram")]
+            ServerEvent::ScramLookup {
+                mechanism,
+                username,
+            } => {
+                let stored = match mechanism.scram_hash() {
+                    Some(hash) => h.scram_credentials(&username, hash).await,
+                    None => None,
+                };
+                let _ = server.respond_scram(stored);
+                return;
+            }
+            // A kind this build does not know: refuse it (for a SCRAM
+            // lookup, that is "no such user").
+            _ => Response::temporary("Error: not handled"),
         };
         let _ = server.respond(response);
     }

@@ -96,3 +96,58 @@ async fn an_async_handler_decides_after_awaiting() {
         );
     }
 }
+
+/// SCRAM-SHA-256 end to end over STARTTLS: our blocking client's
+/// `scram_sha256` against our blocking server, which checks the proof
+/// against stored keys and proves itself back (the client verifies it).
+#[test]
+fn scram_over_starttls_between_our_client_and_our_server() {
+    use smtp_blocking::server::{
+        Credentials, Handler as SyncHandler, ScramCredentials, ServerMechanism,
+        SmtpServer as BlockingServer,
+    };
+    use smtp_sansio::ScramHash;
+
+    struct Users(ScramCredentials);
+    impl SyncHandler for Users {
+        fn scram_credentials(&mut self, user: &str, hash: ScramHash) -> Option<ScramCredentials> {
+            (user == "user" && hash == ScramHash::Sha256).then(|| self.0.clone())
+        }
+        fn auth(&mut self, credentials: &Credentials) -> Response {
+            // Proved by the session; the application only authorises.
+            assert_eq!(credentials.username(), "user");
+            Response::accept()
+        }
+    }
+
+    let stored =
+        ScramCredentials::from_password(ScramHash::Sha256, "pencil", b"NaCl-of-user", 4096);
+    let config = ServerConfig::new("localhost")
+        .with_auth(&[ServerMechanism::ScramSha256])
+        .with_require_auth(true);
+    let tls = smtp_tests::certs::pki().server_config(smtp_tests::certs::CertVariant::Valid);
+    let server = BlockingServer::bind("127.0.0.1:0", config)
+        .unwrap()
+        .with_starttls(tls);
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || server.serve(move |_| Users(stored.clone())));
+
+    let options = smtp_blocking::Options::default()
+        .with_tls_config(smtp_tests::certs::client_config())
+        .with_tls_mode(smtp_blocking::TlsMode::StartTls(
+            smtp_sansio::TlsPolicy::Required,
+        ));
+    for (password, ok) in [("pencil", true), ("wrong", false)] {
+        let mut client =
+            smtp_blocking::Client::connect_with(&addr.to_string(), options.clone()).unwrap();
+        let mut auth = smtp_blocking::scram_sha256("user", password);
+        let result = client.establish(Some(&mut auth));
+        assert_eq!(result.is_ok(), ok, "{result:?}");
+        if !ok {
+            assert_eq!(
+                result.unwrap_err().reply().map(|r| r.code().get()),
+                Some(535)
+            );
+        }
+    }
+}

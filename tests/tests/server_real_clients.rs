@@ -85,17 +85,25 @@ enum Adapter {
 /// Starts a server on a free loopback port, serving until the test
 /// process ends.
 fn start(adapter: Adapter, config: ServerConfig, tls: bool) -> (SocketAddr, Store) {
-    start_with(adapter, config, if tls { Tls::StartTls } else { Tls::None })
+    start_with(
+        adapter,
+        config,
+        if tls {
+            Security::StartTls
+        } else {
+            Security::Plaintext
+        },
+    )
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Tls {
-    None,
+enum Security {
+    Plaintext,
     StartTls,
     Implicit,
 }
 
-fn start_with(adapter: Adapter, config: ServerConfig, tls: Tls) -> (SocketAddr, Store) {
+fn start_with(adapter: Adapter, config: ServerConfig, tls: Security) -> (SocketAddr, Store) {
     let store: Store = Arc::default();
     let keep = {
         let store = Arc::clone(&store);
@@ -110,9 +118,9 @@ fn start_with(adapter: Adapter, config: ServerConfig, tls: Tls) -> (SocketAddr, 
         Adapter::Blocking => {
             let mut server = SmtpServer::bind("127.0.0.1:0", config).unwrap();
             server = match tls {
-                Tls::None => server,
-                Tls::StartTls => server.with_starttls(tls_config),
-                Tls::Implicit => server.with_implicit_tls(tls_config),
+                Security::Plaintext => server,
+                Security::StartTls => server.with_starttls(tls_config),
+                Security::Implicit => server.with_implicit_tls(tls_config),
             };
             let addr = server.local_addr().unwrap();
             std::thread::spawn(move || server.serve(keep));
@@ -131,9 +139,9 @@ fn start_with(adapter: Adapter, config: ServerConfig, tls: Tls) -> (SocketAddr, 
                         .await
                         .unwrap();
                     server = match tls {
-                        Tls::None => server,
-                        Tls::StartTls => server.with_starttls(tls_config),
-                        Tls::Implicit => server.with_implicit_tls(tls_config),
+                        Security::Plaintext => server,
+                        Security::StartTls => server.with_starttls(tls_config),
+                        Security::Implicit => server.with_implicit_tls(tls_config),
                     };
                     tx.send(server.local_addr().unwrap()).unwrap();
                     let _ = server.serve(keep).await;
@@ -285,7 +293,7 @@ both!(swaks_starttls_auth_cram_md5, |a| {
 });
 
 both!(swaks_implicit_tls_auth_plain, |a| {
-    let (addr, store) = start_with(a, submission(), Tls::Implicit);
+    let (addr, store) = start_with(a, submission(), Security::Implicit);
     swaks(
         addr,
         &[

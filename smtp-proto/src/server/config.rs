@@ -43,6 +43,14 @@ pub enum ServerMechanism {
     XOAuth2,
     /// OAUTHBEARER (RFC 7628): the same, in the GS2 framing.
     OAuthBearer,
+    /// SCRAM-SHA-256 (RFC 7677): the session checks the proof against the
+    /// keys the application stores (`ScramCredentials`); needs a
+    /// per-connection nonce, as CRAM-MD5.
+    #[cfg(feature = "scram")]
+    ScramSha256,
+    /// SCRAM-SHA-1 (RFC 5802).
+    #[cfg(feature = "scram-sha1")]
+    ScramSha1,
 }
 
 impl ServerMechanism {
@@ -54,6 +62,34 @@ impl ServerMechanism {
             Self::CramMd5 => "CRAM-MD5",
             Self::XOAuth2 => "XOAUTH2",
             Self::OAuthBearer => "OAUTHBEARER",
+            #[cfg(feature = "scram")]
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            #[cfg(feature = "scram-sha1")]
+            Self::ScramSha1 => "SCRAM-SHA-1",
+        }
+    }
+
+    /// True for the mechanisms whose challenge needs the connection's
+    /// nonce.
+    pub(crate) fn needs_nonce(self) -> bool {
+        match self {
+            Self::CramMd5 => true,
+            #[cfg(feature = "scram")]
+            Self::ScramSha256 => true,
+            #[cfg(feature = "scram-sha1")]
+            Self::ScramSha1 => true,
+            _ => false,
+        }
+    }
+
+    /// The SCRAM hash, for the SCRAM mechanisms.
+    #[cfg(feature = "scram")]
+    pub fn scram_hash(self) -> Option<crate::scram::ScramHash> {
+        match self {
+            Self::ScramSha256 => Some(crate::scram::ScramHash::Sha256),
+            #[cfg(feature = "scram-sha1")]
+            Self::ScramSha1 => Some(crate::scram::ScramHash::Sha1),
+            _ => None,
         }
     }
 }

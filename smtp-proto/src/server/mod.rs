@@ -44,6 +44,8 @@ mod config;
 mod data;
 mod response;
 mod sasl;
+#[cfg(feature = "scram")]
+mod scram;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -52,6 +54,8 @@ pub use command::{Command, CommandError, HelloKind, is_known_mail_param, parse_c
 pub use config::{BareLineEnding, ServerConfig, ServerLimits, ServerMechanism, ServerTimeouts};
 pub use response::{Response, encode_reply};
 pub use sasl::Credentials;
+#[cfg(feature = "scram")]
+pub use scram::ScramCredentials;
 pub use session::{
     AbortReason, CloseReason, ConnectionInfo, Handler, Server, ServerEvent, ServerOutput,
     ServerUsageError, Transaction,

@@ -38,6 +38,17 @@ pub enum Credentials {
         /// The client's HMAC-MD5 of the challenge, 16 bytes.
         digest: [u8; 16],
     },
+    /// SCRAM: the session has already checked the client's proof against
+    /// the stored keys (`ScramCredentials`); accept to let this user in.
+    #[cfg(feature = "scram")]
+    Scram {
+        /// The mechanism used.
+        mechanism: ServerMechanism,
+        /// The authorisation identity (empty when not given).
+        authzid: String,
+        /// The user name, proved.
+        username: String,
+    },
     /// XOAUTH2 or OAUTHBEARER: a user name and a bearer token.
     Token {
         /// The mechanism used.
@@ -56,6 +67,8 @@ impl Credentials {
             Self::Password { username, .. }
             | Self::CramMd5 { username, .. }
             | Self::Token { username, .. } => username,
+            #[cfg(feature = "scram")]
+            Self::Scram { username, .. } => username,
         }
     }
 
@@ -75,7 +88,7 @@ impl Credentials {
                     & (username == user)
                     & constant_time_eq(password.expose().as_bytes(), pass.as_bytes())
             }
-            Self::CramMd5 { .. } | Self::Token { .. } => false,
+            _ => false,
         }
     }
 
@@ -107,7 +120,7 @@ impl Credentials {
                 mac.update(challenge.as_bytes());
                 mac.verify_slice(digest).is_ok()
             }
-            Self::Password { .. } | Self::Token { .. } => false,
+            _ => false,
         }
     }
 }
@@ -132,6 +145,16 @@ pub(crate) enum SaslState {
     CramResponse(String),
     /// XOAUTH2 or OAUTHBEARER, waiting for the client's message.
     TokenResponse(ServerMechanism),
+    /// SCRAM, waiting for the client-first message.
+    #[cfg(feature = "scram")]
+    ScramFirst(ServerMechanism),
+    /// SCRAM, waiting for the client-final message.
+    #[cfg(feature = "scram")]
+    ScramFinal(ServerMechanism, Box<super::scram::ScramExchange>),
+    /// SCRAM, the server-final message sent: waiting for the client's
+    /// empty response before `235`.
+    #[cfg(feature = "scram")]
+    ScramAck(String),
 }
 
 /// What one step of the exchange leads to.
@@ -144,6 +167,20 @@ pub(crate) enum SaslStep {
     Malformed,
     /// The client cancelled with `*` (`501 5.7.0`).
     Cancelled,
+    /// SCRAM: the client-first message names a user; the application
+    /// must give that user's stored keys.
+    #[cfg(feature = "scram")]
+    ScramLookup(ServerMechanism, super::scram::ClientFirst),
+    /// SCRAM: the proof is right; the credentials for the application,
+    /// and the server-final message to send once it accepts.
+    #[cfg(feature = "scram")]
+    ScramProved(Credentials, String),
+    /// SCRAM: the proof is wrong (`535 5.7.8`).
+    #[cfg(feature = "scram")]
+    Refused,
+    /// SCRAM: the client acknowledged the server's proof.
+    #[cfg(feature = "scram")]
+    ScramDone(String),
 }
 
 /// Decodes one client response line: base64, or `=` for empty (RFC 4954
@@ -189,6 +226,13 @@ pub(crate) fn start(
             Some(text) => step(SaslState::TokenResponse(mechanism), text),
             None => SaslStep::Challenge(String::new(), SaslState::TokenResponse(mechanism)),
         },
+        #[cfg(feature = "scram")]
+        _ if mechanism.scram_hash().is_some() => match initial {
+            Some(text) => step(SaslState::ScramFirst(mechanism), text),
+            None => SaslStep::Challenge(String::new(), SaslState::ScramFirst(mechanism)),
+        },
+        #[allow(unreachable_patterns)]
+        _ => SaslStep::Malformed,
     }
 }
 
@@ -275,6 +319,43 @@ pub(crate) fn step(state: SaslState, line: &str) -> SaslStep {
                     token: Secret::new(token),
                 }),
                 None => SaslStep::Malformed,
+            }
+        }
+        #[cfg(feature = "scram")]
+        SaslState::ScramFirst(mechanism) => {
+            let parsed = mechanism
+                .scram_hash()
+                .and_then(|hash| super::scram::parse_client_first(hash, &data));
+            match parsed {
+                Some(first) => SaslStep::ScramLookup(mechanism, first),
+                None => SaslStep::Malformed,
+            }
+        }
+        #[cfg(feature = "scram")]
+        SaslState::ScramFinal(mechanism, exchange) => {
+            match super::scram::client_final(*exchange, &data) {
+                super::scram::Final::Proved {
+                    username,
+                    authzid,
+                    server_final,
+                } => SaslStep::ScramProved(
+                    Credentials::Scram {
+                        mechanism,
+                        authzid,
+                        username,
+                    },
+                    server_final,
+                ),
+                super::scram::Final::Refused => SaslStep::Refused,
+                super::scram::Final::Malformed => SaslStep::Malformed,
+            }
+        }
+        #[cfg(feature = "scram")]
+        SaslState::ScramAck(username) => {
+            if data.is_empty() {
+                SaslStep::ScramDone(username)
+            } else {
+                SaslStep::Malformed
             }
         }
     }

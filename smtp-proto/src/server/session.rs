@@ -146,9 +146,28 @@ pub enum ServerEvent {
     Aborted(AbortReason),
     /// The TLS handshake after STARTTLS finished; the session starts over.
     TlsStarted,
+    /// SCRAM: the client names a user; answer with that user's stored
+    /// keys with [`Server::respond_scram`] (`None` for an unknown user:
+    /// the exchange then fails at its end, as with a wrong password).
+    #[cfg(feature = "scram")]
+    ScramLookup {
+        /// The mechanism.
+        mechanism: ServerMechanism,
+        /// The user name the client gave.
+        username: String,
+    },
 }
 
 impl ServerEvent {
+    #[cfg(feature = "scram")]
+    fn is_scram_lookup(&self) -> bool {
+        matches!(self, Self::ScramLookup { .. })
+    }
+    #[cfg(not(feature = "scram"))]
+    fn is_scram_lookup(&self) -> bool {
+        false
+    }
+
     /// True for the events [`Server::respond`] must answer.
     pub fn needs_response(&self) -> bool {
         matches!(
@@ -159,7 +178,7 @@ impl ServerEvent {
                 | Self::Rcpt { .. }
                 | Self::Message { .. }
                 | Self::Verify(_)
-        )
+        ) || self.is_scram_lookup()
     }
 }
 
@@ -266,9 +285,15 @@ enum Phase {
 }
 
 #[derive(Debug)]
+#[cfg_attr(not(feature = "scram"), allow(dead_code))]
 enum Pending {
     Hello(HelloKind),
-    Auth(String),
+    /// The user, and for SCRAM the server-final message to send on
+    /// acceptance.
+    Auth(String, Option<String>),
+    /// SCRAM: the user's stored keys, please.
+    #[cfg(feature = "scram")]
+    ScramLookup(ServerMechanism, super::scram::ClientFirst),
     Mail(ReversePath, MailParams),
     Rcpt(Mailbox, RcptParams),
     Message,
@@ -314,6 +339,10 @@ pub struct Server {
     idle_commands: u32,
     auth_failures: u32,
     auth_exchanges: u32,
+    /// SCRAM: the user whose proof was right, until the client
+    /// acknowledges the server's.
+    #[cfg(feature = "scram")]
+    proved_user: Option<String>,
     /// Skipping the rest of an over-long line.
     skipping_line: bool,
     /// The client's deadline for the current wait (command or body block).
@@ -352,6 +381,8 @@ impl Server {
             idle_commands: 0,
             auth_failures: 0,
             auth_exchanges: 0,
+            #[cfg(feature = "scram")]
+            proved_user: None,
             skipping_line: false,
             message_deadline: Timestamp::MAX,
             tls_deadline: Timestamp::MAX,
@@ -574,7 +605,26 @@ impl Server {
                     self.encode(&response, (250, (2, 0, 0), ""));
                 }
             }
-            Pending::Auth(username) => {
+            #[cfg(feature = "scram")]
+            Pending::ScramLookup(mechanism, first) => {
+                // Any answer but stored keys: run the exchange to its end
+                // and fail it there, telling nothing of the user.
+                self.pending = Some(Pending::ScramLookup(mechanism, first));
+                return self.respond_scram(None);
+            }
+            #[cfg(feature = "scram")]
+            Pending::Auth(_, Some(server_final)) if response.is_accept() => {
+                // SCRAM: the server proves itself before `235` (RFC 4954 §4).
+                let text = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    &server_final,
+                );
+                encode_reply(code(334), None, &text, &mut self.out);
+                self.phase = Phase::Sasl(SaslState::ScramAck(
+                    self.proved_user.take().unwrap_or_default(),
+                ));
+            }
+            Pending::Auth(username, _) => {
                 if response.is_accept() {
                     self.authenticated = Some(username);
                 } else {
@@ -620,6 +670,32 @@ impl Server {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::ScramLookup`] with the user's stored keys, or
+    /// `None` for an unknown user.
+    #[cfg(feature = "scram")]
+    pub fn respond_scram(
+        &mut self,
+        credentials: Option<super::scram::ScramCredentials>,
+    ) -> Result<(), ServerUsageError> {
+        let Some(Pending::ScramLookup(mechanism, first)) = self.pending.take() else {
+            return Err(ServerUsageError::NoRequest);
+        };
+        // The server's half of the nonce: the connection's nonce (SCRAM is
+        // offered only with one) and the exchange's number.
+        let server_nonce = format!(
+            "{}{}",
+            self.conn.nonce.as_deref().unwrap_or("x").replace(',', ""),
+            self.auth_exchanges
+        );
+        let (server_first, exchange) =
+            super::scram::server_first(first, &server_nonce, credentials);
+        let text =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &server_first);
+        encode_reply(code(334), None, &text, &mut self.out);
+        self.phase = Phase::Sasl(SaslState::ScramFinal(mechanism, Box::new(exchange)));
         Ok(())
     }
 
@@ -760,7 +836,7 @@ impl Server {
             .auth_mechanisms
             .iter()
             .copied()
-            .filter(|m| *m != ServerMechanism::CramMd5 || nonce)
+            .filter(|m| !m.needs_nonce() || nonce)
             .collect();
         v.dedup();
         v
@@ -839,8 +915,33 @@ impl Server {
                 self.phase = Phase::Sasl(state);
             }
             SaslStep::Done(credentials) => {
-                self.pending = Some(Pending::Auth(credentials.username().to_string()));
+                self.pending = Some(Pending::Auth(credentials.username().to_string(), None));
                 self.events.push_back(ServerEvent::Auth(credentials));
+            }
+            #[cfg(feature = "scram")]
+            SaslStep::ScramLookup(mechanism, first) => {
+                let username = first.username.clone();
+                self.pending = Some(Pending::ScramLookup(mechanism, first));
+                self.events.push_back(ServerEvent::ScramLookup {
+                    mechanism,
+                    username,
+                });
+            }
+            #[cfg(feature = "scram")]
+            SaslStep::ScramProved(credentials, server_final) => {
+                let username = credentials.username().to_string();
+                self.proved_user = Some(username.clone());
+                self.pending = Some(Pending::Auth(username, Some(server_final)));
+                self.events.push_back(ServerEvent::Auth(credentials));
+            }
+            #[cfg(feature = "scram")]
+            SaslStep::Refused => {
+                self.auth_failed(535, (5, 7, 8), "Authentication credentials invalid");
+            }
+            #[cfg(feature = "scram")]
+            SaslStep::ScramDone(username) => {
+                self.authenticated = Some(username);
+                self.reply(235, (2, 7, 0), "Authentication successful");
             }
             SaslStep::Malformed => {
                 self.auth_failed(501, (5, 5, 2), "Error: invalid AUTH data");
@@ -1112,7 +1213,12 @@ impl Server {
         }
         txn.body = BodyState::Data;
         // RFC 3463 enhanced codes are for 2xx, 4xx and 5xx replies only.
-        encode_reply(code(354), None, "End data with <CR><LF>.<CR><LF>", &mut self.out);
+        encode_reply(
+            code(354),
+            None,
+            "End data with <CR><LF>.<CR><LF>",
+            &mut self.out,
+        );
         self.phase = Phase::Data(DataReader::new(self.config.bare_line_ending));
         self.start_body(now);
     }
@@ -1315,6 +1421,17 @@ impl Server {
             ServerEvent::Reset => return handler.reset(),
             ServerEvent::Aborted(reason) => return handler.aborted(reason),
             ServerEvent::TlsStarted => return handler.tls_started(),
+            #[cfg(feature = "scram")]
+            ServerEvent::ScramLookup {
+                mechanism,
+                username,
+            } => {
+                let stored = mechanism
+                    .scram_hash()
+                    .and_then(|hash| handler.scram_credentials(&username, hash));
+                let _ = self.respond_scram(stored);
+                return;
+            }
         };
         let _ = self.respond(response);
     }
@@ -1365,4 +1482,14 @@ pub trait Handler {
     fn aborted(&mut self, _reason: AbortReason) {}
     /// TLS is up.
     fn tls_started(&mut self) {}
+    /// SCRAM: the stored keys of `username` for `hash`, or `None` for an
+    /// unknown user. Default: none (every SCRAM exchange fails).
+    #[cfg(feature = "scram")]
+    fn scram_credentials(
+        &mut self,
+        _username: &str,
+        _hash: crate::scram::ScramHash,
+    ) -> Option<super::scram::ScramCredentials> {
+        None
+    }
 }

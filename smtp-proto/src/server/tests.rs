@@ -4,6 +4,8 @@
 use alloc::sync::Arc;
 use core::time::Duration;
 
+#[cfg(feature = "scram")]
+use super::ScramCredentials;
 use super::*;
 use crate::address::{Mailbox, ReversePath};
 use crate::params::{MailParams, RcptParams};
@@ -22,6 +24,20 @@ struct Sink {
     aborted: Vec<AbortReason>,
     resets: usize,
     lmtp_refuse_second: bool,
+    #[cfg(feature = "scram")]
+    scram: Option<ScramCredentials>,
+}
+
+impl Sink {
+    /// SCRAM credentials reach the application only once proved.
+    #[cfg(feature = "scram")]
+    fn proved(&self, credentials: &Credentials) -> bool {
+        matches!(credentials, Credentials::Scram { .. })
+    }
+    #[cfg(not(feature = "scram"))]
+    fn proved(&self, _: &Credentials) -> bool {
+        false
+    }
 }
 
 impl Handler for Sink {
@@ -31,7 +47,8 @@ impl Handler for Sink {
             .is_some_and(|(u, p)| credentials.verify_password(u, p))
             || self
                 .cram_secret
-                .is_some_and(|s| credentials.verify_cram_md5(s));
+                .is_some_and(|s| credentials.verify_cram_md5(s))
+            || self.proved(credentials);
         if ok {
             Response::accept()
         } else {
@@ -70,6 +87,14 @@ impl Handler for Sink {
                 }
             })
             .collect()
+    }
+    #[cfg(feature = "scram")]
+    fn scram_credentials(
+        &mut self,
+        username: &str,
+        _: crate::ScramHash,
+    ) -> Option<ScramCredentials> {
+        self.scram.clone().filter(|_| username == "user")
     }
     fn reset(&mut self) {
         self.resets += 1;
@@ -375,6 +400,80 @@ fn cram_md5_challenges_once_per_exchange() {
         exchange(&mut s, &mut sink, &format!("{line}\r\n")),
         "235 2.7.0 Authentication successful\r\n"
     );
+}
+
+/// Runs our SCRAM client mechanism against the session; the replies.
+#[cfg(feature = "scram")]
+fn scram_exchange(s: &mut Server, sink: &mut Sink, mut auth: crate::ScramAuth) -> Vec<String> {
+    use crate::auth::{Auth, ServerInfo};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    let mechanisms = [String::from("SCRAM-SHA-256")];
+    let info = ServerInfo {
+        name: "mx.example",
+        tls: true,
+        mechanisms: &mechanisms,
+    };
+    let start = auth.start(&info).unwrap();
+    let first = STANDARD.encode(start.initial_response.unwrap().expose());
+    let mut replies = vec![exchange(
+        s,
+        sink,
+        &format!("AUTH SCRAM-SHA-256 {first}\r\n"),
+    )];
+    while let Some(challenge) = replies.last().and_then(|r| r.strip_prefix("334 ")) {
+        let challenge = STANDARD.decode(challenge.trim_end()).unwrap();
+        let Ok(answer) = auth.next(&challenge, true) else {
+            replies.push(exchange(s, sink, "*\r\n"));
+            break;
+        };
+        let line = STANDARD.encode(answer.expose());
+        replies.push(exchange(s, sink, &format!("{line}\r\n")));
+    }
+    replies
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn scram_proves_the_client_and_the_server() {
+    let mut c = config().with_auth(&[ServerMechanism::ScramSha256]);
+    c.auth_without_tls = true;
+    let stored =
+        ScramCredentials::from_password(crate::ScramHash::Sha256, "pencil", b"salty", 4096);
+    let (mut s, mut sink) = server(c.clone());
+    sink.scram = Some(stored.clone());
+    assert!(exchange(&mut s, &mut sink, "EHLO c\r\n").ends_with("250 AUTH SCRAM-SHA-256\r\n"));
+    let replies = scram_exchange(
+        &mut s,
+        &mut sink,
+        crate::ScramAuth::sha256("user", "pencil", "cn0nce"),
+    );
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert!(
+        replies[1].starts_with("334 "),
+        "the server-final message: {replies:?}"
+    );
+    assert_eq!(replies[2], "235 2.7.0 Authentication successful\r\n");
+    assert_eq!(s.authenticated(), Some("user"));
+
+    // A wrong password and an unknown user fail alike, at the end.
+    for (user, password) in [("user", "pencil!"), ("nobody", "pencil")] {
+        let (mut s, mut sink) = server(c.clone());
+        sink.scram = Some(stored.clone());
+        exchange(&mut s, &mut sink, "EHLO c\r\n");
+        let replies = scram_exchange(
+            &mut s,
+            &mut sink,
+            crate::ScramAuth::sha256(user, password, "cn0nce"),
+        );
+        assert_eq!(replies.len(), 2, "{replies:?}");
+        assert!(replies[0].starts_with("334 "));
+        assert_eq!(
+            replies[1],
+            "535 5.7.8 Authentication credentials invalid\r\n"
+        );
+        assert_eq!(s.authenticated(), None);
+    }
 }
 
 #[test]
