@@ -116,6 +116,30 @@ impl From<io::Error> for Failure {
     }
 }
 
+/// The socket timeout one call runs under, armed by `Transport::limit`
+/// when the call has a deadline: it may end before the deadline.
+#[derive(Clone, Copy)]
+struct Armed {
+    /// When the call was bounded, just before it started.
+    start: Instant,
+    /// The socket timeout it runs under.
+    timeout: Duration,
+}
+
+impl Armed {
+    /// Whether `e` is the socket timeout running out before the deadline:
+    /// the call is then tried again (the next `limit` ends it if the
+    /// deadline has passed). A stream that reports `WouldBlock` at once
+    /// (one whose timeouts are its own business) is not retried: its
+    /// timeout did not run.
+    fn ran_out(armed: Option<Self>, e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) && armed.is_some_and(|a| a.start.elapsed() >= a.timeout / 2)
+    }
+}
+
 /// The stream, plain or wrapped in TLS; `None` only once a failed upgrade
 /// took it.
 pub(crate) struct Transport<S: Stream> {
@@ -152,39 +176,52 @@ impl<S: Stream> Transport<S> {
         })
     }
 
-    /// Bounds the next socket call by what is left until `deadline`.
-    fn limit(&mut self, deadline: Option<Instant>, read: bool) -> Result<(), Failure> {
-        let remaining = match deadline {
-            Some(at) => {
-                let left = at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(Failure::Deadline);
-                }
-                Some(left)
-            }
-            None => None,
-        };
+    /// Bounds the next socket call by what is left until `deadline`, and
+    /// says what it armed (see [`Armed`]).
+    ///
+    /// A socket timeout already armed is kept while it ends by the deadline
+    /// and is not much shorter than what is left (at least a 32nd of it):
+    /// a call it ends early is tried again (see [`Armed::ran_out`]), and
+    /// the deadline is checked here before every try, so no call waits past
+    /// it. Otherwise the timeout is re-armed a 64th short of the deadline,
+    /// so the next stages' deadlines, a little nearer or further, find it
+    /// good: in steady state, no setsockopt at all.
+    fn limit(&mut self, deadline: Option<Instant>, read: bool) -> Result<Option<Armed>, Failure> {
         let set = if read {
             self.read_timeout
         } else {
             self.write_timeout
         };
-        // A timeout already set that ends by the deadline (give or take a
-        // 64th) is good enough: one setsockopt per change, not per call.
-        let fine = match (set, remaining) {
-            (Some(s), Some(r)) => s <= r + r / 64 && s + s / 64 >= r,
-            (None, None) => true,
-            _ => false,
-        };
-        if !fine {
-            let stream = self.stream()?;
-            if read {
-                stream.set_read_timeout(remaining)?;
-                self.read_timeout = remaining;
-            } else {
-                stream.set_write_timeout(remaining)?;
-                self.write_timeout = remaining;
+        let Some(at) = deadline else {
+            if set.is_some() {
+                self.arm(None, read)?;
             }
+            return Ok(None);
+        };
+        let start = Instant::now();
+        let left = at.saturating_duration_since(start);
+        if left.is_zero() {
+            return Err(Failure::Deadline);
+        }
+        let timeout = match set {
+            Some(s) if !s.is_zero() && s <= left && s >= left / 32 => s,
+            _ => {
+                let t = left - left / 64;
+                self.arm(Some(t), read)?;
+                t
+            }
+        };
+        Ok(Some(Armed { start, timeout }))
+    }
+
+    fn arm(&mut self, timeout: Option<Duration>, read: bool) -> Result<(), Failure> {
+        let stream = self.stream()?;
+        if read {
+            stream.set_read_timeout(timeout)?;
+            self.read_timeout = timeout;
+        } else {
+            stream.set_write_timeout(timeout)?;
+            self.write_timeout = timeout;
         }
         Ok(())
     }
@@ -200,11 +237,12 @@ impl<S: Stream> Transport<S> {
             return self.read_tls(buf, deadline);
         }
         loop {
-            self.limit(deadline, true)?;
+            let armed = self.limit(deadline, true)?;
             let stream = self.stream.as_mut().ok_or(Failure::Deadline)?;
             match stream.read(buf) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if Armed::ran_out(armed, &e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -222,7 +260,7 @@ impl<S: Stream> Transport<S> {
                     Err(e) => return Err(Failure::Io(e)),
                 }
             }
-            self.limit(deadline, true)?;
+            let armed = self.limit(deadline, true)?;
             let Self { stream, tls, .. } = self;
             let (Some(stream), Some(conn)) = (stream.as_mut(), tls.as_mut()) else {
                 return Err(Failure::Deadline);
@@ -231,6 +269,7 @@ impl<S: Stream> Transport<S> {
                 Ok(0) => return Ok(0),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if Armed::ran_out(armed, &e) => {}
                 Err(e) => return Err(e.into()),
             }
             if let Err(e) = conn.process_new_packets() {
@@ -268,11 +307,12 @@ impl<S: Stream> Transport<S> {
         }
         let mut rest = bytes;
         while !rest.is_empty() {
-            self.limit(deadline, false)?;
+            let armed = self.limit(deadline, false)?;
             match self.stream()?.write(rest) {
                 Ok(0) => return Err(Failure::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => rest = &rest[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if Armed::ran_out(armed, &e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -282,7 +322,7 @@ impl<S: Stream> Transport<S> {
     #[cfg(feature = "tls")]
     fn flush_tls(&mut self, deadline: Option<Instant>) -> Result<(), Failure> {
         while self.tls.as_ref().is_some_and(|c| c.wants_write()) {
-            self.limit(deadline, false)?;
+            let armed = self.limit(deadline, false)?;
             let Self { stream, tls, .. } = self;
             let (Some(stream), Some(conn)) = (stream.as_mut(), tls.as_mut()) else {
                 return Err(Failure::Deadline);
@@ -290,6 +330,7 @@ impl<S: Stream> Transport<S> {
             match conn.write_tls(stream) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if Armed::ran_out(armed, &e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -333,7 +374,7 @@ impl<S: Stream> Transport<S> {
             if !handshaking {
                 return Ok(());
             }
-            self.limit(deadline, true)?;
+            let armed = self.limit(deadline, true)?;
             let Self { stream, tls, .. } = self;
             let (Some(stream), Some(conn)) = (stream.as_mut(), tls.as_mut()) else {
                 return Err(Failure::Deadline);
@@ -347,6 +388,7 @@ impl<S: Stream> Transport<S> {
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if Armed::ran_out(armed, &e) => {}
                 Err(e) => return Err(e.into()),
             }
             if let Err(e) = conn.process_new_packets() {
@@ -365,5 +407,75 @@ impl<S: Stream> Transport<S> {
             conn.send_close_notify();
             let _ = self.flush_tls(deadline);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A connected pair on loopback: (client side, server side).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (client, server)
+    }
+
+    fn wait_until(
+        t: &mut Transport<TcpStream>,
+        after: Duration,
+    ) -> (Result<usize, Failure>, Duration) {
+        let start = Instant::now();
+        let mut buf = [0; 16];
+        (t.read(&mut buf, Some(start + after)), start.elapsed())
+    }
+
+    #[test]
+    fn a_kept_shorter_timeout_neither_ends_a_read_early_nor_stretches_it() {
+        let (client, old_server) = pair();
+        let mut t = Transport::new(client);
+        // Arms about 100 ms.
+        let (r, took) = wait_until(&mut t, Duration::from_millis(100));
+        assert!(matches!(r, Err(Failure::Deadline)), "{r:?}");
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        // A 1 s deadline keeps it (at least a 32nd of what is left) and
+        // retries until the deadline itself (re-arming shorter only in the
+        // last 100 ms).
+        let (r, took) = wait_until(&mut t, Duration::from_secs(1));
+        assert!(matches!(r, Err(Failure::Deadline)), "{r:?}");
+        assert!(took >= Duration::from_secs(1), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        // Bytes arriving after the armed timeout (about 100 ms again, on a
+        // new connection, set by a read that finds a byte at once), before
+        // the deadline, are read.
+        let (client, mut server) = pair();
+        let mut t = Transport::new(client);
+        let writer = std::thread::spawn(move || {
+            server.write_all(b"2").expect("write");
+            std::thread::sleep(Duration::from_millis(300));
+            server.write_all(b"50 ok\r\n").expect("write");
+            server
+        });
+        let (r, _) = wait_until(&mut t, Duration::from_millis(100));
+        assert_eq!(r.expect("read"), 1);
+        let armed = t.read_timeout;
+        assert!(armed.is_some_and(|s| s <= Duration::from_millis(100)));
+        let (r, took) = wait_until(&mut t, Duration::from_secs(2));
+        assert_eq!(r.expect("read"), 7);
+        assert!(took >= Duration::from_millis(150), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(t.read_timeout, armed, "kept, not re-armed");
+        let _server = writer.join().expect("writer");
+        let _old_server = old_server;
+        // A nearer deadline re-arms: the read ends by it.
+        let (r, took) = wait_until(&mut t, Duration::from_millis(20));
+        assert!(matches!(r, Err(Failure::Deadline)), "{r:?}");
+        assert!(took < Duration::from_millis(90), "{took:?}");
+        assert!(
+            t.read_timeout
+                .is_some_and(|s| s <= Duration::from_millis(20))
+        );
     }
 }

@@ -26,6 +26,10 @@
 #
 # Loopback only; every run is bounded (timeout and the tools' own
 # --max-seconds); the sink is stopped by its PID on exit.
+#
+# The window across messages (1, 8 and 32 in flight, DATA and BDAT, against
+# the CHUNKING-capable discard sink): tests/bench/window.sh. Idle smtp-tokio
+# sessions' memory: tests/bench/idle.sh.
 set -euo pipefail
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"

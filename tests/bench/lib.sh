@@ -1,5 +1,7 @@
-# Shared by compare.sh and memory.sh (source it; not a script of its own).
-# Provides: log, ensure_tools, build_tools, start_sink, sink_count,
+# Shared by compare.sh, memory.sh and window.sh (source it; not a script of
+# its own).
+# Provides: log, ensure_tools, build_tools, start_sink, start_discard_sink,
+# stop_sink, sink_count,
 # sink_cpu_ticks, and an EXIT trap that stops the sink by its PID and removes
 # the state directory. Loopback only.
 
@@ -90,3 +92,31 @@ wait_sink_count() {
 
 # CPU time (user + system, in clock ticks) the sink has used so far.
 sink_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SINK_PID/stat"; }
+
+# start_discard_sink PORT [--no-chunking]: the discard sink on
+# 127.0.0.1:PORT with its smtp-sink-style counter (-c), bounded to an hour;
+# SINK_PID and SINK_LOG as for start_sink, so sink_count and sink_cpu_ticks
+# work on it.
+start_discard_sink() {
+    local port="$1"
+    shift
+    "${PRIO[@]}" "$BIN/discard_sink" "127.0.0.1:$port" -c --seconds 3600 "$@" >"$SINK_LOG" 2>&1 &
+    SINK_PID=$!
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    log "discard_sink did not start"
+    cat "$SINK_LOG" >&2
+    return 1
+}
+
+# stop_sink: stops the running sink (by its PID) before another starts.
+stop_sink() {
+    if [ -n "$SINK_PID" ] && kill -0 "$SINK_PID" 2>/dev/null; then
+        kill "$SINK_PID" 2>/dev/null || true
+        wait "$SINK_PID" 2>/dev/null || true
+    fi
+    SINK_PID=""
+    : >"$SINK_LOG"
+}

@@ -3,7 +3,7 @@
 //! time) would be the bottleneck.
 //!
 //! ```sh
-//! cargo run --release -p smtp-tests --example discard_sink -- 127.0.0.1:2526 [--no-chunking] [--seconds S]
+//! cargo run --release -p smtp-tests --example discard_sink -- 127.0.0.1:2526 [--no-chunking] [--seconds S] [-c]
 //! ```
 //!
 //! One thread per connection; every command line is answered at once, and
@@ -11,7 +11,11 @@
 //! so far is used up. Bodies (DATA with its dot, BDAT chunks) are counted
 //! and dropped. It prints the messages accepted and its own CPU time when it
 //! stops (after `--seconds`, default 120: it never runs unbounded). Loopback
-//! only.
+//! only. With `-c` it also prints its counter as Postfix's `smtp-sink -c`
+//! does (`mesg=N` and a carriage return, to stdout, when it changes, at
+//! most every 10 ms), so `tests/bench/lib.sh`'s `sink_count` reads either
+//! sink. Each connection's thread has a 256 KiB stack, so thousands of idle
+//! sessions fit.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,9 +28,11 @@ fn main() -> io::Result<()> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:2526".into());
     let mut chunking = true;
     let mut seconds = 120;
+    let mut counter = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--no-chunking" => chunking = false,
+            "-c" => counter = true,
             "--seconds" => seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(120),
             other => {
                 eprintln!("unknown option {other}");
@@ -38,7 +44,7 @@ fn main() -> io::Result<()> {
         eprintln!("loopback addresses only");
         std::process::exit(2);
     }
-    let listener = TcpListener::bind(&addr)?;
+    let listener = listen(&addr)?;
     let accepted = Arc::new(AtomicU64::new(0));
     let stop_at = Instant::now() + Duration::from_secs(seconds);
     {
@@ -52,6 +58,22 @@ fn main() -> io::Result<()> {
             std::process::exit(0);
         });
     }
+    if counter {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            let mut shown = u64::MAX;
+            loop {
+                let n = accepted.load(Ordering::Relaxed);
+                if n != shown {
+                    let mut out = io::stdout().lock();
+                    let _ = write!(out, "mesg={n}\r");
+                    let _ = out.flush();
+                    shown = n;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+    }
     eprintln!(
         "discard_sink on {addr} (CHUNKING {})",
         if chunking { "on" } else { "off" }
@@ -59,17 +81,41 @@ fn main() -> io::Result<()> {
     for stream in listener.incoming() {
         let stream = stream?;
         let accepted = accepted.clone();
-        std::thread::spawn(move || {
-            let _ = serve(stream, chunking, &accepted);
-        });
+        let spawned = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let _ = serve(stream, chunking, &accepted);
+            });
+        if let Err(e) = spawned {
+            // Out of threads: this connection is dropped, the sink goes on.
+            eprintln!("discard_sink: {e}");
+        }
     }
     Ok(())
 }
 
+/// A listener with a backlog of 4096 (std's is 128): thousands of sessions
+/// opened at once would otherwise overflow the accept queue, and a client
+/// whose handshake the kernel dropped waits for a SYN-ACK retransmission
+/// (seconds, then a minute) before its greeting.
+fn listen(addr: &str) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
 fn serve(stream: TcpStream, chunking: bool, accepted: &AtomicU64) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut out = stream.try_clone()?;
-    let mut input = BufReader::with_capacity(64 * 1024, stream);
+    // Both halves borrow the one socket: no second descriptor (try_clone),
+    // so N sessions take N descriptors.
+    let mut out = &stream;
+    let mut input = BufReader::with_capacity(64 * 1024, &stream);
     let mut replies: Vec<u8> = Vec::with_capacity(4096);
     replies.extend_from_slice(b"220 discard.sink ESMTP\r\n");
     out.write_all(&replies)?;
