@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 # cargo fuzz needs nightly flags (-Z sanitizer, -C passes); the stable
 # toolchain accepts them with RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
-TARGETS=(${FUZZ_TARGETS:-reply ehlo client_session dot_stuff commands auth server_command})
+TARGETS=(${FUZZ_TARGETS:-reply ehlo client_session dot_stuff commands auth server_command server_session})
 FLAGS=(--release --debug-assertions --sanitizer "${FUZZ_SANITIZER:-none}")
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

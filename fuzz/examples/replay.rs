@@ -17,6 +17,7 @@ fn main() {
         "commands" => smtp_sansio_fuzz::commands,
         "auth" => smtp_sansio_fuzz::auth,
         "server_command" => smtp_sansio_fuzz::server_command,
+        "server_session" => smtp_sansio_fuzz::server_session_print,
         other => {
             eprintln!("unknown target {other}");
             std::process::exit(2);

@@ -9,7 +9,6 @@ files, so a diff shows what changed.
 """
 import base64
 import os
-import shutil
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -115,7 +114,7 @@ XOAUTH2_ERROR = base64.b64encode(
 CRAM_CHALLENGE = base64.b64encode(b"<1896.697170952@postoffice.reston.mci.net>").decode()
 
 seeds = {t: {} for t in ["reply", "ehlo", "client_session", "dot_stuff", "commands", "auth",
-                         "server_command"]}
+                         "server_command", "server_session"]}
 
 # ---- reply: [limits, chunk sizes x4] + server bytes -------------------------
 def reply_seed(name, data, limits=0x00, sizes=(0, 0, 0, 0)):
@@ -972,11 +971,114 @@ server_seed("long", "RCPT TO:<" + "a" * 250 + "@example.com>", "EHLO " + "a" * 2
             "RCPT TO:<" + "\"\\" * 300)
 
 
+# ---- server_session: 7-byte header + decisions + 0xFF + client bytes ---------
+# fuzz/src/server_session.rs documents every bit; in short:
+#   session  h[0]  0x01 LMTP, 0x02 STARTTLS, 0x04 auth_without_tls, 0x08 CHUNKING off,
+#                  0x10 bare CR/LF normalised, 0x20 implicit TLS, 0x40 nonce (CRAM-MD5),
+#                  0x80 PIPELINING and ENHANCEDSTATUSCODES off
+#   policy   h[1]  bits 0-2 PLAIN LOGIN CRAM-MD5, 0x08 require_auth, 0x10 require_tls,
+#                  0x20 DSN, 0x40 unknown params, 0x80 REQUIRETLS on, SMTPUTF8 off
+#   limits   h[2]  bits 0-2 line 64+64k, bits 3-5 recipients k%5+1, bits 6-7 errors 2/3/5/20
+#   size     h[3]  bits 0-2 message 0/1/16/64/256/1024/5000/35 MiB, bits 3-4 timeouts
+#                  (1 all 30 s, 2 all zero, 3 all MAX), bits 5-6 idle 2/5/20/100, 0x80 1 AUTH failure
+#   chunks   h[4], h[5] sizes of the client's chunks (0: the rest of the segment)
+#   tls      h[6]  bits 0-1 handshake: 0 at once, 1 after delay h[6] >> 4, 2 fails, 3 pause
+# Decisions, one per request event: bits 0-2 the answer (0/1 accept, 2 accept_with,
+# 3 temporary, 4 permanent, 5 coded 354, 6 multi-line with controls, 7 coded 250),
+# 0x08 through a Handler, bits 4-5 LMTP (0 respond_each, 1 respond, 2 one too many
+# first, 3 one too few first), 0x40 deferred to the next step, 0x80 wrong calls too.
+# In the client's bytes 0xFE d is the driver's: d < 0x80 time passes (delay d & 15
+# plus d >> 4 minutes), 0x8k a slow write, 0xFA early timeout, 0xFB EOF,
+# 0xFC shutdown, 0xFD the connection fails, 0xFE a literal 0xFE.
+ROOMY = 0xE7  # 512-octet lines, 5 recipients, 20 errors
+DEFAULT_SIZE = 0x67  # 35 MiB, RFC 5321 timeouts, 100 idle commands
+
+
+def srv_seed(name, script, session=0, policy=0, limits=ROOMY, size=DEFAULT_SIZE, chunks=(0, 0),
+             tls=0, decisions=b""):
+    body = b"".join(s.encode() if isinstance(s, str) else s for s in script)
+    seeds["server_session"][name] = (
+        bytes([session, policy, limits, size, *chunks, tls]) + bytes(decisions) + b"\xff" + body
+    )
+
+
+def later(code, minutes=0):
+    return bytes([0xFE, code | (minutes << 4)])
+
+
+PLAIN_ALICE = base64.b64encode(b"\0alice\0secret").decode()
+D1_CLIENT = crlf("EHLO bar.com", "MAIL FROM:<Smith@bar.com>", "RCPT TO:<Jones@foo.com>",
+                 "RCPT TO:<Green@foo.com>", "RCPT TO:<Brown@foo.com>", "DATA",
+                 "Subject: hi", "", "..a leading dot", "Blah blah blah...", ".", "QUIT")
+# RFC 5321 Appendix D.1, Green refused, the message queued.
+srv_seed("rfc5321_d1", [D1_CLIENT], decisions=[0, 0, 0, 4, 0, 2])
+# The same a byte at a time and in 7-byte pieces, answers deferred and through a Handler.
+srv_seed("rfc5321_d1_bytewise", [D1_CLIENT], chunks=(1, 7),
+         decisions=[0x40, 0x08, 0x48, 0x0c, 0x80, 0xc2])
+# LMTP: one reply per recipient; respond_each with one too many first, then
+# one too few through a Handler, then one respond for all.
+LMTP_TXN = ["MAIL FROM:<a@b.example>", "RCPT TO:<one@d.example>", "RCPT TO:<two@d.example>",
+            "RCPT TO:<three@d.example>", "DATA", "hello", "."]
+srv_seed("lmtp_respond_each", [crlf("LHLO c.example", *LMTP_TXN, *LMTP_TXN, *LMTP_TXN, "QUIT")],
+         session=0x01, decisions=[0, 0, 0, 3, 0, 0x20, 0, 0, 0, 0, 0x38, 0, 0, 4, 0, 0x13])
+# STARTTLS, then AUTH PLAIN (refused before TLS, required for MAIL) and a message.
+srv_seed("starttls_auth_plain", [crlf("EHLO c.example", f"AUTH PLAIN {PLAIN_ALICE}",
+                                      "MAIL FROM:<a@b.example>", "STARTTLS"), later(0),
+                                 crlf("EHLO c.example", "AUTH PLAIN", PLAIN_ALICE,
+                                      "MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>",
+                                      "DATA", "x", ".", "QUIT")],
+         session=0x02, policy=0x09, tls=0x41)
+# Every mechanism in plaintext (allowed): LOGIN refused, CRAM-MD5, PLAIN cancelled, garbage.
+srv_seed("auth_plaintext", [crlf("EHLO c.example", "AUTH LOGIN", "YWxpY2U=", "c2VjcmV0",
+                                 "AUTH CRAM-MD5",
+                                 base64.b64encode(b"tim b913a602c7eda7a495b4e6e7334d3890").decode(),
+                                 "AUTH PLAIN", "*", "AUTH PLAIN !!", "AUTH X-UNKNOWN", "QUIT")],
+         session=0x44, policy=0x07, decisions=[0, 4, 3])
+# BDAT: a BINARYMIME message in chunks, a refused chunk without recipients, RSET
+# mid-message, then a slow write and EOF in the middle of a chunk.
+srv_seed("bdat_chunks", [b"EHLO c.example\r\nBDAT 4\r\nQUIT"
+                         b"MAIL FROM:<a@b.example> BODY=BINARYMIME\r\nRCPT TO:<c@d.example>\r\n"
+                         b"BDAT 5\r\n\x00\r\n.\nBDAT 3 LAST\r\nabcMAIL FROM:<a@b.example>\r\n"
+                         b"RCPT TO:<c@d.example>\r\nBDAT 2\r\nhiRSET\r\nDATA\r\n"
+                         b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 10\r\n",
+                         bytes([0xFE, 0x8d]), b"part", bytes([0xFE, 0xFB]), b"QUIT\r\n"],
+         chunks=(3, 0))
+# SMTP smuggling: a bare-LF dot, refused; then normalised into the message.
+SMUGGLE = crlf("EHLO c.example", "MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>", "DATA") + \
+    b"x\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<v@d>\r\nDATA\r\nevil\r\n.\r\n" + \
+    b"bare\rcr\r\n.\r\nQUIT\r\n"
+srv_seed("smuggling_refused", [SMUGGLE])
+srv_seed("smuggling_normalized", [SMUGGLE], session=0x18)
+# Small limits: 64-octet lines, one recipient, 16-octet messages, 3 errors.
+srv_seed("small_limits", [crlf("EHLO c.example", "NOOP " + "x" * 100, "MAIL FROM:<a@b.example>",
+                               "RCPT TO:<c@d.example>", "RCPT TO:<e@d.example>", "DATA",
+                               "0123456789abcdefghij", ".", "MAIL FROM:<a@b.example>",
+                               "RCPT TO:<c@d.example>", "DATA", "short", ".", "FOO", "BAR")],
+         limits=0x40, size=0x62)
+# A command dribbled a byte a minute never moves the deadline: 421 at 5 min.
+srv_seed("time_dribbled_command", [b"N", later(6), b"O", later(6), b"O", later(6), b"P",
+                                   later(6), later(6), b"\r\n"], chunks=(1, 0))
+# Regression: an answer the application took 10 minutes for left the client a
+# deadline already past (timed out at once); its clock starts with the reply.
+srv_seed("regress_deferred_answer_deadline", [b"EHLO c.example\r\n", later(14), later(0),
+                                  b"MAIL FROM:<a@b.example>\r\n", later(14), later(11),
+                                  b"QUIT\r\n"], decisions=[0x40])
+# STARTTLS: a plaintext injection in the TLS pause (16- and 10-byte chunks, so
+# STARTTLS arrives alone) closes the session.
+srv_seed("starttls_pause_injection", [crlf("EHLO c.example", "STARTTLS"),
+                                      b"MAIL FROM:<evil@x>\r\n"], session=0x02, tls=0x03,
+         chunks=(16, 10))
+
+
 def main():
     for target, files in seeds.items():
         d = os.path.join(ROOT, target)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
+        os.makedirs(d, exist_ok=True)
+        # Stale seeds go; hand-kept reproducers (regress_* that this script
+        # does not write: fuzzer finds minimised by hand) stay.
+        for old in os.listdir(d):
+            if old not in files and not old.startswith("regress_"):
+                os.remove(os.path.join(d, old))
         for name, data in files.items():
             with open(os.path.join(d, name), "wb") as f:
                 f.write(data)

@@ -14,6 +14,7 @@
 //! | [`dot_stuff`] | header + body | stuffing is chunking-independent, reversible, never ends early |
 //! | [`commands`] | selector + strings | every argument is refused or becomes exactly one CRLF line, with no Unicode line or format control, no `<`/`>` inside a mailbox, and no MAIL/RCPT line over 512 octets plus its extensions' allowances |
 //! | [`server_command`] | client lines (split on LF) | the server's `parse_command`: no panic, deterministic, trailing blanks ignored; nothing accepted with CR, LF or NUL, no control in a parsed string, no `<`/`>` in an address; the canonical form of an accepted command parses back to it; errors are 5xx with printable one-line text and an escaped `Display` |
+//! | [`server_session`] | header + the application's decisions + client bytes (with the driver's marks) | the server session under a driver with a virtual clock, STARTTLS handshakes and deferred answers: no panic, bounded steps; only whole, well-formed, printable reply lines, bounded per input byte, none after `Closed` or EOF; the transaction is the one the answers made; `Mail`/`Rcpt`/`Auth`/`Body`/`Message` only when allowed, bodies within `max_message_size` and, for DATA, `dot_unstuff` of the raw bytes; wrong calls refused; deadlines never before the last input or answer, and a dribbled line never moves them later |
 //! | [`auth`] | header + credentials + challenges | mechanisms answer every challenge without panic; passwords and bearer tokens go only over TLS or to loopback (or with the opt-out); the session only writes base64 or `*` |
 //!
 //! Inputs start with a small fixed header (see [`input::header`]) so the
@@ -28,6 +29,7 @@ pub mod input;
 pub mod known;
 mod parsers;
 mod server_command;
+mod server_session;
 mod session;
 pub mod wire;
 
@@ -36,4 +38,5 @@ pub use body::dot_stuff;
 pub use commands::commands;
 pub use parsers::{ehlo, reply};
 pub use server_command::server_command;
+pub use server_session::{server_session, server_session_print, server_session_trace};
 pub use session::{client_session, client_session_trace};

@@ -38,7 +38,7 @@ type Harness = fn(&[u8]);
 #[test]
 fn every_seed_passes_its_harness() {
     let _one = one_at_a_time();
-    let targets: [(&str, Harness); 7] = [
+    let targets: [(&str, Harness); 8] = [
         ("reply", smtp_sansio_fuzz::reply),
         ("ehlo", smtp_sansio_fuzz::ehlo),
         ("client_session", smtp_sansio_fuzz::client_session),
@@ -46,6 +46,7 @@ fn every_seed_passes_its_harness() {
         ("commands", smtp_sansio_fuzz::commands),
         ("auth", smtp_sansio_fuzz::auth),
         ("server_command", smtp_sansio_fuzz::server_command),
+        ("server_session", smtp_sansio_fuzz::server_session),
     ];
     for (target, run) in targets {
         for (name, data) in seeds(target) {
@@ -144,5 +145,39 @@ fn session_seeds_reach_their_end() {
     }
     for (name, _) in ENDINGS {
         assert!(seen.contains(name), "no seed {name}");
+    }
+}
+
+/// Where a `server_session` seed must end, when not with QUIT.
+const SERVER_ENDINGS: &[(&str, &str)] = &[
+    ("bdat_chunks", "closed Some(Eof)"),
+    ("small_limits", "closed Some(TooManyErrors)"),
+    (
+        "starttls_pause_injection",
+        "closed Some(InputAfterStartTls)",
+    ),
+    ("time_dribbled_command", "closed Some(Timeout)"),
+];
+
+#[test]
+fn server_session_seeds_reach_their_end() {
+    let _one = one_at_a_time();
+    for (name, data) in seeds("server_session") {
+        let trace = smtp_sansio_fuzz::server_session_trace(&data);
+        let want = SERVER_ENDINGS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("closed Some(Quit)", |(_, end)| end);
+        assert_eq!(
+            trace.last().map(String::as_str),
+            Some(want),
+            "{name}: {trace:#?}"
+        );
+    }
+    for (name, _) in SERVER_ENDINGS {
+        assert!(
+            seeds("server_session").iter().any(|(n, _)| n == name),
+            "no seed {name}"
+        );
     }
 }
