@@ -308,21 +308,13 @@ impl SmtpServer {
         H: AsyncHandler + 'static,
         F: Fn(SocketAddr) -> H + Send + std::marker::Sync + 'static,
     {
-        let this = Arc::new(self);
-        let make_handler = Arc::new(make_handler);
-        loop {
-            let (stream, peer) = match this.listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
-                Err(e) => return Err(e),
-            };
-            let this = Arc::clone(&this);
-            let make_handler = Arc::clone(&make_handler);
-            tokio::spawn(async move {
-                let mut handler = make_handler(peer);
+        self.accept_loop(move |this, stream, peer| {
+            let mut handler = make_handler(peer);
+            async move {
                 let _ = this.serve_stream_async(stream, &mut handler).await;
-            });
-        }
+            }
+        })
+        .await
     }
 
     /// Accepts connections until accepting fails, each served on its own
@@ -332,20 +324,30 @@ impl SmtpServer {
         H: Handler + Send + 'static,
         F: Fn(SocketAddr) -> H + Send + std::marker::Sync + 'static,
     {
+        self.accept_loop(move |this, stream, peer| {
+            let mut handler = make_handler(peer);
+            async move {
+                let _ = this.serve_stream(stream, &mut handler).await;
+            }
+        })
+        .await
+    }
+
+    /// Accepts until accepting fails, spawning `serve` for each connection.
+    async fn accept_loop<S, Fut>(self, serve: S) -> io::Result<()>
+    where
+        S: Fn(Arc<Self>, TcpStream, SocketAddr) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let this = Arc::new(self);
-        let make_handler = Arc::new(make_handler);
         loop {
             let (stream, peer) = match this.listener.accept().await {
                 Ok(accepted) => accepted,
+                // A peer that gave up while queued is no reason to stop.
                 Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
                 Err(e) => return Err(e),
             };
-            let this = Arc::clone(&this);
-            let make_handler = Arc::clone(&make_handler);
-            tokio::spawn(async move {
-                let mut handler = make_handler(peer);
-                let _ = this.serve_stream(stream, &mut handler).await;
-            });
+            tokio::spawn(serve(Arc::clone(&this), stream, peer));
         }
     }
 }
