@@ -509,6 +509,8 @@ impl Server {
             self.abort_body(AbortReason::ConnectionLost);
             self.closing = Some(CloseReason::Eof);
         }
+        // A closed session answers nothing: a request still open is void.
+        self.pending = None;
         self.out.clear();
         self.closed = true;
     }
@@ -519,6 +521,7 @@ impl Server {
             self.abort_body(AbortReason::ConnectionLost);
             self.closing = Some(CloseReason::Transport);
         }
+        self.pending = None;
         self.out.clear();
         self.closed = true;
     }
@@ -534,6 +537,7 @@ impl Server {
         if self.write_deadline.is_some_and(|d| now >= d) {
             self.abort_body(AbortReason::Timeout);
             self.closing = Some(CloseReason::Timeout);
+            self.pending = None;
             self.out.clear();
             self.closed = true;
             return;

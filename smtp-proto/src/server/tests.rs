@@ -659,3 +659,40 @@ fn the_command_deadline_runs_from_the_applications_answer() {
     let (out, _, _) = run(&mut s, &mut sink, late);
     assert_eq!(out, b"250 2.0.0 Ok\r\n");
 }
+
+/// Found by the `server_session` fuzz target: a request the application
+/// answered after the session had closed (a write timed out, the client
+/// left) still took effect, so an accepted EHLO queued `Reset` after
+/// `Closed`. A closed session holds no request.
+#[test]
+fn an_answer_after_the_session_closed_changes_nothing() {
+    for end in 0..3 {
+        let (mut s, mut sink) = server(config());
+        exchange(&mut s, &mut sink, "EHLO c\r\nMAIL FROM:<a@b>\r\n");
+        s.handle_input(T0, b"NOOP\r\nEHLO again\r\n");
+        assert!(matches!(
+            s.poll_output(T0),
+            ServerOutput::Event(ServerEvent::Hello { .. })
+        ));
+        match end {
+            0 => {
+                // NOOP's reply goes out while EHLO waits; the write never
+                // finishes.
+                let ServerOutput::Transmit { bytes, deadline } = s.poll_output(T0) else {
+                    panic!()
+                };
+                assert_eq!(&bytes[..], b"250 2.0.0 Ok\r\n");
+                s.handle_timeout(deadline);
+            }
+            1 => s.handle_eof(T0),
+            _ => s.handle_transport_error(T0),
+        }
+        assert!(matches!(s.poll_output(T0), ServerOutput::Closed));
+        assert_eq!(
+            s.respond(Response::accept()),
+            Err(ServerUsageError::NoRequest),
+            "end {end}"
+        );
+        assert!(matches!(s.poll_output(T0), ServerOutput::Closed));
+    }
+}
