@@ -151,6 +151,8 @@ fn session_seeds_reach_their_end() {
 /// Where a `server_session` seed must end, when not with QUIT.
 const SERVER_ENDINGS: &[(&str, &str)] = &[
     ("bdat_chunks", "closed Some(Eof)"),
+    // Found by the fuzzer: a deferred EHLO answered after a write timed out.
+    ("regress_answer_after_closed", "closed Some(Timeout)"),
     ("small_limits", "closed Some(TooManyErrors)"),
     (
         "starttls_pause_injection",
