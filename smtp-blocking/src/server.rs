@@ -151,6 +151,7 @@ enum Conn {
     #[cfg(feature = "tls")]
     Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
     /// Only while switching.
+    #[cfg(feature = "tls")]
     Gone,
 }
 
@@ -160,6 +161,7 @@ impl Conn {
             Self::Plain(s) => Some(s),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Some(&s.sock),
+            #[cfg(feature = "tls")]
             Self::Gone => None,
         }
     }
@@ -175,6 +177,7 @@ impl Read for Conn {
             Self::Plain(s) => s.read(buf),
             #[cfg(feature = "tls")]
             Self::Tls(s) => s.read(buf),
+            #[cfg(feature = "tls")]
             Self::Gone => Err(ErrorKind::NotConnected.into()),
         }
     }
@@ -186,6 +189,7 @@ impl Write for Conn {
             Self::Plain(s) => s.write(buf),
             #[cfg(feature = "tls")]
             Self::Tls(s) => s.write(buf),
+            #[cfg(feature = "tls")]
             Self::Gone => Err(ErrorKind::NotConnected.into()),
         }
     }
@@ -194,6 +198,7 @@ impl Write for Conn {
             Self::Plain(s) => s.flush(),
             #[cfg(feature = "tls")]
             Self::Tls(s) => s.flush(),
+            #[cfg(feature = "tls")]
             Self::Gone => Ok(()),
         }
     }
@@ -256,6 +261,7 @@ fn serve_connection(
     let clock = Clock(Instant::now());
     let mut armed = Armed::default();
     let mut conn = Conn::Plain(stream);
+    #[allow(unused_mut)]
     let mut info = ConnectionInfo::new();
     #[cfg(feature = "scram")]
     if let Ok(nonce) = crate::scram::os_nonce() {
@@ -296,7 +302,10 @@ fn serve_connection(
                         &clock,
                         &mut armed,
                     ),
-                    _ => Err(io_err(ErrorKind::Unsupported.into(), true)),
+                    _ => {
+                        let _ = deadline;
+                        Err(io_err(ErrorKind::Unsupported.into(), true))
+                    }
                 };
                 match upgraded {
                     Ok(tls_conn) => {

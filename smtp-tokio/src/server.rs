@@ -427,6 +427,8 @@ async fn serve_connection(
     mut handler: impl Dispatch,
 ) -> Result<CloseReason, DriverError> {
     let _ = stream.set_nodelay(true);
+    #[cfg(not(feature = "tls"))]
+    let _ = &tls;
     let clock = Clock(Instant::now());
     #[allow(unused_mut)]
     let mut conn = Conn::Plain(stream);
