@@ -147,6 +147,7 @@ mod options;
 #[cfg(feature = "scram")]
 mod scram;
 pub mod server;
+mod server_listener;
 mod stream;
 #[cfg(feature = "tls")]
 mod tls;

@@ -36,68 +36,17 @@ pub use smtp_sansio::server::*;
 use smtp_sansio::{DriverError, Timestamp};
 
 use crate::common::READ_BUFFER;
+use crate::server_listener::{TlsOffer, connection_info};
 
-/// Which TLS, if any, a listener offers.
-#[derive(Clone, Default)]
-enum TlsOffer {
-    #[default]
-    None,
-    #[cfg(feature = "tls")]
-    StartTls(Arc<rustls::ServerConfig>),
-    #[cfg(feature = "tls")]
-    Implicit(Arc<rustls::ServerConfig>),
-}
+/// The listener [`SmtpServer`] holds.
+pub(crate) type Listener = TcpListener;
 
-/// A listening SMTP (or LMTP) server.
-pub struct SmtpServer {
-    listener: TcpListener,
-    config: Arc<ServerConfig>,
-    tls: TlsOffer,
-}
-
-impl std::fmt::Debug for SmtpServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpServer")
-            .field("listener", &self.listener)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::server_listener::SmtpServer;
 
 impl SmtpServer {
     /// Listens on `addr` (use a port of 0 for any free one).
     pub fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Self> {
-        Ok(Self {
-            listener: TcpListener::bind(addr)?,
-            config: Arc::new(config),
-            tls: TlsOffer::None,
-        })
-    }
-
-    /// Offers STARTTLS (RFC 3207) with this rustls configuration.
-    #[cfg(feature = "tls")]
-    pub fn with_starttls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
-        Arc::make_mut(&mut self.config).starttls = true;
-        self.tls = TlsOffer::StartTls(tls);
-        self
-    }
-
-    /// Speaks TLS from the first byte (RFC 8314, port 465).
-    #[cfg(feature = "tls")]
-    pub fn with_implicit_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
-        Arc::make_mut(&mut self.config).starttls = false;
-        self.tls = TlsOffer::Implicit(tls);
-        self
-    }
-
-    /// The address it listens on.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// The session configuration.
-    pub fn config(&self) -> &ServerConfig {
-        &self.config
+        Ok(Self::with_listener(TcpListener::bind(addr)?, config))
     }
 
     /// Accepts one connection and serves it on this thread.
@@ -262,11 +211,7 @@ fn serve_connection(
     let mut armed = Armed::default();
     let mut conn = Conn::Plain(stream);
     #[allow(unused_mut)]
-    let mut info = ConnectionInfo::new();
-    #[cfg(feature = "scram")]
-    if let Ok(nonce) = crate::scram::os_nonce() {
-        info = info.with_nonce(nonce);
-    }
+    let mut info = connection_info();
     #[cfg(feature = "tls")]
     if let TlsOffer::Implicit(tls) = &tls {
         let deadline = clock.now().saturating_add(config.timeouts.tls_handshake);

@@ -167,6 +167,7 @@ mod pool;
 #[cfg(feature = "scram")]
 mod scram;
 pub mod server;
+mod server_listener;
 mod stream;
 #[cfg(feature = "tls")]
 mod tls;

@@ -43,6 +43,7 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::time::{Instant, timeout_at};
 
 use crate::common::READ_BUFFER;
+use crate::server_listener::{TlsOffer, connection_info};
 
 /// An application whose answers may await. Every method has a default, as
 /// [`Handler`]'s: accept everything, refuse AUTH, ignore the body. The
@@ -206,67 +207,15 @@ impl<H: AsyncHandler> Dispatch for Async<'_, H> {
     }
 }
 
-/// Which TLS, if any, a listener offers.
-#[derive(Clone, Default)]
-enum TlsOffer {
-    #[default]
-    None,
-    #[cfg(feature = "tls")]
-    StartTls(tokio_rustls::TlsAcceptor),
-    #[cfg(feature = "tls")]
-    Implicit(tokio_rustls::TlsAcceptor),
-}
+/// The listener [`SmtpServer`] holds.
+pub(crate) type Listener = TcpListener;
 
-/// A listening SMTP (or LMTP) server.
-pub struct SmtpServer {
-    listener: TcpListener,
-    config: Arc<ServerConfig>,
-    tls: TlsOffer,
-}
-
-impl std::fmt::Debug for SmtpServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpServer")
-            .field("listener", &self.listener)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::server_listener::SmtpServer;
 
 impl SmtpServer {
     /// Listens on `addr` (use a port of 0 for any free one).
     pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Self> {
-        Ok(Self {
-            listener: TcpListener::bind(addr).await?,
-            config: Arc::new(config),
-            tls: TlsOffer::None,
-        })
-    }
-
-    /// Offers STARTTLS (RFC 3207) with this rustls configuration.
-    #[cfg(feature = "tls")]
-    pub fn with_starttls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
-        Arc::make_mut(&mut self.config).starttls = true;
-        self.tls = TlsOffer::StartTls(tls.into());
-        self
-    }
-
-    /// Speaks TLS from the first byte (RFC 8314, port 465).
-    #[cfg(feature = "tls")]
-    pub fn with_implicit_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
-        Arc::make_mut(&mut self.config).starttls = false;
-        self.tls = TlsOffer::Implicit(tls.into());
-        self
-    }
-
-    /// The address it listens on.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// The session configuration.
-    pub fn config(&self) -> &ServerConfig {
-        &self.config
+        Ok(Self::with_listener(TcpListener::bind(addr).await?, config))
     }
 
     /// Accepts one connection and serves it on this task.
@@ -433,15 +382,12 @@ async fn serve_connection(
     #[allow(unused_mut)]
     let mut conn = Conn::Plain(stream);
     #[allow(unused_mut)]
-    let mut info = ConnectionInfo::new();
-    #[cfg(feature = "scram")]
-    if let Ok(nonce) = crate::scram::os_nonce() {
-        info = info.with_nonce(nonce);
-    }
+    let mut info = connection_info();
     #[cfg(feature = "tls")]
     if let TlsOffer::Implicit(acceptor) = &tls {
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(acceptor));
         let deadline = clock.now().saturating_add(config.timeouts.tls_handshake);
-        conn = handshake(conn, acceptor, clock.at(deadline)).await?;
+        conn = handshake(conn, &acceptor, clock.at(deadline)).await?;
         info = info.with_tls(true);
     }
     let mut server = Server::new(config, info, clock.now());
@@ -461,9 +407,10 @@ async fn serve_connection(
             ServerOutput::Event(event) => handler.dispatch(&mut server, event).await,
             ServerOutput::StartTls { deadline } => {
                 #[cfg(feature = "tls")]
-                if let (TlsOffer::StartTls(acceptor), Conn::Plain(_)) = (&tls, &conn) {
+                if let (TlsOffer::StartTls(tls), Conn::Plain(_)) = (&tls, &conn) {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(tls));
                     let plain = std::mem::replace(&mut conn, Conn::Gone);
-                    match handshake(plain, acceptor, clock.at(deadline)).await {
+                    match handshake(plain, &acceptor, clock.at(deadline)).await {
                         Ok(upgraded) => {
                             conn = upgraded;
                             server.handle_tls_established(clock.now());

@@ -1,0 +1,1 @@
+../../smtp-blocking/src/server_listener.rs
