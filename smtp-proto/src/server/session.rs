@@ -339,10 +339,6 @@ pub struct Server {
     idle_commands: u32,
     auth_failures: u32,
     auth_exchanges: u32,
-    /// SCRAM: the user whose proof was right, until the client
-    /// acknowledges the server's.
-    #[cfg(feature = "scram")]
-    proved_user: Option<String>,
     /// Skipping the rest of an over-long line.
     skipping_line: bool,
     /// The client's deadline for the current wait (command or body block).
@@ -381,8 +377,6 @@ impl Server {
             idle_commands: 0,
             auth_failures: 0,
             auth_exchanges: 0,
-            #[cfg(feature = "scram")]
-            proved_user: None,
             skipping_line: false,
             message_deadline: Timestamp::MAX,
             tls_deadline: Timestamp::MAX,
@@ -481,7 +475,7 @@ impl Server {
     }
 
     /// Bytes the client sent.
-    pub fn handle_input(&mut self, now: Timestamp, bytes: &[u8]) {
+    pub fn handle_input(&mut self, _now: Timestamp, bytes: &[u8]) {
         if self.closing.is_some() || bytes.is_empty() {
             return;
         }
@@ -500,7 +494,6 @@ impl Server {
             return;
         }
         self.input.extend_from_slice(bytes);
-        let _ = now;
     }
 
     /// The client closed its side.
@@ -617,16 +610,14 @@ impl Server {
                 return self.respond_scram(None);
             }
             #[cfg(feature = "scram")]
-            Pending::Auth(_, Some(server_final)) if response.is_accept() => {
+            Pending::Auth(username, Some(server_final)) if response.is_accept() => {
                 // SCRAM: the server proves itself before `235` (RFC 4954 §4).
                 let text = base64::Engine::encode(
                     &base64::engine::general_purpose::STANDARD,
                     &server_final,
                 );
                 encode_reply(code(334), None, &text, &mut self.out);
-                self.phase = Phase::Sasl(SaslState::ScramAck(
-                    self.proved_user.take().unwrap_or_default(),
-                ));
+                self.phase = Phase::Sasl(SaslState::ScramAck(username));
             }
             Pending::Auth(username, _) => {
                 if response.is_accept() {
@@ -934,7 +925,6 @@ impl Server {
             #[cfg(feature = "scram")]
             SaslStep::ScramProved(credentials, server_final) => {
                 let username = credentials.username().to_string();
-                self.proved_user = Some(username.clone());
                 self.pending = Some(Pending::Auth(username, Some(server_final)));
                 self.events.push_back(ServerEvent::Auth(credentials));
             }
