@@ -1226,6 +1226,7 @@ impl Server {
         if !self.config.chunking {
             return self.refuse(502, (5, 5, 1), "Error: command not implemented");
         }
+        let mut first_chunk = false;
         let refusal = match &mut self.txn {
             None => Some((503, (5, 5, 1), "Error: need MAIL command")),
             Some(txn) if txn.body == BodyState::Data => {
@@ -1235,9 +1236,7 @@ impl Server {
                 Some((554, (5, 5, 1), "Error: no valid recipients"))
             }
             Some(txn) => {
-                if txn.body == BodyState::None {
-                    self.message_deadline = now.saturating_add(self.config.timeouts.message);
-                }
+                first_chunk = txn.body == BodyState::None;
                 txn.body = BodyState::Bdat;
                 None
             }
@@ -1245,9 +1244,12 @@ impl Server {
         if refusal.is_some() {
             self.errors += 1;
         }
-        self.deadline = now.saturating_add(self.config.timeouts.data_block);
-        if self.txn.as_ref().is_none_or(|t| t.body != BodyState::Bdat) {
-            self.message_deadline = now.saturating_add(self.config.timeouts.message);
+        // A message's first chunk, and a refused one (read and dropped),
+        // start the whole-message deadline; every chunk its block deadline.
+        if first_chunk || refusal.is_some() {
+            self.start_body(now);
+        } else {
+            self.deadline = now.saturating_add(self.config.timeouts.data_block);
         }
         self.phase = Phase::Bdat {
             remaining: size,
