@@ -9,11 +9,13 @@ use std::time::Instant;
 
 use smtp_sansio::{
     Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
-    Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
-    Security, SendReport, ServerUrl, Stage, Timestamp, TranscriptLine, Verification,
+    Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReversePath, Security, SendReport,
+    ServerUrl, Stage, Timestamp, Verification,
 };
 
-use crate::common::{COPY_BUFFER, READ_BUFFER, Setup, TLS_AVAILABLE, TlsConfig, TranscriptSink};
+use crate::common::{
+    COPY_BUFFER, ClientState, READ_BUFFER, Setup, TLS_AVAILABLE, TlsConfig, TranscriptSink,
+};
 use crate::data::DataWriter;
 use crate::error::{Error, SendError, io_error};
 use crate::options::Options;
@@ -31,29 +33,17 @@ use crate::tls::TlsConnectionState;
 pub struct Client<S: Stream = TcpStream> {
     transport: Transport<S>,
     core: smtp_sansio::Client,
-    host: String,
-    options: Options,
+    pub(crate) state: ClientState,
     epoch: Instant,
     read_buf: Box<[u8]>,
-    /// Reused for message bodies read from a reader.
-    pub(crate) copy_buf: ReusedBuffer,
-    transcript: Option<TranscriptSink>,
-    /// The TLS settings for the next handshake, when given to `starttls`.
-    next_tls: Option<TlsConfig>,
-    /// The TLS settings from the options, resolved before connecting.
-    #[cfg(feature = "tls")]
-    tls_config: TlsConfig,
-    /// The first I/O or TLS failure: the core knows only that the
-    /// transport failed; this is how.
-    failure: Option<Error>,
 }
 
 impl<S: Stream> fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("host", &self.host)
+            .field("host", &self.state.host)
             .field("core", &self.core)
-            .field("failure", &self.failure)
+            .field("failure", &self.state.failure)
             .finish_non_exhaustive()
     }
 }
@@ -142,7 +132,7 @@ impl Client<TcpStream> {
     fn dial_and_start(addr: &str, options: Options, security: Security) -> Result<Self, Error> {
         let setup = Setup::for_addr(addr, &options, security)?;
         let stream = dial(addr, &options)?;
-        Self::start(stream, smtp_sansio::host_of(addr), options, security, setup)
+        Self::start(stream, smtp_sansio::host_of(addr), options, setup)
     }
 }
 
@@ -157,32 +147,19 @@ impl<S: Stream> Client<S> {
     /// [`new`](Self::new) with settings; `tls` says the stream is already
     /// encrypted by the caller (which lets PLAIN send credentials).
     pub fn with_options(stream: S, host: &str, options: Options, tls: bool) -> Result<Self, Error> {
-        let (security, setup) = Setup::for_stream(&options, tls)?;
-        Self::start(stream, host, options, security, setup)
+        let setup = Setup::for_stream(&options, tls)?;
+        Self::start(stream, host, options, setup)
     }
 
-    fn start(
-        stream: S,
-        host: &str,
-        options: Options,
-        security: Security,
-        setup: Setup,
-    ) -> Result<Self, Error> {
+    fn start(stream: S, host: &str, options: Options, setup: Setup) -> Result<Self, Error> {
         let epoch = Instant::now();
-        let core = smtp_sansio::Client::new(setup.config, host, security, Timestamp::ZERO);
+        let (state, core) = ClientState::new(host, options, setup);
         let mut client = Self {
             transport: Transport::new(stream),
             core,
-            host: host.to_owned(),
-            next_tls: None,
-            #[cfg(feature = "tls")]
-            tls_config: setup.tls,
-            options,
+            state,
             epoch,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
-            copy_buf: ReusedBuffer::default(),
-            transcript: None,
-            failure: None,
         };
         client.command(CommandId::GREETING, None)?;
         Ok(client)
@@ -193,9 +170,8 @@ impl<S: Stream> Client<S> {
     /// `smtp::transcript`, debug level) while a sink is set or
     /// [`Config::transcript`](smtp_sansio::Config) is on.
     pub fn set_transcript(&mut self, sink: Option<TranscriptSink>) {
-        self.core
-            .set_transcript(sink.is_some() || self.options.config.transcript);
-        self.transcript = sink;
+        let on = self.state.set_transcript(sink);
+        self.core.set_transcript(on);
     }
 
     /// Go's `Hello`: EHLO (HELO if refused) with `name`. Only before any
@@ -225,7 +201,7 @@ impl<S: Stream> Client<S> {
             return Err(smtp_sansio::Error::Usage(smtp_sansio::UsageError::TlsUnavailable).into());
         }
         let id = self.core.starttls()?;
-        self.next_tls = config;
+        self.state.next_tls = config;
         self.command(id, None).map(drop)
     }
 
@@ -242,7 +218,7 @@ impl<S: Stream> Client<S> {
     #[cfg(feature = "tls")]
     pub fn tls_connection_state(&self) -> Option<TlsConnectionState> {
         let conn = self.transport.tls()?;
-        Some(TlsConnectionState::from_connection(conn, &self.host))
+        Some(TlsConnectionState::from_connection(conn, &self.state.host))
     }
 
     /// Go's `Auth`: authenticates with `mechanism` (for example
@@ -380,7 +356,7 @@ impl<S: Stream> Client<S> {
         self.check()?;
         let id = self.core.send(envelope.clone()).map_err(|e| self.lift(e))?;
         let mut wait = MessageWait::new(id);
-        let mut buf = self.copy_buf.take(COPY_BUFFER);
+        let mut buf = self.state.copy_buf.take(COPY_BUFFER);
         let mut source_failure = None;
         let driven = self.drive(
             None,
@@ -401,9 +377,9 @@ impl<S: Stream> Client<S> {
                 Ok(BodyStep::Continue)
             },
         );
-        self.copy_buf.give(buf);
+        self.state.copy_buf.give(buf);
         driven?;
-        wait.finish(&self.core, self.failure.as_ref(), source_failure)
+        wait.finish(&self.core, self.state.failure.as_ref(), source_failure)
     }
 
     /// Sends several messages on this connection, overlapping them: with
@@ -420,7 +396,7 @@ impl<S: Stream> Client<S> {
         // Both callbacks of the loop use the batch, one at a time.
         let batch = RefCell::new(Batch::start(
             &mut self.core,
-            self.failure.as_ref(),
+            self.state.failure.as_ref(),
             messages,
         ));
         let driven = if batch.borrow().is_done() {
@@ -438,7 +414,7 @@ impl<S: Stream> Client<S> {
             )
         };
         let batch = batch.into_inner();
-        batch.finish(&self.core, self.failure.as_ref(), driven.err())
+        batch.finish(&self.core, self.state.failure.as_ref(), driven.err())
     }
 
     // ----- the I/O loop -----
@@ -450,7 +426,7 @@ impl<S: Stream> Client<S> {
         auth: Option<&mut (dyn Auth + 'm)>,
     ) -> Result<Reply, Error> {
         self.wait(CommandWait::new(id), auth)?
-            .finish(&self.core, self.failure.as_ref())
+            .finish(&self.core, self.state.failure.as_ref())
     }
 
     /// Drives until `wait` says its command completed.
@@ -492,7 +468,7 @@ impl<S: Stream> Client<S> {
                         self.transport_failed(f, Some(deadline));
                     }
                 }
-                Output::Event(Event::Transcript(line)) => self.emit(&line),
+                Output::Event(Event::Transcript(line)) => self.state.emit(&line),
                 Output::Event(Event::AuthNeeded { .. }) => match auth.as_deref_mut() {
                     Some(m) => self.core.handle_auth(m)?,
                     None => self.core.abandon(),
@@ -537,17 +513,14 @@ impl<S: Stream> Client<S> {
             Ok(None) => {}
             Err(e) => return self.transport_failed(Failure::Io(e), None),
         }
-        let config = self
-            .next_tls
-            .take()
-            .unwrap_or_else(|| self.tls_config.clone());
+        let config = self.state.tls_for_handshake();
         let at = self.instant(deadline);
-        match self.transport.upgrade(&self.host, config, at) {
+        match self.transport.upgrade(&self.state.host, config, at) {
             Ok(()) => {
                 let _ = self.core.handle_tls_established(self.now());
             }
             Err(Failure::Io(e)) => {
-                self.failure.get_or_insert(Error::Tls(Arc::new(e)));
+                self.state.failure.get_or_insert(Error::Tls(Arc::new(e)));
                 self.core.handle_transport_error();
             }
             Err(Failure::Deadline) => self.core.handle_timeout(self.now().max(deadline)),
@@ -559,7 +532,7 @@ impl<S: Stream> Client<S> {
     #[cfg(not(feature = "tls"))]
     fn start_tls(&mut self, _deadline: Timestamp) {
         let e = smtp_sansio::Error::Usage(smtp_sansio::UsageError::TlsUnavailable);
-        self.failure.get_or_insert(e.into());
+        self.state.failure.get_or_insert(e.into());
         self.core.handle_transport_error();
     }
 
@@ -573,7 +546,7 @@ impl<S: Stream> Client<S> {
                     .handle_timeout(deadline.map_or(now, |d| now.max(d)));
             }
             Failure::Io(e) => {
-                self.failure.get_or_insert_with(|| io_error(e));
+                self.state.failure.get_or_insert_with(|| io_error(e));
                 self.core.handle_transport_error();
             }
         }
@@ -591,17 +564,17 @@ impl<S: Stream> Client<S> {
     /// A core error as the caller sees it: a transport failure is the I/O
     /// or TLS error itself.
     pub(crate) fn lift(&self, e: smtp_sansio::Error) -> Error {
-        Error::lift(e, self.failure.as_ref())
+        Error::lift(e, self.state.failure.as_ref())
     }
 
     /// Why the session cannot go on.
     fn session_error(&self) -> Error {
-        Error::of_session(&self.core, self.failure.as_ref())
+        Error::of_session(&self.core, self.state.failure.as_ref())
     }
 
     /// The first fatal error, if the session has one.
     fn check(&self) -> Result<(), Error> {
-        Error::check(&self.core, self.failure.as_ref())
+        Error::check(&self.core, self.state.failure.as_ref())
     }
 
     pub(crate) fn core_mut(&mut self) -> &mut smtp_sansio::Client {
@@ -609,19 +582,13 @@ impl<S: Stream> Client<S> {
     }
 
     pub(crate) fn failure(&self) -> Option<&Error> {
-        self.failure.as_ref()
-    }
-
-    fn emit(&mut self, line: &TranscriptLine) {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(target: "smtp::transcript", "{line}");
-        self.transcript.iter_mut().for_each(|sink| sink(line));
+        self.state.failure.as_ref()
     }
 
     fn close_transport(&mut self) {
         let deadline = self
             .now()
-            .saturating_add(self.options.config.timeouts.data_block);
+            .saturating_add(self.state.options.config.timeouts.data_block);
         let at = self.instant(deadline);
         self.transport.close(at);
         self.core.abandon();

@@ -52,9 +52,9 @@ impl<'a, S: Stream> DataWriter<'a, S> {
     /// Copies everything from `reader` into the body; returns the number of
     /// bytes copied.
     pub fn copy_from(&mut self, mut reader: impl Read) -> Result<u64, Error> {
-        let mut buf = self.client.copy_buf.take(COPY_BUFFER);
+        let mut buf = self.client.state.copy_buf.take(COPY_BUFFER);
         let result = self.copy_with(&mut reader, &mut buf);
-        self.client.copy_buf.give(buf);
+        self.client.state.copy_buf.give(buf);
         result
     }
 

@@ -12,8 +12,8 @@ use bytes::{Buf, Bytes};
 use rustls::pki_types::ServerName;
 use smtp_sansio::{
     Auth, Batch, Capabilities, CommandId, CommandWait, Domain, Envelope, Event, MailParams,
-    Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReusedBuffer, ReversePath,
-    Security, SendReport, ServerUrl, Stage, Timestamp, TranscriptLine, Verification,
+    Mailbox, MessageId, MessageWait, Output, RcptParams, Reply, ReversePath, Security, SendReport,
+    ServerUrl, Stage, Timestamp, Verification,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -21,7 +21,7 @@ use tokio::time::{Instant, Sleep};
 #[cfg(feature = "tls")]
 use tokio_rustls::TlsConnector;
 
-use crate::common::{COPY_BUFFER, READ_BUFFER, Setup, TLS_AVAILABLE};
+use crate::common::{COPY_BUFFER, ClientState, READ_BUFFER, Setup, TLS_AVAILABLE};
 
 /// The read buffer a session starts with; it grows to [`READ_BUFFER`] the
 /// first time a read fills it (10,000 idle sessions measured 21.4 KiB each
@@ -66,8 +66,7 @@ pub struct Client<S = TcpStream> {
     transport: Transport<S>,
     /// The clock's zero: the core's time is the time since.
     epoch: Instant,
-    host: String,
-    options: Options,
+    pub(crate) state: ClientState,
     read_buf: Box<[u8]>,
     /// The transmit being written, and its deadline.
     out: Bytes,
@@ -80,17 +79,6 @@ pub struct Client<S = TcpStream> {
     timer: Pin<Box<Sleep>>,
     /// The deadline the timer is set to.
     timer_at: Option<Timestamp>,
-    /// Reused for message bodies read from a reader.
-    pub(crate) copy_buf: ReusedBuffer,
-    transcript: Option<TranscriptSink>,
-    /// The TLS settings for the next handshake, when given to `starttls`.
-    next_tls: Option<TlsConfig>,
-    /// The TLS settings from the options, resolved before connecting.
-    #[cfg(feature = "tls")]
-    tls_config: TlsConfig,
-    /// The first I/O or TLS failure: the core knows only that the
-    /// transport failed; this is how.
-    failure: Option<Error>,
     /// An operation is running; still set on entry means its future was
     /// dropped.
     pub(crate) busy: bool,
@@ -99,10 +87,10 @@ pub struct Client<S = TcpStream> {
 impl<S> fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("host", &self.host)
+            .field("host", &self.state.host)
             .field("busy", &self.busy)
             .field("core", &self.core)
-            .field("failure", &self.failure)
+            .field("failure", &self.state.failure)
             .finish_non_exhaustive()
     }
 }
@@ -206,7 +194,7 @@ impl Client<TcpStream> {
     ) -> Result<Self, Error> {
         let setup = Setup::for_addr(addr, &options, security)?;
         let stream = dial(addr, &options).await?;
-        Self::start(stream, smtp_sansio::host_of(addr), options, security, setup).await
+        Self::start(stream, smtp_sansio::host_of(addr), options, setup).await
     }
 }
 
@@ -227,25 +215,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         options: Options,
         tls: bool,
     ) -> Result<Self, Error> {
-        let (security, setup) = Setup::for_stream(&options, tls)?;
-        Self::start(stream, host, options, security, setup).await
+        let setup = Setup::for_stream(&options, tls)?;
+        Self::start(stream, host, options, setup).await
     }
 
-    async fn start(
-        stream: S,
-        host: &str,
-        options: Options,
-        security: Security,
-        setup: Setup,
-    ) -> Result<Self, Error> {
+    async fn start(stream: S, host: &str, options: Options, setup: Setup) -> Result<Self, Error> {
         let epoch = Instant::now();
-        let core = smtp_sansio::Client::new(setup.config, host, security, Timestamp::ZERO);
+        let (state, core) = ClientState::new(host, options, setup);
         let mut client = Self {
             core,
             transport: Transport::Plain(stream),
             epoch,
-            host: host.to_owned(),
-            options,
+            state,
             read_buf: vec![0; FIRST_READ_BUFFER].into_boxed_slice(),
             out: Bytes::new(),
             out_deadline: Timestamp::MAX,
@@ -253,12 +234,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             tls_deadline: Timestamp::MAX,
             timer: Box::pin(tokio::time::sleep_until(epoch)),
             timer_at: None,
-            copy_buf: ReusedBuffer::default(),
-            transcript: None,
-            next_tls: None,
-            #[cfg(feature = "tls")]
-            tls_config: setup.tls,
-            failure: None,
             busy: false,
         };
         client.command(CommandId::GREETING, None).await?;
@@ -270,9 +245,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// `smtp::transcript`, debug level) while a sink is set or
     /// [`Config::transcript`](smtp_sansio::Config) is on.
     pub fn set_transcript(&mut self, sink: Option<TranscriptSink>) {
-        self.core
-            .set_transcript(sink.is_some() || self.options.config.transcript);
-        self.transcript = sink;
+        let on = self.state.set_transcript(sink);
+        self.core.set_transcript(on);
     }
 
     /// Go's `Hello`: EHLO (HELO if refused) with `name`. Only before any
@@ -303,12 +277,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// [`UsageError::TlsUnavailable`](smtp_sansio::UsageError::TlsUnavailable).
     pub async fn starttls(&mut self, config: Option<TlsConfig>) -> Result<(), Error> {
         if !TLS_AVAILABLE {
-            Error::check(&self.core, self.failure.as_ref())?;
+            Error::check(&self.core, self.state.failure.as_ref())?;
             return Err(smtp_sansio::Error::Usage(smtp_sansio::UsageError::TlsUnavailable).into());
         }
         operation!(self, {
             let id = self.core.starttls()?;
-            self.next_tls = config;
+            self.state.next_tls = config;
             self.command(id, None).await.map(drop)
         })
     }
@@ -330,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     #[cfg(feature = "tls")]
     pub fn tls_connection_state(&self) -> Option<TlsConnectionState> {
         let conn = self.transport.tls()?;
-        Some(TlsConnectionState::from_connection(conn, &self.host))
+        Some(TlsConnectionState::from_connection(conn, &self.state.host))
     }
 
     /// Go's `Auth`: authenticates with `mechanism` (for example
@@ -495,7 +469,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         let id = self.core.send(envelope.clone()).map_err(|e| self.lift(e))?;
         let mut wait = MessageWait::new(id);
         let mut message = std::pin::pin!(message);
-        let mut buf = self.copy_buf.take(COPY_BUFFER);
+        let mut buf = self.state.copy_buf.take(COPY_BUFFER);
         let mut source_failure = None;
         let driven = self
             .drive(
@@ -519,9 +493,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 },
             )
             .await;
-        self.copy_buf.give(buf);
+        self.state.copy_buf.give(buf);
         driven?;
-        wait.finish(&self.core, self.failure.as_ref(), source_failure)
+        wait.finish(&self.core, self.state.failure.as_ref(), source_failure)
     }
 
     /// Sends several messages on this connection, overlapping them: with
@@ -553,7 +527,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         // Both callbacks of the loop use the batch, one at a time.
         let batch = Mutex::new(Batch::start(
             &mut self.core,
-            self.failure.as_ref(),
+            self.state.failure.as_ref(),
             messages,
         ));
         let lock = || {
@@ -579,7 +553,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         let batch = batch
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        batch.finish(&self.core, self.failure.as_ref(), driven.err())
+        batch.finish(&self.core, self.state.failure.as_ref(), driven.err())
     }
 
     /// For the pool: whether an idle connection still looks alive. Anything
@@ -611,7 +585,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         auth: Option<&mut (dyn Auth + Send + 'm)>,
     ) -> Result<Reply, Error> {
         let wait = self.wait(CommandWait::new(id), auth).await?;
-        wait.finish(&self.core, self.failure.as_ref())
+        wait.finish(&self.core, self.state.failure.as_ref())
     }
 
     /// Drives until `wait` says its command completed.
@@ -681,7 +655,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     self.out = bytes;
                     self.out_deadline = deadline;
                 }
-                Output::Event(Event::Transcript(line)) => self.emit(&line),
+                Output::Event(Event::Transcript(line)) => self.state.emit(&line),
                 Output::Event(Event::AuthNeeded { .. }) => match auth.as_deref_mut() {
                     Some(m) => self.core.handle_auth(m)?,
                     None => self.core.abandon(),
@@ -823,13 +797,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         if self.core.is_closed() {
             return;
         }
-        let config = self
-            .next_tls
-            .take()
-            .unwrap_or_else(|| self.tls_config.clone());
-        let Ok(name) = ServerName::try_from(self.host.clone()) else {
+        let config = self.state.tls_for_handshake();
+        let Ok(name) = ServerName::try_from(self.state.host.clone()) else {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "not a valid TLS server name");
-            self.failure.get_or_insert(Error::Tls(Arc::new(e)));
+            self.state.failure.get_or_insert(Error::Tls(Arc::new(e)));
             return self.core.handle_transport_error();
         };
         let Transport::Plain(stream) = std::mem::replace(&mut self.transport, Transport::Gone)
@@ -846,7 +817,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     #[cfg(not(feature = "tls"))]
     fn start_tls(&mut self, _cx: &mut Context<'_>, _deadline: Timestamp) {
         let e = smtp_sansio::Error::Usage(smtp_sansio::UsageError::TlsUnavailable);
-        self.failure.get_or_insert(e.into());
+        self.state.failure.get_or_insert(e.into());
         self.core.handle_transport_error();
     }
 
@@ -862,7 +833,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             }
             Poll::Ready(Err(e)) => {
                 self.transport = Transport::Gone;
-                self.failure.get_or_insert(Error::Tls(Arc::new(e)));
+                self.state.failure.get_or_insert(Error::Tls(Arc::new(e)));
                 self.core.handle_transport_error();
             }
             Poll::Pending => {
@@ -896,7 +867,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 return;
             }
         }
-        self.failure.get_or_insert_with(|| io_error(e));
+        self.state.failure.get_or_insert_with(|| io_error(e));
         self.core.handle_transport_error();
     }
 
@@ -906,30 +877,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// A core error as the caller sees it (the transport's own error).
     pub(crate) fn lift(&self, e: smtp_sansio::Error) -> Error {
-        Error::lift(e, self.failure.as_ref())
+        Error::lift(e, self.state.failure.as_ref())
     }
 
     /// Why the session cannot go on.
     fn session_error(&self) -> Error {
-        Error::of_session(&self.core, self.failure.as_ref())
+        Error::of_session(&self.core, self.state.failure.as_ref())
     }
 
     pub(crate) fn failure(&self) -> Option<&Error> {
-        self.failure.as_ref()
+        self.state.failure.as_ref()
     }
 
     pub(crate) fn core_mut(&mut self) -> &mut smtp_sansio::Client {
         &mut self.core
     }
 
-    fn emit(&mut self, line: &TranscriptLine) {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(target: "smtp::transcript", "{line}");
-        self.transcript.iter_mut().for_each(|sink| sink(line));
-    }
-
     async fn close_transport(&mut self) {
-        let timeout = self.options.config.timeouts.data_block;
+        let timeout = self.state.options.config.timeouts.data_block;
         let _ = tokio::time::timeout(timeout, self.transport.shutdown()).await;
         self.core.abandon();
     }
@@ -948,7 +913,7 @@ impl<S> Client<S> {
         if self.busy {
             self.core.abandon();
         }
-        Error::check(&self.core, self.failure.as_ref())?;
+        Error::check(&self.core, self.state.failure.as_ref())?;
         self.busy = true;
         Ok(())
     }

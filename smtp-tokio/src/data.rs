@@ -62,9 +62,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> DataWriter<'a, S> {
     pub async fn copy_from(&mut self, reader: impl AsyncRead) -> Result<u64, Error> {
         // The client keeps the buffer between messages: zeroing 64 KiB per
         // message was most of a small send's CPU time.
-        let mut buf = self.client.copy_buf.take(COPY_BUFFER);
+        let mut buf = self.client.state.copy_buf.take(COPY_BUFFER);
         let result = self.copy_with(reader, &mut buf).await;
-        self.client.copy_buf.give(buf);
+        self.client.state.copy_buf.give(buf);
         result
     }
 
