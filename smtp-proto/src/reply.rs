@@ -564,6 +564,25 @@ impl ReplyParser {
         let mut pos = 0;
         while pos < input.len() {
             let rest = &input[pos..];
+            if self.partial.is_empty()
+                && let LineScan::Clean { text_end, nl } = scan_line(rest)
+            {
+                // The common case, in one pass: a whole line, no CR or NUL.
+                if nl + 1 > self.limits.max_line_len {
+                    return Err(ProtocolError::LineTooLong {
+                        limit: self.limits.max_line_len,
+                    });
+                }
+                pos += nl + 1;
+                let line = &rest[..text_end];
+                let code = parse_code(line)?;
+                let last = line_is_last(line)?;
+                let reply = self.add_line(line, code, last)?;
+                if reply.is_some() {
+                    return Ok((pos, reply));
+                }
+                continue;
+            }
             let Some(nl) = memchr::memchr(b'\n', rest) else {
                 if self.partial.len() + rest.len() >= self.limits.max_line_len {
                     return Err(ProtocolError::LineTooLong {
@@ -635,6 +654,9 @@ impl ReplyParser {
     /// `input`; `None` (nothing kept) if it is not, for `parse` to buffer.
     /// The checks and their order are `parse`'s, so a bad reply gets the
     /// same error either way.
+    ///
+    /// A line holding a bare CR or a NUL is left to `parse` as well: `None`
+    /// here, and `parse` finds the same error with its full checks.
     fn scan_whole<'a>(&self, input: &'a [u8]) -> Result<Option<ReplyView<'a>>, ProtocolError> {
         let mut pos = 0;
         let mut first: Option<ReplyCode> = None;
@@ -642,7 +664,7 @@ impl ReplyParser {
         let mut lines = 0;
         loop {
             let rest = &input[pos..];
-            let Some(nl) = memchr::memchr(b'\n', rest) else {
+            let LineScan::Clean { text_end, nl } = scan_line(rest) else {
                 return Ok(None);
             };
             if nl + 1 > self.limits.max_line_len {
@@ -650,9 +672,9 @@ impl ReplyParser {
                     limit: self.limits.max_line_len,
                 });
             }
-            let raw = &rest[..nl];
-            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let (code, last) = check_line(line)?;
+            let line = &rest[..text_end];
+            let code = parse_code(line)?;
+            let last = line_is_last(line)?;
             match first {
                 None => first = Some(code),
                 Some(first) if first != code => {
@@ -696,6 +718,17 @@ impl ReplyParser {
     fn handle_line(&mut self, line: &[u8]) -> Result<Option<Reply>, ProtocolError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let (code, last) = check_line(line)?;
+        self.add_line(line, code, last)
+    }
+
+    /// Adds a checked line (CR stripped) to the reply being assembled;
+    /// the reply, if this was its last line.
+    fn add_line(
+        &mut self,
+        line: &[u8],
+        code: ReplyCode,
+        last: bool,
+    ) -> Result<Option<Reply>, ProtocolError> {
         let text = String::from_utf8_lossy(line_text(line)).into_owned();
         let partial = self.current.get_or_insert_with(|| Partial {
             code,
@@ -734,6 +767,37 @@ impl ReplyParser {
     }
 }
 
+/// Where the next line of some input ends, found in one pass.
+enum LineScan {
+    /// A whole line with no CR or NUL in its text: the text ends at
+    /// `text_end`, the LF is at `nl`.
+    Clean { text_end: usize, nl: usize },
+    /// A CR or NUL before the line end, or a CR with nothing after it:
+    /// for the full checks of [`check_line`].
+    Unclear,
+    /// No line end, CR or NUL at all.
+    Open,
+}
+
+/// One `memchr3` pass finds the line end and any CR or NUL before it (the
+/// full checks scan twice: for the LF, then for CR and NUL).
+fn scan_line(rest: &[u8]) -> LineScan {
+    let Some(stop) = memchr::memchr3(b'\n', b'\r', 0, rest) else {
+        return LineScan::Open;
+    };
+    match rest[stop] {
+        b'\n' => LineScan::Clean {
+            text_end: stop,
+            nl: stop,
+        },
+        b'\r' if rest.get(stop + 1) == Some(&b'\n') => LineScan::Clean {
+            text_end: stop,
+            nl: stop + 1,
+        },
+        _ => LineScan::Unclear,
+    }
+}
+
 /// One reply line (CR stripped) checked as both parsing paths check it:
 /// its code, and whether it is the reply's last line.
 fn check_line(line: &[u8]) -> Result<(ReplyCode, bool), ProtocolError> {
@@ -748,16 +812,19 @@ fn check_line(line: &[u8]) -> Result<(ReplyCode, bool), ProtocolError> {
         });
     }
     let code = parse_code(line)?;
-    let last = match line.get(3) {
-        None | Some(b' ') => true,
-        Some(b'-') => false,
-        Some(_) => {
-            return Err(ProtocolError::MalformedReply {
-                detail: "the reply code must be followed by a space, '-' or the line end",
-            });
-        }
-    };
-    Ok((code, last))
+    Ok((code, line_is_last(line)?))
+}
+
+/// Whether a line whose code checked is its reply's last: what follows the
+/// code is a space or nothing (last), or `-` (more to come).
+fn line_is_last(line: &[u8]) -> Result<bool, ProtocolError> {
+    match line.get(3) {
+        None | Some(b' ') => Ok(true),
+        Some(b'-') => Ok(false),
+        Some(_) => Err(ProtocolError::MalformedReply {
+            detail: "the reply code must be followed by a space, '-' or the line end",
+        }),
+    }
 }
 
 /// The text of a checked line: after `NNN-` / `NNN `.
