@@ -107,6 +107,11 @@ pub struct Client {
     transmit: BytesMut,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
+    /// A written BDAT payload's buffer (of at most
+    /// `queue::SPARE_PAYLOAD_MAX` bytes), kept for the next chunk: one
+    /// allocation per message saved, and one that costs glibc's malloc a
+    /// sweep of its free lists (about 2,000 instructions, callgrind).
+    spare_payload: BytesMut,
     hello: HelloState,
     hello_domain: Domain,
     capabilities: Option<Arc<Capabilities>>,
@@ -214,6 +219,7 @@ impl Client {
             transmit: BytesMut::with_capacity(4096),
             events: VecDeque::new(),
             scratch: Vec::with_capacity(256),
+            spare_payload: BytesMut::new(),
             hello: HelloState::NotSent,
             hello_domain: config.local_name.clone(),
             capabilities: None,
@@ -682,7 +688,10 @@ impl Client {
             Some(txn) => {
                 let strict = txn.require_all && !txn.body_queued;
                 txn.body_queued = true;
-                (txn.chunk_payload(chunk, last), strict)
+                (
+                    txn.chunk_payload(chunk, last, &mut self.spare_payload),
+                    strict,
+                )
             }
             None => return Err(UsageError::NoMailTransaction.into()),
         };

@@ -14,6 +14,11 @@ use crate::error::{Error, Unsupported, UsageError};
 use crate::params::{MailParams, RcptParams};
 use crate::reply::Reply;
 
+/// The largest BDAT payload buffer a session keeps for its next chunk:
+/// enough for the small messages whose per-message costs count; a larger
+/// buffer is freed, so an idle session never holds a big one.
+pub(super) const SPARE_PAYLOAD_MAX: usize = 16 * 1024;
+
 /// Who learns a command's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Owner {
@@ -366,6 +371,12 @@ impl Client {
                 self.write_plain_line();
                 self.transcript(Direction::Client, format!("[{} bytes]", payload.len()));
                 self.transmit.extend_from_slice(&payload);
+                // Small buffers only: an idle session keeps this one.
+                if payload.len() <= SPARE_PAYLOAD_MAX
+                    && let Ok(buffer) = payload.try_into_mut()
+                {
+                    self.spare_payload = buffer;
+                }
                 if let Some(t) = txn.and_then(|t| super::txn::find_mut(&mut self.txns, t)) {
                     t.body_sent = true;
                 }

@@ -228,7 +228,10 @@ impl Client {
             Some(txn) => {
                 let strict = txn.require_all && !txn.body_queued;
                 txn.body_queued = true;
-                (txn.chunk_payload(chunk, last), strict)
+                (
+                    txn.chunk_payload(chunk, last, &mut self.spare_payload),
+                    strict,
+                )
             }
             None => (bytes::Bytes::copy_from_slice(chunk), false),
         };

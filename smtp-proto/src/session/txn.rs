@@ -121,12 +121,21 @@ impl Txn {
     }
 
     /// A BDAT chunk's payload: untouched for BINARYMIME, otherwise with
-    /// line endings normalised (and the final CRLF added on the last).
-    pub(super) fn chunk_payload(&mut self, chunk: &[u8], last: bool) -> Bytes {
+    /// line endings normalised (and the final CRLF added on the last). It
+    /// is built in `spare`'s buffer, if one was kept.
+    pub(super) fn chunk_payload(
+        &mut self,
+        chunk: &[u8],
+        last: bool,
+        spare: &mut BytesMut,
+    ) -> Bytes {
+        let mut out = core::mem::take(spare);
+        out.clear();
         if self.binary {
-            return Bytes::copy_from_slice(chunk);
+            out.extend_from_slice(chunk);
+            return out.freeze();
         }
-        let mut out = BytesMut::with_capacity(chunk.len() + chunk.len() / 32 + 2);
+        out.reserve(chunk.len() + chunk.len() / 32 + 2);
         self.normalizer.encode(chunk, &mut out);
         if last {
             self.normalizer.finish(&mut out);
