@@ -3,6 +3,7 @@
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
 
+use alloc::sync::Arc;
 use core::fmt;
 
 use crate::error::ProtocolError;
@@ -205,23 +206,32 @@ impl fmt::Display for EnhancedCode {
 pub struct Reply {
     code: ReplyCode,
     enhanced: Option<EnhancedCode>,
-    lines: Vec<String>,
+    /// Shared, not copied, by clones: a reply is kept in every result
+    /// that reports it (the command's, the message's, each recipient's).
+    lines: Arc<[String]>,
 }
 
 impl Reply {
     /// Builds a reply from its parts; `lines` holds the text after the code
     /// and separator of each line. An empty `lines` is treated as one empty
     /// line.
-    pub fn new(code: ReplyCode, lines: Vec<String>) -> Self {
-        let lines = if lines.is_empty() {
-            vec![String::new()]
-        } else {
-            lines
-        };
+    pub fn new(code: ReplyCode, mut lines: Vec<String>) -> Self {
+        if lines.len() <= 1 {
+            return Self::one_line(code, lines.pop().unwrap_or_default());
+        }
         Self {
             code,
             enhanced: None,
-            lines,
+            lines: lines.into(),
+        }
+    }
+
+    /// A one-line reply: one allocation for the line list, none to copy it.
+    fn one_line(code: ReplyCode, text: String) -> Self {
+        Self {
+            code,
+            enhanced: None,
+            lines: Arc::new([text]),
         }
     }
 
@@ -320,7 +330,7 @@ impl fmt::Debug for Reply {
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code)?;
-        for line in &self.lines {
+        for line in self.lines.iter() {
             write!(f, " {}", Escaped(line))?;
         }
         Ok(())
@@ -730,6 +740,25 @@ impl ReplyParser {
         last: bool,
     ) -> Result<Option<Reply>, ProtocolError> {
         let text = String::from_utf8_lossy(line_text(line)).into_owned();
+        if last && self.current.is_none() {
+            // A one-line reply, the common case: nothing to assemble. The
+            // checks are the general path's, in its order.
+            if line.len() + 2 > self.limits.max_reply_len {
+                return Err(ProtocolError::ReplyTooLong {
+                    limit: self.limits.max_reply_len,
+                });
+            }
+            if self.limits.max_lines == 0 {
+                return Err(ProtocolError::TooManyLines {
+                    limit: self.limits.max_lines,
+                });
+            }
+            let mut reply = Reply::one_line(code, text);
+            if self.enhanced_codes {
+                reply.detect_enhanced_code();
+            }
+            return Ok(Some(reply));
+        }
         let partial = self.current.get_or_insert_with(|| Partial {
             code,
             lines: Vec::new(),
