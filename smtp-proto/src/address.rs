@@ -11,6 +11,7 @@
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
 
+use alloc::sync::Arc;
 use core::fmt;
 
 use crate::error::InvalidInput;
@@ -102,14 +103,16 @@ impl TryFrom<&str> for Domain {
 /// assert!(Mailbox::new("gro\u{202e}moc.elpmaxe@x").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Mailbox(String);
+// Shared, not copied, by clones: a send keeps the address in its queued
+// command, its transaction and each recipient's report.
+pub struct Mailbox(Arc<str>);
 
 impl Mailbox {
     /// Validates a mailbox.
     pub fn new(address: impl Into<String>) -> Result<Self, InvalidInput> {
         let address = address.into();
         check_mailbox(&address).map_err(|e| e.for_argument("address"))?;
-        Ok(Self(address))
+        Ok(Self(address.into()))
     }
 
     /// The text.

@@ -84,7 +84,7 @@ pub(super) fn rcpt(
 /// `BDAT size [LAST]`.
 pub(super) fn bdat(out: &mut Vec<u8>, size: usize, last: bool) {
     out.extend_from_slice(b"BDAT ");
-    out.extend_from_slice(size.to_string().as_bytes());
+    push_decimal(out, size);
     if last {
         out.extend_from_slice(b" LAST");
     }
@@ -116,9 +116,34 @@ pub(super) fn sasl_response(out: &mut Vec<u8>, resp: &[u8]) {
     }
 }
 
+/// Appends `n` in decimal, without the allocation `to_string` makes.
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` is below 10, so the cast keeps it.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_sizes_match_to_string() {
+        for n in [0, 7, 10, 99, 100, 12345, 262_144, usize::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 
     #[test]
     fn lines_from_typed_arguments() {

@@ -369,7 +369,9 @@ impl Client {
                 }
                 encode::bdat(&mut self.scratch, payload.len(), last);
                 self.write_plain_line();
-                self.transcript(Direction::Client, format!("[{} bytes]", payload.len()));
+                if self.config.transcript {
+                    self.transcript(Direction::Client, format!("[{} bytes]", payload.len()));
+                }
                 self.transmit.extend_from_slice(&payload);
                 // Small buffers only: an idle session keeps this one.
                 if payload.len() <= SPARE_PAYLOAD_MAX
