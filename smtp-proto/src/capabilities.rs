@@ -48,6 +48,51 @@ pub struct Capabilities {
     /// Upper-cased keyword and its parameters (the rest of the line).
     extensions: Vec<(String, String)>,
     auth: Vec<String>,
+    /// The well-known keywords advertised, one bit each ([`known_bit`]):
+    /// the session asks about them for every command, and a search of
+    /// `extensions` by name cost hundreds of instructions each time.
+    known: u16,
+}
+
+/// The keywords with a bit in [`Capabilities::known`], in bit order.
+const KNOWN: [&str; 12] = [
+    "SIZE",
+    "PIPELINING",
+    "8BITMIME",
+    "SMTPUTF8",
+    "STARTTLS",
+    "CHUNKING",
+    "BINARYMIME",
+    "DSN",
+    "ENHANCEDSTATUSCODES",
+    "REQUIRETLS",
+    "MT-PRIORITY",
+    "DELIVERBY",
+];
+
+/// Each keyword's place in [`KNOWN`].
+mod known {
+    pub(super) const SIZE: usize = 0;
+    pub(super) const PIPELINING: usize = 1;
+    pub(super) const EIGHT_BIT_MIME: usize = 2;
+    pub(super) const SMTPUTF8: usize = 3;
+    pub(super) const STARTTLS: usize = 4;
+    pub(super) const CHUNKING: usize = 5;
+    pub(super) const BINARYMIME: usize = 6;
+    pub(super) const DSN: usize = 7;
+    pub(super) const ENHANCEDSTATUSCODES: usize = 8;
+    pub(super) const REQUIRETLS: usize = 9;
+    pub(super) const MT_PRIORITY: usize = 10;
+    pub(super) const DELIVERBY: usize = 11;
+}
+
+/// The bit of an upper-case keyword in [`Capabilities::known`]; 0 if it
+/// has none.
+fn known_bit(keyword: &str) -> u16 {
+    KNOWN
+        .iter()
+        .position(|k| *k == keyword)
+        .map_or(0, |i| 1 << i)
 }
 
 impl Capabilities {
@@ -63,6 +108,7 @@ impl Capabilities {
             greeting: greeting.to_owned(),
             extensions: Vec::new(),
             auth: Vec::new(),
+            known: 0,
         };
         // Every step below is linear in the line, and each line is compared
         // with at most MAX_EXTENSION_LINES kept keywords and each AUTH name
@@ -100,6 +146,7 @@ impl Capabilities {
             }
             // Keep the first occurrence's parameters (AUTH merges, below).
             if !caps.extensions.iter().any(|(k, _)| *k == keyword) {
+                caps.known |= known_bit(&keyword);
                 caps.extensions.push((keyword, params.to_owned()));
             }
         }
@@ -136,6 +183,11 @@ impl Capabilities {
         self.extension(name).is_some()
     }
 
+    /// Whether the keyword `KNOWN[index]` was advertised.
+    fn has_known(&self, index: usize) -> bool {
+        self.known & (1 << index) != 0
+    }
+
     /// All advertised keywords (upper-case) with their parameters, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.extensions
@@ -145,7 +197,7 @@ impl Capabilities {
 
     /// `SIZE` (RFC 1870) was advertised.
     pub fn size(&self) -> bool {
-        self.supports("SIZE")
+        self.has_known(known::SIZE)
     }
 
     /// The largest message the server accepts, from `SIZE n`; `None` when
@@ -172,57 +224,57 @@ impl Capabilities {
 
     /// `PIPELINING` (RFC 2920).
     pub fn pipelining(&self) -> bool {
-        self.supports("PIPELINING")
+        self.has_known(known::PIPELINING)
     }
 
     /// `8BITMIME` (RFC 6152).
     pub fn eight_bit_mime(&self) -> bool {
-        self.supports("8BITMIME")
+        self.has_known(known::EIGHT_BIT_MIME)
     }
 
     /// `SMTPUTF8` (RFC 6531).
     pub fn smtputf8(&self) -> bool {
-        self.supports("SMTPUTF8")
+        self.has_known(known::SMTPUTF8)
     }
 
     /// `STARTTLS` (RFC 3207).
     pub fn starttls(&self) -> bool {
-        self.supports("STARTTLS")
+        self.has_known(known::STARTTLS)
     }
 
     /// `CHUNKING` (RFC 3030).
     pub fn chunking(&self) -> bool {
-        self.supports("CHUNKING")
+        self.has_known(known::CHUNKING)
     }
 
     /// `BINARYMIME` (RFC 3030).
     pub fn binary_mime(&self) -> bool {
-        self.supports("BINARYMIME")
+        self.has_known(known::BINARYMIME)
     }
 
     /// `DSN` (RFC 3461).
     pub fn dsn(&self) -> bool {
-        self.supports("DSN")
+        self.has_known(known::DSN)
     }
 
     /// `ENHANCEDSTATUSCODES` (RFC 2034).
     pub fn enhanced_status_codes(&self) -> bool {
-        self.supports("ENHANCEDSTATUSCODES")
+        self.has_known(known::ENHANCEDSTATUSCODES)
     }
 
     /// `REQUIRETLS` (RFC 8689).
     pub fn requiretls(&self) -> bool {
-        self.supports("REQUIRETLS")
+        self.has_known(known::REQUIRETLS)
     }
 
     /// `MT-PRIORITY` (RFC 6710).
     pub fn mt_priority(&self) -> bool {
-        self.supports("MT-PRIORITY")
+        self.has_known(known::MT_PRIORITY)
     }
 
     /// `DELIVERBY` (RFC 2852).
     pub fn deliver_by(&self) -> bool {
-        self.supports("DELIVERBY")
+        self.has_known(known::DELIVERBY)
     }
 }
 
@@ -243,6 +295,41 @@ mod tests {
             ReplyCode::OK,
             lines.iter().map(|s| s.to_string()).collect(),
         ))
+    }
+
+    /// Each well-known accessor answers from its bit as `supports` does
+    /// from the list, whatever the case and the order.
+    #[test]
+    fn known_bits_agree_with_the_list() {
+        type Accessor = fn(&Capabilities) -> bool;
+        let accessors: [(&str, Accessor); 12] = [
+            ("SIZE", Capabilities::size),
+            ("PIPELINING", Capabilities::pipelining),
+            ("8BITMIME", Capabilities::eight_bit_mime),
+            ("SMTPUTF8", Capabilities::smtputf8),
+            ("STARTTLS", Capabilities::starttls),
+            ("CHUNKING", Capabilities::chunking),
+            ("BINARYMIME", Capabilities::binary_mime),
+            ("DSN", Capabilities::dsn),
+            ("ENHANCEDSTATUSCODES", Capabilities::enhanced_status_codes),
+            ("REQUIRETLS", Capabilities::requiretls),
+            ("MT-PRIORITY", Capabilities::mt_priority),
+            ("DELIVERBY", Capabilities::deliver_by),
+        ];
+        assert_eq!(accessors.map(|(k, _)| k), KNOWN);
+        let lower: Vec<String> = KNOWN.iter().rev().map(|k| k.to_lowercase()).collect();
+        let mut all = vec!["mx.example"];
+        all.extend(lower.iter().map(String::as_str));
+        for (i, (name, get)) in accessors.iter().enumerate() {
+            let one = caps(&["mx.example", name]);
+            let others: Vec<&str> = core::iter::once("mx.example")
+                .chain(KNOWN.iter().copied().filter(|k| k != name))
+                .collect();
+            for c in [caps(&all), one, caps(&others), caps(&["mx.example"])] {
+                assert_eq!(get(&c), c.supports(name), "{name} (bit {i})");
+            }
+            assert!(get(&caps(&all)) && !get(&caps(&others)), "{name}");
+        }
     }
 
     #[test]
