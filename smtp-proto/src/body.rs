@@ -98,36 +98,40 @@ impl LineNormalizer {
                 i = 1;
             }
         }
+        // Bytes that go out as they came (text, CRLF line ends) are copied
+        // in spans: `start` is the first byte of the span not yet copied.
+        let mut start = i;
         while i < input.len() {
             if self.at_line_start {
                 if self.stuff_dots && input[i] == b'.' {
+                    out.put_slice(&input[start..i]);
                     out.put_u8(b'.');
+                    start = i;
                 }
                 self.at_line_start = false;
             }
-            let rest = &input[i..];
-            let Some(k) = memchr::memchr2(b'\r', b'\n', rest) else {
-                out.put_slice(rest);
-                return;
+            let Some(k) = memchr::memchr2(b'\r', b'\n', &input[i..]) else {
+                break;
             };
-            out.put_slice(&rest[..k]);
             let end = i + k;
-            if input[end] == b'\n' {
-                i = end + 1;
-            } else if end + 1 == input.len() {
+            if input[end] == b'\r' && input.get(end + 1) == Some(&b'\n') {
+                // A CRLF line end, as it must go out: stays in the span.
+                i = end + 2;
+            } else if input[end] == b'\r' && end + 1 == input.len() {
                 // CR at the end of the chunk: wait to see if LF follows.
+                out.put_slice(&input[start..end]);
                 self.pending_cr = true;
                 return;
             } else {
-                i = if input[end + 1] == b'\n' {
-                    end + 2
-                } else {
-                    end + 1
-                };
+                // A bare LF or CR: CRLF goes out in its place.
+                out.put_slice(&input[start..end]);
+                out.put_slice(b"\r\n");
+                i = end + 1;
+                start = i;
             }
-            out.put_slice(b"\r\n");
             self.at_line_start = true;
         }
+        out.put_slice(&input[start..]);
     }
 
     /// Completes the last line with CRLF if needed, and resets for the next
