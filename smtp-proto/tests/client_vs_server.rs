@@ -15,19 +15,19 @@
 #[allow(unreachable_pub, missing_docs)]
 mod corpus;
 
-use std::collections::HashMap;
+mod client_runner;
+
 use std::sync::Arc;
 
+use client_runner::{Peer, Runner, client_config};
 use corpus::{Action, Case, Item};
 use smtp_sansio::server::{
     ConnectionInfo, Credentials, Handler, Response, Server, ServerConfig, ServerMechanism,
     ServerOutput, Transaction,
 };
-use smtp_sansio::{
-    Auth, BodyType, Client, CommandId, Config, Domain, Error, Event, Mailbox, MessageId, Output,
-    Reply, ReversePath, Security, SendError, SendReport, Timestamp, normalize_line_endings,
-};
+use smtp_sansio::{Client, Timestamp, normalize_line_endings};
 
+/// The server core's clock: these runs never wait.
 const T0: Timestamp = Timestamp::ZERO;
 
 /// Accepts everything, AUTH included; keeps each message's body.
@@ -147,28 +147,16 @@ fn server_config(case: &Case) -> ServerConfig {
     c
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Until {
-    Command(CommandId),
-    Messages,
-    BodyRoom,
-}
-
-struct Runner<'a> {
-    client: Client,
+/// Our server core, with the accept-all application, as the client's peer.
+struct ServerPeer {
     server: Server,
     app: Accept,
     /// The server asked for the handshake.
-    server_tls: bool,
-    server_closed: bool,
+    tls_requested: bool,
+    closed: bool,
     handshakes: usize,
-    case: &'a Case,
-    bodies: HashMap<MessageId, (Vec<u8>, usize, bool)>,
-    reports: HashMap<MessageId, Result<SendReport, SendError>>,
     /// The bodies the client reports delivered, as they went on the wire.
     delivered: Vec<Vec<u8>>,
-    /// MAIL's BODY= of the step-by-step transaction.
-    binary: bool,
 }
 
 /// The body as the client puts it on the wire, unstuffed: CRLF-normalised,
@@ -181,25 +169,26 @@ fn wire_body(body: &[u8], binary: bool) -> Vec<u8> {
     }
 }
 
-impl Runner<'_> {
+impl ServerPeer {
     /// Runs the server until it waits; what it wrote goes to the client.
-    fn run_server(&mut self) -> bool {
+    /// Whether it wrote anything (its close included).
+    fn run(&mut self, client: &mut Client) -> bool {
         let mut wrote = false;
         loop {
             match self.server.poll_output(T0) {
                 ServerOutput::Transmit { bytes, .. } => {
-                    self.client.handle_input(T0, &bytes);
+                    client.handle_input(T0, &bytes);
                     wrote = true;
                 }
                 ServerOutput::Event(e) => self.server.dispatch(e, &mut self.app),
                 ServerOutput::StartTls { .. } => {
-                    self.server_tls = true;
+                    self.tls_requested = true;
                     return wrote;
                 }
                 ServerOutput::Closed => {
-                    if !self.server_closed {
-                        self.server_closed = true;
-                        self.client.handle_eof(T0);
+                    if !self.closed {
+                        self.closed = true;
+                        client.handle_eof(T0);
                         wrote = true;
                     }
                     return wrote;
@@ -208,276 +197,54 @@ impl Runner<'_> {
             }
         }
     }
-
-    fn drive(
-        &mut self,
-        until: Until,
-        mut auth: Option<&mut (dyn Auth + Send)>,
-    ) -> Result<Option<Result<Reply, Error>>, String> {
-        let mut done = None;
-        let mut finished = false;
-        for _ in 0..1_000_000 {
-            match self.client.poll_output(T0) {
-                Output::Transmit { bytes, .. } => {
-                    self.server.handle_input(T0, &bytes);
-                }
-                Output::Event(Event::AuthNeeded { .. }) => {
-                    let mech = auth
-                        .as_deref_mut()
-                        .ok_or("AuthNeeded without a mechanism")?;
-                    self.client.handle_auth(mech).map_err(|e| e.to_string())?;
-                }
-                Output::Event(Event::Completed { id, result, .. }) => {
-                    if until == Until::Command(id) {
-                        done = Some(result);
-                        finished = true;
-                    }
-                }
-                Output::Event(Event::MessageDone { id, result }) => {
-                    self.reports.insert(id, result);
-                    if until == Until::Messages && self.reports.len() == self.bodies.len() {
-                        finished = true;
-                    }
-                }
-                Output::Event(_) => {}
-                Output::NeedBody { message, max } => match message {
-                    Some(m) => self.supply(m, max)?,
-                    None if until == Until::BodyRoom => return Ok(None),
-                    None if finished => return Ok(done),
-                    None => {
-                        if !self.run_server() {
-                            return Err("NeedBody for a body nobody gives".into());
-                        }
-                    }
-                },
-                Output::StartTls { .. } => {
-                    if !self.server_tls {
-                        self.run_server();
-                    }
-                    if !std::mem::take(&mut self.server_tls) {
-                        return Err("the client starts TLS, the server does not".into());
-                    }
-                    self.handshakes += 1;
-                    self.server.handle_tls_established(T0);
-                    self.client
-                        .handle_tls_established(T0)
-                        .map_err(|e| e.to_string())?;
-                }
-                Output::Closed => {
-                    return Ok(done.or_else(|| self.client.error().cloned().map(Err)));
-                }
-                Output::Wait(_) => {
-                    if finished {
-                        return Ok(done);
-                    }
-                    if !self.run_server() {
-                        return Err("error stuck: both sides wait".into());
-                    }
-                }
-                other => return Err(format!("unexpected output {other:?}")),
-            }
-        }
-        Err("error stuck: no end".into())
-    }
-
-    fn supply(&mut self, message: MessageId, max: usize) -> Result<(), String> {
-        let (body, pos, _) = self
-            .bodies
-            .get_mut(&message)
-            .ok_or("NeedBody for an unknown message")?;
-        if *pos == body.len() {
-            self.client.end_body().map_err(|e| e.to_string())?;
-            return Ok(());
-        }
-        let end = (*pos + max).min(body.len());
-        let taken = self
-            .client
-            .push_body(&body[*pos..end])
-            .map_err(|e| e.to_string())?;
-        *pos += taken;
-        Ok(())
-    }
-
-    fn step_body(&mut self, body: &[u8]) -> Result<CommandId, Error> {
-        let mut rest = body;
-        while !rest.is_empty() {
-            let n = self.client.push_body(rest)?;
-            rest = &rest[n..];
-            if n == 0 && self.drive(Until::BodyRoom, None).is_err() {
-                return Err(self.client.error().cloned().unwrap_or(Error::Abandoned));
-            }
-        }
-        self.client.end_body()
-    }
-
-    fn outcome(&self, r: Result<Option<Result<Reply, Error>>, String>) -> String {
-        match r {
-            Ok(Some(Ok(reply))) => corpus::reply_outcome(&reply),
-            Ok(Some(Err(e))) => corpus::error_outcome(&e),
-            Ok(None) => "error nothing-completed".into(),
-            Err(s) => s,
-        }
-    }
-
-    fn command(&mut self, id: CommandId) -> String {
-        let r = self.drive(Until::Command(id), None);
-        self.outcome(r)
-    }
-
-    fn act(&mut self, action: &Action) -> Result<String, Error> {
-        let host = self.case.options.server_name.clone();
-        Ok(match action {
-            Action::Connect => {
-                self.run_server();
-                self.command(CommandId::GREETING)
-            }
-            Action::Hello(name) => {
-                let domain = Domain::new(name.as_str()).map_err(|e| e.for_argument("name"))?;
-                let id = self.client.hello(domain)?;
-                self.command(id)
-            }
-            Action::StartTls => {
-                let id = self.client.starttls()?;
-                let r = self.drive(Until::Command(id), None);
-                match r {
-                    Ok(Some(Ok(_))) => "ok".into(),
-                    other => self.outcome(other),
-                }
-            }
-            Action::Auth {
-                mechanism,
-                user,
-                secret,
-            } => {
-                let mut mech = corpus::mechanism(mechanism, user, secret, &host);
-                let id = self.client.auth()?;
-                let r = self.drive(Until::Command(id), Some(&mut *mech));
-                self.outcome(r)
-            }
-            Action::Mail(from, params) => {
-                let from = ReversePath::new(from).map_err(|e| e.for_argument("from"))?;
-                let params = corpus::mail_params(params).map_err(|_| bad("params"))?;
-                self.binary = params.body == BodyType::BinaryMime;
-                let id = self.client.mail(from, params)?;
-                self.command(id)
-            }
-            Action::Rcpt(to, params) => {
-                let to = Mailbox::new(to.as_str()).map_err(|e| e.for_argument("to"))?;
-                let params = corpus::rcpt_params(params).map_err(|_| bad("params"))?;
-                let id = self.client.rcpt(to, params)?;
-                self.command(id)
-            }
-            Action::Data(body) | Action::Bdat(body) => {
-                if matches!(action, Action::Data(_)) {
-                    let id = self.client.data()?;
-                    match self.drive(Until::Command(id), None) {
-                        Ok(Some(Ok(_))) => {}
-                        other => return Ok(self.outcome(other)),
-                    }
-                } else {
-                    self.client.start_bdat()?;
-                }
-                let end = self.step_body(body)?;
-                let r = self.drive(Until::Command(end), None);
-                if let Ok(Some(Ok(reply))) = &r
-                    && reply.code().get() == 250
-                {
-                    self.delivered.push(wire_body(body, self.binary));
-                }
-                self.outcome(r)
-            }
-            Action::Send {
-                from,
-                to,
-                body,
-                params,
-            } => {
-                let envelope = corpus::envelope(from, to, params)?;
-                self.send(vec![(envelope, body.clone())])?
-            }
-            Action::Batch {
-                count,
-                from,
-                to,
-                body,
-            } => {
-                let envelope = corpus::envelope(from, to, &[])?;
-                self.send(
-                    (0..*count)
-                        .map(|_| (envelope.clone(), body.clone()))
-                        .collect(),
-                )?
-            }
-            Action::Verify(addr) => {
-                let id = self.client.verify(addr)?;
-                self.command(id)
-            }
-            Action::Noop => {
-                let id = self.client.noop()?;
-                self.command(id)
-            }
-            Action::Reset => {
-                let id = self.client.rset()?;
-                self.command(id)
-            }
-            Action::Quit => {
-                let id = self.client.quit()?;
-                self.command(id)
-            }
-            Action::Extension(name) => {
-                if let Some(id) = self.client.ensure_hello()? {
-                    match self.drive(Until::Command(id), None) {
-                        Ok(Some(Ok(_))) => {}
-                        other => return Ok(self.outcome(other)),
-                    }
-                }
-                match self.client.extension(name) {
-                    Some(v) => format!("value {v}"),
-                    None => "none".into(),
-                }
-            }
-        })
-    }
-
-    fn send(&mut self, messages: Vec<(smtp_sansio::Envelope, Vec<u8>)>) -> Result<String, Error> {
-        self.bodies.clear();
-        self.reports.clear();
-        let mut ids = Vec::new();
-        for (envelope, body) in messages {
-            let binary = envelope.params.body == BodyType::BinaryMime;
-            match self.client.send(envelope) {
-                Ok(id) => {
-                    self.bodies.insert(id, (body, 0, binary));
-                    ids.push(Ok(id));
-                }
-                Err(e) if ids.is_empty() => return Err(e),
-                Err(e) => ids.push(Err(e)),
-            }
-        }
-        if !self.bodies.is_empty()
-            && let Err(s) = self.drive(Until::Messages, None)
-        {
-            return Ok(s);
-        }
-        let mut outcomes = Vec::new();
-        for id in ids {
-            outcomes.push(match id.map(|id| (id, self.reports.remove(&id))) {
-                Ok((id, Some(Ok(report)))) => {
-                    let (body, _, binary) = &self.bodies[&id];
-                    self.delivered.push(wire_body(body, *binary));
-                    corpus::report_outcome(&report)
-                }
-                Ok((_, Some(Err(e)))) => corpus::send_error_outcome(&e),
-                Ok((_, None)) => "error no-report".into(),
-                Err(e) => corpus::error_outcome(&e),
-            });
-        }
-        Ok(outcomes.join(" / "))
-    }
 }
 
-fn bad(argument: &'static str) -> Error {
-    Error::InvalidInput(smtp_sansio::InvalidInput::new(argument, "unparseable"))
+impl Peer for ServerPeer {
+    fn receive(&mut self, bytes: &[u8]) {
+        self.server.handle_input(T0, bytes);
+    }
+
+    fn connect(&mut self, client: &mut Client) {
+        self.run(client);
+    }
+
+    fn answer_body_request(&mut self, client: &mut Client) -> bool {
+        self.run(client)
+    }
+
+    fn start_tls(
+        &mut self,
+        client: &mut Client,
+        _now: &mut Timestamp,
+        _deadline: Timestamp,
+    ) -> Result<bool, String> {
+        if !self.tls_requested {
+            self.run(client);
+        }
+        if !std::mem::take(&mut self.tls_requested) {
+            return Err("the client starts TLS, the server does not".into());
+        }
+        self.handshakes += 1;
+        self.server.handle_tls_established(T0);
+        Ok(true)
+    }
+
+    fn respond(
+        &mut self,
+        client: &mut Client,
+        _now: &mut Timestamp,
+        _deadline: Option<Timestamp>,
+    ) -> Result<(), String> {
+        if self.run(client) {
+            Ok(())
+        } else {
+            Err("error stuck: both sides wait".into())
+        }
+    }
+
+    fn message_delivered(&mut self, body: &[u8], binary: bool) {
+        self.delivered.push(wire_body(body, binary));
+    }
 }
 
 /// What a case that ran did: messages delivered, TLS handshakes.
@@ -487,41 +254,24 @@ struct Tally {
     handshakes: usize,
 }
 
+/// Runs one case against our server; what it did goes to `tally`.
 fn run_case(case: &Case, tally: &mut Tally) -> Result<(), String> {
-    let mut config = Config::default();
-    config.pipelining = case.options.pipelining;
-    config.lmtp = case.options.lmtp;
-    config.prefer_chunking = case.options.prefer_chunking;
-    config.local_name = Domain::new(case.options.local_name.as_str()).map_err(|e| e.to_string())?;
-    let client = Client::new(
-        config,
-        case.options.server_name.clone(),
-        Security::Plaintext,
-        T0,
-    );
     let server = Server::new(
         Arc::new(server_config(case)),
         ConnectionInfo::new().with_nonce("n0nce"),
         T0,
     );
-    let mut r = Runner {
-        client,
+    let peer = ServerPeer {
         server,
         app: Accept::default(),
-        server_tls: false,
-        server_closed: false,
+        tls_requested: false,
+        closed: false,
         handshakes: 0,
-        case,
-        bodies: HashMap::new(),
-        reports: HashMap::new(),
         delivered: Vec::new(),
-        binary: false,
     };
+    let mut r = Runner::new(case, client_config(case)?, peer);
     for (action, _) in corpus::actions(case) {
-        let outcome = match r.act(&action) {
-            Ok(s) => s,
-            Err(e) => corpus::error_outcome(&e),
-        };
+        let outcome = r.run(&action);
         for bad in [
             "error protocol",
             "error timeout",
@@ -549,21 +299,21 @@ fn run_case(case: &Case, tally: &mut Tally) -> Result<(), String> {
             return Err(format!("quit: {outcome}"));
         }
     }
-    r.run_server();
-    if !r.client.is_closed() || !r.server_closed {
+    r.peer.run(&mut r.client);
+    if !r.client.is_closed() || !r.peer.closed {
         return Err(format!(
             "the session did not end (client closed {}, server closed {})",
             r.client.is_closed(),
-            r.server_closed
+            r.peer.closed
         ));
     }
-    if r.server.close_reason() != Some(smtp_sansio::server::CloseReason::Quit) {
+    if r.peer.server.close_reason() != Some(smtp_sansio::server::CloseReason::Quit) {
         return Err(format!(
             "the server closed for {:?}",
-            r.server.close_reason()
+            r.peer.server.close_reason()
         ));
     }
-    if r.delivered != r.app.messages {
+    if r.peer.delivered != r.peer.app.messages {
         let show = |v: &[Vec<u8>]| {
             v.iter()
                 .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -571,12 +321,12 @@ fn run_case(case: &Case, tally: &mut Tally) -> Result<(), String> {
         };
         return Err(format!(
             "delivered {:?}, the server received {:?}",
-            show(&r.delivered),
-            show(&r.app.messages)
+            show(&r.peer.delivered),
+            show(&r.peer.app.messages)
         ));
     }
-    tally.messages += r.delivered.len();
-    tally.handshakes += r.handshakes;
+    tally.messages += r.peer.delivered.len();
+    tally.handshakes += r.peer.handshakes;
     Ok(())
 }
 
