@@ -78,7 +78,7 @@ run() {
     cpu0="$(sink_cpu_ticks)"
     t0="$(date +%s.%N)"
     # shellcheck disable=SC2086
-    "${PRIO[@]}" timeout "$RUN_TIMEOUT" $cmd >"$STATE/out.txt" 2>"$STATE/err.txt" || status=$?
+    "${CLIENT_PRIO[@]}" timeout "$RUN_TIMEOUT" $cmd >"$STATE/out.txt" 2>"$STATE/err.txt" || status=$?
     t1="$(date +%s.%N)"
     after="$(wait_sink_count "$((${before:-0} + n))")"
     cpu1="$(sink_cpu_ticks)"

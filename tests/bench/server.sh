@@ -39,12 +39,12 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # run_ours BIN N SESSIONS SIZE FLAGS: prints "rate cpu_us_per_msg".
 run_ours() {
     local bin="$1" n="$2" s="$3" size="$4" flags="$5" out="$STATE/ours.out" pid t0 t1
-    "${PRIO[@]}" "$BIN/$bin" --listen "127.0.0.1:$PORT" --count "$n" --seconds 120 >"$out" 2>/dev/null &
+    "${SINK_PRIO[@]}" "$BIN/$bin" --listen "127.0.0.1:$PORT" --count "$n" --seconds 120 >"$out" 2>/dev/null &
     pid=$!
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
     t0=$(date +%s.%N)
     # shellcheck disable=SC2086
-    timeout 120 "${PRIO[@]}" smtp-source $flags -m "$n" -s "$s" -l "$size" "127.0.0.1:$PORT"
+    timeout 120 "${CLIENT_PRIO[@]}" smtp-source $flags -m "$n" -s "$s" -l "$size" "127.0.0.1:$PORT"
     t1=$(date +%s.%N)
     wait "$pid" || true
     local got cpu
@@ -60,7 +60,7 @@ run_sink() {
     before=$(awk '{print $14 + $15}' "/proc/$SINK_PID/stat")
     t0=$(date +%s.%N)
     # shellcheck disable=SC2086
-    timeout 120 "${PRIO[@]}" smtp-source $flags -m "$n" -s "$s" -l "$size" "127.0.0.1:$((PORT + 1))"
+    timeout 120 "${CLIENT_PRIO[@]}" smtp-source $flags -m "$n" -s "$s" -l "$size" "127.0.0.1:$((PORT + 1))"
     t1=$(date +%s.%N)
     sleep 0.3
     after=$(awk '{print $14 + $15}' "/proc/$SINK_PID/stat")

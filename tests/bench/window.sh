@@ -67,7 +67,7 @@ run() {
     cpu0="$(sink_cpu_ticks)"
     t0="$(date +%s.%N)"
     # shellcheck disable=SC2086
-    "${PRIO[@]}" timeout "$RUN_TIMEOUT" /usr/bin/time -f '%U %S' -o "$STATE/time.txt" \
+    "${CLIENT_PRIO[@]}" timeout "$RUN_TIMEOUT" /usr/bin/time -f '%U %S' -o "$STATE/time.txt" \
         $cmd >"$STATE/out.txt" 2>"$STATE/err.txt" || status=$?
     t1="$(date +%s.%N)"
     after="$(wait_sink_count "$((${before:-0} + N))")"
