@@ -89,6 +89,12 @@ impl Response {
         matches!(self.kind, ResponseKind::Accept(_))
     }
 
+    /// An acceptance with the application's own text
+    /// ([`accept_with`](Self::accept_with)), not the standard one.
+    pub(crate) fn is_accept_with_text(&self) -> bool {
+        matches!(self.kind, ResponseKind::Accept(Some(_)))
+    }
+
     /// Writes the reply: `standard` (code, enhanced code, text) for an
     /// acceptance, the refusal as given otherwise.
     pub(crate) fn encode(
