@@ -572,19 +572,11 @@ impl ReplyParser {
         while pos < input.len() {
             let rest = &input[pos..];
             if self.partial.is_empty()
-                && let LineScan::Clean { text_end, nl } = scan_line(rest)
+                && let Some(clean) = self.clean_line(rest)?
             {
                 // The common case, in one pass: a whole line, no CR or NUL.
-                if nl + 1 > self.limits.max_line_len {
-                    return Err(ProtocolError::LineTooLong {
-                        limit: self.limits.max_line_len,
-                    });
-                }
-                pos += nl + 1;
-                let line = &rest[..text_end];
-                let code = parse_code(line)?;
-                let last = line_is_last(line)?;
-                let reply = self.add_line(line, code, last)?;
+                pos += clean.used;
+                let reply = self.add_line(clean.text, clean.code, clean.last)?;
                 if reply.is_some() {
                     return Ok((pos, reply));
                 }
@@ -670,38 +662,19 @@ impl ReplyParser {
         let mut len = 0;
         let mut lines = 0;
         loop {
-            let rest = &input[pos..];
-            let LineScan::Clean { text_end, nl } = scan_line(rest) else {
+            let Some(CleanLine {
+                text,
+                used,
+                code,
+                last,
+            }) = self.clean_line(&input[pos..])?
+            else {
                 return Ok(None);
             };
-            if nl + 1 > self.limits.max_line_len {
-                return Err(ProtocolError::LineTooLong {
-                    limit: self.limits.max_line_len,
-                });
-            }
-            let line = &rest[..text_end];
-            let code = parse_code(line)?;
-            let last = line_is_last(line)?;
-            match first {
-                None => first = Some(code),
-                Some(first) if first != code => {
-                    return Err(ProtocolError::MismatchedCodes { first, line: code });
-                }
-                Some(_) => {}
-            }
-            len += line.len() + 2;
-            if len > self.limits.max_reply_len {
-                return Err(ProtocolError::ReplyTooLong {
-                    limit: self.limits.max_reply_len,
-                });
-            }
-            if lines >= self.limits.max_lines {
-                return Err(ProtocolError::TooManyLines {
-                    limit: self.limits.max_lines,
-                });
-            }
+            len = self.check_growth(first, code, len, lines, text)?;
+            first = Some(code);
             lines += 1;
-            pos += nl + 1;
+            pos += used;
             if last {
                 let wire = &input[..pos];
                 let mut view = ReplyView {
@@ -737,47 +710,21 @@ impl ReplyParser {
         last: bool,
     ) -> Result<Option<Reply>, ProtocolError> {
         let text = owned_text(line_text(line));
+        let (first, len, count) = self
+            .current
+            .as_ref()
+            .map_or((None, 0, 0), |p| (Some(p.code), p.len, p.lines.len()));
+        let len = self.check_growth(first, code, len, count, line)?;
         if last && self.current.is_none() {
-            // A one-line reply, the common case: nothing to assemble. The
-            // checks are the general path's, in its order.
-            if line.len() + 2 > self.limits.max_reply_len {
-                return Err(ProtocolError::ReplyTooLong {
-                    limit: self.limits.max_reply_len,
-                });
-            }
-            if self.limits.max_lines == 0 {
-                return Err(ProtocolError::TooManyLines {
-                    limit: self.limits.max_lines,
-                });
-            }
-            let mut reply = Reply::one_line(code, text);
-            if self.enhanced_codes {
-                reply.detect_enhanced_code();
-            }
-            return Ok(Some(reply));
+            // A one-line reply, the common case: nothing to assemble.
+            return Ok(Some(self.finish(Reply::one_line(code, text))));
         }
         let partial = self.current.get_or_insert_with(|| Partial {
             code,
             lines: Vec::new(),
             len: 0,
         });
-        if partial.code != code {
-            return Err(ProtocolError::MismatchedCodes {
-                first: partial.code,
-                line: code,
-            });
-        }
-        partial.len += line.len() + 2;
-        if partial.len > self.limits.max_reply_len {
-            return Err(ProtocolError::ReplyTooLong {
-                limit: self.limits.max_reply_len,
-            });
-        }
-        if partial.lines.len() >= self.limits.max_lines {
-            return Err(ProtocolError::TooManyLines {
-                limit: self.limits.max_lines,
-            });
-        }
+        partial.len = len;
         partial.lines.push(text);
         if !last {
             return Ok(None);
@@ -785,12 +732,79 @@ impl ReplyParser {
         let Some(done) = self.current.take() else {
             return Ok(None);
         };
-        let mut reply = Reply::new(done.code, done.lines);
+        Ok(Some(self.finish(Reply::new(done.code, done.lines))))
+    }
+
+    /// The checks a reply's next line (CR stripped) passes, in both
+    /// parsing paths and in this order: the code of the reply's `first`
+    /// line, if any; the reply's length with it, `len` so far; its line
+    /// count, `lines` so far. The reply's length with this line.
+    fn check_growth(
+        &self,
+        first: Option<ReplyCode>,
+        code: ReplyCode,
+        len: usize,
+        lines: usize,
+        line: &[u8],
+    ) -> Result<usize, ProtocolError> {
+        if let Some(first) = first
+            && first != code
+        {
+            return Err(ProtocolError::MismatchedCodes { first, line: code });
+        }
+        let len = len + line.len() + 2;
+        if len > self.limits.max_reply_len {
+            return Err(ProtocolError::ReplyTooLong {
+                limit: self.limits.max_reply_len,
+            });
+        }
+        if lines >= self.limits.max_lines {
+            return Err(ProtocolError::TooManyLines {
+                limit: self.limits.max_lines,
+            });
+        }
+        Ok(len)
+    }
+
+    /// The next line of `rest`, checked in one pass, if it is whole and
+    /// holds no CR or NUL; `None` leaves it to the full checks of `parse`.
+    fn clean_line<'a>(&self, rest: &'a [u8]) -> Result<Option<CleanLine<'a>>, ProtocolError> {
+        let LineScan::Clean { text_end, nl } = scan_line(rest) else {
+            return Ok(None);
+        };
+        if nl + 1 > self.limits.max_line_len {
+            return Err(ProtocolError::LineTooLong {
+                limit: self.limits.max_line_len,
+            });
+        }
+        let text = &rest[..text_end];
+        Ok(Some(CleanLine {
+            text,
+            used: nl + 1,
+            code: parse_code(text)?,
+            last: line_is_last(text)?,
+        }))
+    }
+
+    /// A finished reply, with its enhanced code if those are on.
+    fn finish(&self, mut reply: Reply) -> Reply {
         if self.enhanced_codes {
             reply.detect_enhanced_code();
         }
-        Ok(Some(reply))
+        reply
     }
+}
+
+/// A whole reply line without CR or NUL, checked: what
+/// [`ReplyParser::clean_line`] returns.
+struct CleanLine<'a> {
+    /// The line without its line end.
+    text: &'a [u8],
+    /// Bytes of the input it took, line end included.
+    used: usize,
+    code: ReplyCode,
+    /// Whether it ends its reply.
+    last: bool,
 }
 
 /// Where the next line of some input ends, found in one pass.
