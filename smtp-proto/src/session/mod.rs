@@ -684,16 +684,8 @@ impl Client {
         self.check_ready_for_command()?;
         self.check_chunking()?;
         let txn_id = self.step_body_txn(BodyTransfer::Bdat)?;
-        let (payload, strict) = match txn::find_mut(&mut self.txns, txn_id) {
-            Some(txn) => {
-                let strict = txn.require_all && !txn.body_queued;
-                txn.body_queued = true;
-                (
-                    txn.chunk_payload(chunk, last, &mut self.spare_payload),
-                    strict,
-                )
-            }
-            None => return Err(UsageError::NoMailTransaction.into()),
+        let Some((payload, strict)) = self.next_chunk(txn_id, chunk, last) else {
+            return Err(UsageError::NoMailTransaction.into());
         };
         if last {
             self.close_plan(txn_id);

@@ -215,6 +215,25 @@ impl Client {
         }
     }
 
+    /// Transaction `t`'s next BDAT chunk: its payload (in the kept buffer,
+    /// see `Txn::chunk_payload`) and whether it is the first of the body
+    /// and so must wait for every RCPT to be accepted (`require_all`).
+    /// `None` without the transaction.
+    pub(super) fn next_chunk(
+        &mut self,
+        t: TxnId,
+        chunk: &[u8],
+        last: bool,
+    ) -> Option<(bytes::Bytes, bool)> {
+        let txn = txn::find_mut(&mut self.txns, t)?;
+        let strict = txn.require_all && !txn.body_queued;
+        txn.body_queued = true;
+        Some((
+            txn.chunk_payload(chunk, last, &mut self.spare_payload),
+            strict,
+        ))
+    }
+
     /// Queues one BDAT chunk of a streamed body. A middle chunk is the
     /// session's own business; the last one completes the message.
     fn queue_chunk(
@@ -224,17 +243,9 @@ impl Client {
         chunk: &[u8],
         last: bool,
     ) -> CommandId {
-        let (payload, strict) = match txn::find_mut(&mut self.txns, t) {
-            Some(txn) => {
-                let strict = txn.require_all && !txn.body_queued;
-                txn.body_queued = true;
-                (
-                    txn.chunk_payload(chunk, last, &mut self.spare_payload),
-                    strict,
-                )
-            }
-            None => (bytes::Bytes::copy_from_slice(chunk), false),
-        };
+        let (payload, strict) = self
+            .next_chunk(t, chunk, last)
+            .unwrap_or_else(|| (bytes::Bytes::copy_from_slice(chunk), false));
         let owner = match message {
             Some(m) => Owner::Message(m),
             None if last => Owner::Caller,
