@@ -14,6 +14,10 @@
 # - The windowed rows send with `--batch 100 --window K` (send_batch keeps
 #   up to K messages in flight); "send" is plain Client::send, one message
 #   at a time.
+# - "floor std" / "floor tokio" replay plain send's exchange (one write and
+#   one read per round trip) from precomputed bytes with no SMTP library:
+#   what the kernel, the round trips and the runtime cost on this machine,
+#   the most any client's plain send could reach.
 # - msgs/s: messages / wall-clock seconds of the whole process; "client
 #   µs/msg": the client's user + system CPU per message (/usr/bin/time, the
 #   same for every client, 10 ms ticks); "sink CPU": the share of the run's
@@ -43,10 +47,14 @@ ensure_tools smtp-source strace /usr/bin/time
 log "building the load tools and discard_sink (release)"
 (cd "$ROOT" && cargo build --release -q -p smtp-blocking --example load \
     && cargo build --release -q -p smtp-tokio --example tokio-load \
-    && cargo build --release -q -p smtp-tests --example discard_sink)
+    && cargo build --release -q -p smtp-tests --example discard_sink --example floor)
 
 L="$BIN/load --server $ADDR -n $N -c 1 --size $SIZE --max-seconds $RUN_TIMEOUT"
 T="$BIN/tokio-load --server $ADDR -n $N -c 1 --size $SIZE --max-seconds $RUN_TIMEOUT"
+# The floor: the same exchange as plain send from precomputed bytes, no
+# SMTP library (tests/examples/floor.rs); @MODE@ is the section's (data or
+# bdat).
+F="$BIN/floor --server $ADDR -n $N --size $SIZE --mode @MODE@"
 # NAME|COMMAND
 TOOLS=(
     "smtp-source|smtp-source -d -m $N -s 1 -l $SIZE $ADDR"
@@ -58,6 +66,8 @@ TOOLS=(
     "tokio w=1|$T --batch $BATCH --window 1"
     "tokio w=8|$T --batch $BATCH --window 8"
     "tokio w=32|$T --batch $BATCH --window 32"
+    "floor std|$F --io std"
+    "floor tokio|$F --io tokio"
 )
 
 # run COMMAND: prints "RATE SINK_CPU_PERCENT CLIENT_US_PER_MSG", or "FAIL".
@@ -103,6 +113,7 @@ section() {
         for line in "${TOOLS[@]}"; do
             name="${line%%|*}"
             cmd="${line#*|}"
+            cmd="${cmd//@MODE@/${label,,}}"
             log "$label: $name (round $round/$ROUNDS)"
             read -r rate cpu us <<<"$(run "$cmd")"
             if [ "$rate" != FAIL ]; then
